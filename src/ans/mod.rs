@@ -1,0 +1,1 @@
+//! rANS stack coder (see spec/ans.md).

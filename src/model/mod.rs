@@ -1,0 +1,1 @@
+//! Deterministic inference engine for Bit-Swap models (see spec/model.md).
