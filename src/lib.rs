@@ -6,3 +6,4 @@
 
 pub mod ans;
 pub mod model;
+pub mod imageio;
