@@ -62,11 +62,11 @@ fn check_rate(lanes: usize) {
 }
 
 #[test]
-fn one_lane_is_within_a_thousandth_of_the_information() {
+fn ans_one_lane_is_within_a_thousandth_of_the_information() {
     check_rate(1);
 }
 
 #[test]
-fn many_lanes_are_within_a_thousandth_of_the_information() {
+fn ans_many_lanes_are_within_a_thousandth_of_the_information() {
     check_rate(64);
 }

@@ -50,7 +50,7 @@ proptest! {
     /// Any mix of models (precisions 1..=31), lanes and symbols decodes back
     /// exactly, through serialisation, and leaves the initial state.
     #[test]
-    fn symbols_round_trip(seed: u64, lanes in 1usize..40, count in 0usize..3000) {
+    fn ans_symbols_round_trip(seed: u64, lanes in 1usize..40, count in 0usize..3000) {
         let mut rng = Rng(seed);
         let models: Vec<Categorical> = (0..8)
             .map(|_| {
@@ -79,7 +79,7 @@ proptest! {
     /// `push_step` is byte-identical to pushing lanes 0..n-1 in order, and to
     /// the GPU formulation of spec/ans.md 3.5 (flags, prefix sum, scatter).
     #[test]
-    fn steps_equal_sequential_pushes(seed: u64, lanes in 1usize..300, steps in 1usize..40) {
+    fn ans_steps_equal_sequential_pushes(seed: u64, lanes in 1usize..300, steps in 1usize..40) {
         let mut rng = Rng(seed);
         let p = 1 + rng.below(31) as u32;
         let mut by_step = Stack::new(lanes);
@@ -137,7 +137,7 @@ proptest! {
     /// (borrowing zero words), the decoder runs everything backwards and ends
     /// in the initial state, holding exactly the borrowed words as zeros.
     #[test]
-    fn bits_back_from_an_empty_stack(seed: u64, lanes in 1usize..9, items in 1usize..200) {
+    fn ans_bits_back_from_an_empty_stack(seed: u64, lanes in 1usize..9, items in 1usize..200) {
         let mut rng = Rng(seed);
         let data: Vec<(usize, u32)> = (0..items).map(|_| (rng.below(lanes as u64) as usize, rng.below(64) as u32)).collect();
         let coder = ToyLatentModel::new(seed);
@@ -198,7 +198,7 @@ impl ToyLatentModel {
 }
 
 #[test]
-fn uniform_raw_bits_round_trip_for_every_width() {
+fn ans_uniform_raw_bits_round_trip_for_every_width() {
     let mut s = Stack::new(3);
     let mut rng = Rng(7);
     let mut pushed = Vec::new();

@@ -42,7 +42,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn layout_matches_the_spec_and_round_trips((heads, tail, bytes) in arb_layout()) {
+    fn ans_layout_matches_the_spec_and_round_trips((heads, tail, bytes) in arb_layout()) {
         let s = Stack::from_bytes(&bytes).unwrap();
         prop_assert_eq!(s.heads(), &heads[..]);
         prop_assert_eq!(s.tail(), &tail[..]);
@@ -53,7 +53,7 @@ proptest! {
     /// The encoding is canonical: whatever bytes parse re-serialise to exactly
     /// themselves. So a flipped bit either fails or yields a different stack.
     #[test]
-    fn mutated_bytes_fail_or_parse_canonically(s in arb_stack(), at: prop::sample::Index, bit in 0u8..8) {
+    fn ans_mutated_bytes_fail_or_parse_canonically(s in arb_stack(), at: prop::sample::Index, bit in 0u8..8) {
         let mut bytes = s.to_bytes();
         let i = at.index(bytes.len());
         bytes[i] ^= 1 << bit;
@@ -64,7 +64,7 @@ proptest! {
     }
 
     #[test]
-    fn truncations_fail_or_lose_whole_tail_words(s in arb_stack(), cut: prop::sample::Index) {
+    fn ans_truncations_fail_or_lose_whole_tail_words(s in arb_stack(), cut: prop::sample::Index) {
         let bytes = s.to_bytes();
         let n = cut.index(bytes.len());
         match Stack::from_bytes(&bytes[..n]) {
@@ -78,7 +78,7 @@ proptest! {
     }
 
     #[test]
-    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+    fn ans_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         if let Ok(t) = Stack::from_bytes(&bytes) {
             prop_assert_eq!(t.to_bytes(), bytes);
             prop_assert!(t.heads().iter().all(|&h| h >= HEAD_MIN));
@@ -87,7 +87,7 @@ proptest! {
 }
 
 #[test]
-fn huge_lane_counts_are_refused_before_allocating() {
+fn ans_huge_lane_counts_are_refused_before_allocating() {
     // 2^24 lanes (the maximum) announced in 4 bytes of input.
     assert_eq!(Stack::from_bytes(&[0x80, 0x80, 0x80, 0x08]), Err(AnsError::Truncated("heads")));
     // One more than the maximum.
@@ -97,7 +97,7 @@ fn huge_lane_counts_are_refused_before_allocating() {
 }
 
 #[test]
-fn fresh_stacks_cost_five_and_a_quarter_bytes_per_lane() {
+fn ans_fresh_stacks_cost_five_and_a_quarter_bytes_per_lane() {
     for lanes in [1usize, 4, 32, 256, 1000] {
         let s = Stack::new(lanes);
         let want = varint_len(lanes) + lanes.div_ceil(4) + 5 * lanes;
