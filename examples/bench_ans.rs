@@ -35,8 +35,9 @@ struct Workload {
 }
 
 fn workload(p: u32) -> Workload {
-    let models: Vec<Categorical> =
-        (0..64).map(|i| pixel_model(p, 4.0 * i as f64, [0.6, 2.0, 6.0, 20.0][i % 4])).collect();
+    let models: Vec<Categorical> = (0..64)
+        .map(|i| pixel_model(p, 4.0 * i as f64, [0.6, 2.0, 6.0, 20.0][i % 4]))
+        .collect();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut picks = Vec::with_capacity(SYMBOLS);
     let mut intervals = Vec::with_capacity(SYMBOLS);
@@ -51,7 +52,13 @@ fn workload(p: u32) -> Workload {
         picks.push((m as u16, s));
         intervals.push((start, freq));
     }
-    Workload { p, models, picks, intervals, info_bits }
+    Workload {
+        p,
+        models,
+        picks,
+        intervals,
+        info_bits,
+    }
 }
 
 fn rate(t: Instant) -> f64 {
@@ -78,11 +85,17 @@ fn run(w: &Workload, lanes: usize) -> ([f64; 6], usize) {
     let mut check = 0u32;
     for chunk in w.picks.chunks(lanes).rev() {
         for (lane, &(m, _)) in chunk.iter().enumerate().rev() {
-            check = check.wrapping_mul(31).wrapping_add(s.pop_symbol(lane, &w.models[m as usize]));
+            check = check
+                .wrapping_mul(31)
+                .wrapping_add(s.pop_symbol(lane, &w.models[m as usize]));
         }
     }
     r[1] = rate(t);
-    let want = w.picks.iter().rev().fold(0u32, |c, &(_, sym)| c.wrapping_mul(31).wrapping_add(sym));
+    let want = w
+        .picks
+        .iter()
+        .rev()
+        .fold(0u32, |c, &(_, sym)| c.wrapping_mul(31).wrapping_add(sym));
     assert_eq!(check, want, "decoded symbols differ");
     assert_eq!(s.check_initial(), Ok(0));
 
@@ -137,6 +150,8 @@ fn main() {
         }
     }
     println!();
-    println!("overhead = sealed bytes - information content (sum of -log2 freq/2^p) / 8, per lane.");
+    println!(
+        "overhead = sealed bytes - information content (sum of -log2 freq/2^p) / 8, per lane."
+    );
     println!("A fresh (unused) lane costs 5.25 bytes; see spec/ans.md 4.");
 }

@@ -48,15 +48,23 @@ fn check_rate(lanes: usize) {
     let bytes = stack.to_bytes();
     let coded_bits = 8.0 * bytes.len() as f64;
     let ratio = coded_bits / info_bits;
-    eprintln!("lanes {lanes}: info {info_bits:.0} bits, coded {coded_bits:.0} bits, ratio {ratio:.6}");
-    assert!(ratio < 1.001, "coded size {ratio} x the information content");
+    eprintln!(
+        "lanes {lanes}: info {info_bits:.0} bits, coded {coded_bits:.0} bits, ratio {ratio:.6}"
+    );
+    assert!(
+        ratio < 1.001,
+        "coded size {ratio} x the information content"
+    );
     // Fewer bits than the information is impossible for a decodable message
     // (up to the heads' unused fractions): a sanity bound on the accounting.
     assert!(coded_bits > info_bits - 64.0 * lanes as f64);
 
     let mut dec = Stack::from_bytes(&bytes).unwrap();
     for (i, &(m, symbol)) in pushed.iter().enumerate().rev() {
-        assert_eq!(dec.pop_symbol(i % lanes, &models[m as usize]), symbol as u32);
+        assert_eq!(
+            dec.pop_symbol(i % lanes, &models[m as usize]),
+            symbol as u32
+        );
     }
     assert_eq!(dec.check_initial(), Ok(0));
 }

@@ -24,10 +24,15 @@ impl Rng {
 fn random_table(rng: &mut Rng, n: usize, p: u32) -> Vec<u32> {
     let total = 1u64 << p;
     assert!(n as u64 <= total);
-    let weights: Vec<u64> = (0..n).map(|_| 1 + (rng.below(1 << 20) >> rng.below(20))).collect();
+    let weights: Vec<u64> = (0..n)
+        .map(|_| 1 + (rng.below(1 << 20) >> rng.below(20)))
+        .collect();
     let sum: u64 = weights.iter().sum();
     let spare = total - n as u64;
-    let mut freqs: Vec<u64> = weights.iter().map(|&w| 1 + (spare as u128 * w as u128 / sum as u128) as u64).collect();
+    let mut freqs: Vec<u64> = weights
+        .iter()
+        .map(|&w| 1 + (spare as u128 * w as u128 / sum as u128) as u64)
+        .collect();
     let short = total - freqs.iter().sum::<u64>();
     let i = rng.below(n as u64) as usize;
     freqs[i] += short;

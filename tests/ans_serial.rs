@@ -7,27 +7,38 @@ use proptest::prelude::*;
 /// Bytes laid out by hand from spec/ans.md section 4 (independently of
 /// `to_bytes`), for heads of every byte size 5..8 and any tail.
 fn arb_layout() -> impl Strategy<Value = (Vec<u64>, Vec<u32>, Vec<u8>)> {
-    let head = (32u32..64, any::<u64>()).prop_map(|(bits, r)| (1u64 << bits) | (r & ((1u64 << bits) - 1)));
-    (prop::collection::vec(head, 1..200), prop::collection::vec(any::<u32>(), 0..50)).prop_map(|(heads, tail)| {
-        let mut bytes = Vec::new();
-        let mut v = heads.len();
-        while v >= 0x80 {
-            bytes.push(0x80 | (v & 0x7f) as u8);
-            v >>= 7;
-        }
-        bytes.push(v as u8);
-        let size = |h: &u64| (64 - h.leading_zeros()).div_ceil(8) as usize;
-        for group in heads.chunks(4) {
-            bytes.push(group.iter().enumerate().map(|(i, h)| ((size(h) - 5) as u8) << (2 * i)).sum());
-        }
-        for h in &heads {
-            bytes.extend_from_slice(&h.to_le_bytes()[..size(h)]);
-        }
-        for w in &tail {
-            bytes.extend_from_slice(&w.to_le_bytes());
-        }
-        (heads, tail, bytes)
-    })
+    let head =
+        (32u32..64, any::<u64>()).prop_map(|(bits, r)| (1u64 << bits) | (r & ((1u64 << bits) - 1)));
+    (
+        prop::collection::vec(head, 1..200),
+        prop::collection::vec(any::<u32>(), 0..50),
+    )
+        .prop_map(|(heads, tail)| {
+            let mut bytes = Vec::new();
+            let mut v = heads.len();
+            while v >= 0x80 {
+                bytes.push(0x80 | (v & 0x7f) as u8);
+                v >>= 7;
+            }
+            bytes.push(v as u8);
+            let size = |h: &u64| (64 - h.leading_zeros()).div_ceil(8) as usize;
+            for group in heads.chunks(4) {
+                bytes.push(
+                    group
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| ((size(h) - 5) as u8) << (2 * i))
+                        .sum(),
+                );
+            }
+            for h in &heads {
+                bytes.extend_from_slice(&h.to_le_bytes()[..size(h)]);
+            }
+            for w in &tail {
+                bytes.extend_from_slice(&w.to_le_bytes());
+            }
+            (heads, tail, bytes)
+        })
 }
 
 fn arb_stack() -> impl Strategy<Value = Stack> {
@@ -35,7 +46,15 @@ fn arb_stack() -> impl Strategy<Value = Stack> {
 }
 
 fn varint_len(v: usize) -> usize {
-    if v < 128 { 1 } else if v < 1 << 14 { 2 } else if v < 1 << 21 { 3 } else { 4 }
+    if v < 128 {
+        1
+    } else if v < 1 << 14 {
+        2
+    } else if v < 1 << 21 {
+        3
+    } else {
+        4
+    }
 }
 
 proptest! {
@@ -89,9 +108,15 @@ proptest! {
 #[test]
 fn ans_huge_lane_counts_are_refused_before_allocating() {
     // 2^24 lanes (the maximum) announced in 4 bytes of input.
-    assert_eq!(Stack::from_bytes(&[0x80, 0x80, 0x80, 0x08]), Err(AnsError::Truncated("heads")));
+    assert_eq!(
+        Stack::from_bytes(&[0x80, 0x80, 0x80, 0x08]),
+        Err(AnsError::Truncated("heads"))
+    );
     // One more than the maximum.
-    assert_eq!(Stack::from_bytes(&[0x81, 0x80, 0x80, 0x08]), Err(AnsError::BadLaneCount));
+    assert_eq!(
+        Stack::from_bytes(&[0x81, 0x80, 0x80, 0x08]),
+        Err(AnsError::BadLaneCount)
+    );
     // A varint that never ends.
     assert_eq!(Stack::from_bytes(&[0xff; 16]), Err(AnsError::BadLaneCount));
 }

@@ -14,7 +14,9 @@ use libfuzzer_sys::fuzz_target;
 fn normalised(weights: &[u16], p: u32) -> Vec<u32> {
     let total = 1u64 << p;
     let n = weights.len().min(total as usize).max(1);
-    let w: Vec<u64> = (0..n).map(|i| *weights.get(i).unwrap_or(&1) as u64 + 1).collect();
+    let w: Vec<u64> = (0..n)
+        .map(|i| *weights.get(i).unwrap_or(&1) as u64 + 1)
+        .collect();
     let sum: u64 = w.iter().sum();
     let spare = total - n as u64;
     let mut f: Vec<u64> = w.iter().map(|&x| 1 + spare * x / sum).collect();
@@ -30,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let n = 1 + data[1] as usize;
     let rest = &data[2..];
     let table_len = (2 * n).min(rest.len());
-    let weights: Vec<u16> = rest[..table_len].chunks(2).map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+    let weights: Vec<u16> = rest[..table_len]
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+        .collect();
     let stream = &rest[table_len..];
 
     // Hostile tables must be refused cleanly; fall back to a valid one.
@@ -39,7 +44,9 @@ fuzz_target!(|data: &[u8]| {
         .or_else(|_| Categorical::new(&normalised(&weights, p), p))
         .expect("normalised table must be valid");
 
-    let Ok(mut stack) = Stack::from_bytes(stream) else { return };
+    let Ok(mut stack) = Stack::from_bytes(stream) else {
+        return;
+    };
     assert_eq!(stack.to_bytes(), stream, "accepted bytes must be canonical");
     let lanes = stack.lanes();
     for i in 0..4096usize {

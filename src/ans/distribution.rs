@@ -54,12 +54,16 @@ impl Categorical {
         for &f in freqs {
             sum += f as u64;
             if sum > total {
-                return Err(AnsError::BadDistribution("frequencies sum above 2^precision"));
+                return Err(AnsError::BadDistribution(
+                    "frequencies sum above 2^precision",
+                ));
             }
             cdf.push(sum as u32);
         }
         if sum != total {
-            return Err(AnsError::BadDistribution("frequencies sum below 2^precision"));
+            return Err(AnsError::BadDistribution(
+                "frequencies sum below 2^precision",
+            ));
         }
         Ok(Categorical { precision, cdf })
     }
@@ -92,7 +96,9 @@ impl Distribution for Categorical {
     fn find(&self, cum: u32) -> (u32, u32, u32) {
         // Number of symbols whose end is <= cum, i.e. the index of the symbol
         // containing cum. The min() only matters for cum >= 2^p (a caller bug).
-        let s = self.cdf[1..].partition_point(|&end| end <= cum).min(self.len() - 1);
+        let s = self.cdf[1..]
+            .partition_point(|&end| end <= cum)
+            .min(self.len() - 1);
         let start = self.cdf[s];
         (s as u32, start, self.cdf[s + 1] - start)
     }
@@ -115,11 +121,18 @@ impl Uniform {
         check_precision(precision)?;
         let total = 1u64 << precision;
         if n == 0 || n as u64 > total {
-            return Err(AnsError::BadDistribution("uniform needs 1 <= n <= 2^precision"));
+            return Err(AnsError::BadDistribution(
+                "uniform needs 1 <= n <= 2^precision",
+            ));
         }
         let base = (total / n as u64) as u32;
         let extra = (total % n as u64) as u32;
-        Ok(Uniform { precision, n, base, extra })
+        Ok(Uniform {
+            precision,
+            n,
+            base,
+            extra,
+        })
     }
 
     /// `k` raw bits: `2^k` symbols at precision `k`, `1 <= k <= 31`.
@@ -153,7 +166,10 @@ impl Distribution for Uniform {
             (symbol * wide, wide)
         } else {
             // Fits u32: it is below 2^p <= 2^31.
-            (self.extra * wide + (symbol - self.extra) * self.base, self.base)
+            (
+                self.extra * wide + (symbol - self.extra) * self.base,
+                self.base,
+            )
         }
     }
 

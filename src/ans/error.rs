@@ -39,10 +39,16 @@ impl fmt::Display for AnsError {
             AnsError::BadHead { lane } => write!(f, "invalid head for lane {lane}"),
             AnsError::BadPadding => write!(f, "nonzero padding bits in head lengths"),
             AnsError::RaggedTail { len } => {
-                write!(f, "tail of {len} bytes is not a whole number of 32-bit words")
+                write!(
+                    f,
+                    "tail of {len} bytes is not a whole number of 32-bit words"
+                )
             }
             AnsError::NotInitial(why) => {
-                write!(f, "stream did not decode to the initial state ({why}): data is corrupt")
+                write!(
+                    f,
+                    "stream did not decode to the initial state ({why}): data is corrupt"
+                )
             }
         }
     }

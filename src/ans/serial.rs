@@ -70,7 +70,9 @@ impl Stack {
         let mut heads = Vec::with_capacity(lanes);
         for lane in 0..lanes {
             let n = 5 + ((sizes[lane / 4] >> (2 * (lane % 4))) & 3) as usize;
-            let field = bytes.get(pos..pos + n).ok_or(AnsError::Truncated("heads"))?;
+            let field = bytes
+                .get(pos..pos + n)
+                .ok_or(AnsError::Truncated("heads"))?;
             pos += n;
             let mut le = [0u8; 8];
             le[..n].copy_from_slice(field);
@@ -90,7 +92,11 @@ impl Stack {
             .chunks_exact(4)
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
             .collect();
-        Ok(Stack { heads, tail, borrowed: 0 })
+        Ok(Stack {
+            heads,
+            tail,
+            borrowed: 0,
+        })
     }
 }
 

@@ -34,8 +34,15 @@ impl Stack {
     ///
     /// Panics if `lanes` is 0 or above `MAX_LANES` (a programmer error).
     pub fn new(lanes: usize) -> Stack {
-        assert!((1..=MAX_LANES).contains(&lanes), "lane count {lanes} outside 1..={MAX_LANES}");
-        Stack { heads: vec![HEAD_MIN; lanes], tail: Vec::new(), borrowed: 0 }
+        assert!(
+            (1..=MAX_LANES).contains(&lanes),
+            "lane count {lanes} outside 1..={MAX_LANES}"
+        );
+        Stack {
+            heads: vec![HEAD_MIN; lanes],
+            tail: Vec::new(),
+            borrowed: 0,
+        }
     }
 
     /// Number of interleaved lanes.
@@ -143,7 +150,11 @@ impl Stack {
     ///
     /// Panics if `intervals.len() != lanes()`.
     pub fn push_step(&mut self, intervals: &[(u32, u32)], precision: u32) {
-        assert_eq!(intervals.len(), self.lanes(), "push_step needs one interval per lane");
+        assert_eq!(
+            intervals.len(),
+            self.lanes(),
+            "push_step needs one interval per lane"
+        );
         for (lane, &(start, freq)) in intervals.iter().enumerate() {
             self.push(lane, start, freq, precision);
         }
@@ -164,7 +175,11 @@ impl Stack {
     ///
     /// Panics if `intervals.len() != lanes()`.
     pub fn pop_step(&mut self, intervals: &[(u32, u32)], precision: u32) {
-        assert_eq!(intervals.len(), self.lanes(), "pop_step needs one interval per lane");
+        assert_eq!(
+            intervals.len(),
+            self.lanes(),
+            "pop_step needs one interval per lane"
+        );
         for (lane, &(start, freq)) in intervals.iter().enumerate().rev() {
             self.pop(lane, start, freq, precision);
         }
@@ -179,7 +194,9 @@ impl Stack {
             return Err(AnsError::NotInitial("a head is not 2^32"));
         }
         if self.borrowed != 0 {
-            return Err(AnsError::NotInitial("the decoder read past the end of the tail"));
+            return Err(AnsError::NotInitial(
+                "the decoder read past the end of the tail",
+            ));
         }
         if self.tail.iter().any(|&w| w != 0) {
             return Err(AnsError::NotInitial("unread data left in the tail"));
@@ -191,7 +208,11 @@ impl Stack {
     /// (floor(log2 head) - 32)`. Differences of `bit_len` between two points
     /// track the information pushed in between to within one bit per lane.
     pub fn bit_len(&self) -> u64 {
-        let heads: u64 = self.heads.iter().map(|&h| (63 - h.leading_zeros() as u64) - 32).sum();
+        let heads: u64 = self
+            .heads
+            .iter()
+            .map(|&h| (63 - h.leading_zeros() as u64) - 32)
+            .sum();
         32 * self.tail.len() as u64 + heads
     }
 }
