@@ -139,8 +139,8 @@ proptest! {
     }
 
     /// Bits-back on a fresh stack: the encoder pops latents it does not have
-    /// (borrowing zero words), the decoder runs everything backwards and ends
-    /// in the initial state, holding exactly the borrowed words as zeros.
+    /// (borrowing supply words), the decoder runs everything backwards and ends
+    /// in the initial state, holding exactly the borrowed supply words.
     #[test]
     fn ans_bits_back_from_an_empty_stack(seed: u64, lanes in 1usize..9, items in 1usize..200) {
         let mut rng = Rng(seed);

@@ -5,7 +5,7 @@
 //! words. Symbols are pushed and popped as integer intervals of `2^precision`,
 //! either raw (`push`, `peek` + `pop`) or through a [`Distribution`]
 //! (`push_symbol`, `pop_symbol`). Popping from an empty stack is defined (it
-//! reads 0 words), which is what bits-back coding needs.
+//! reads the pseudo-random supply words of spec/ans.md 3.4), which is what bits-back coding needs.
 
 mod distribution;
 mod error;
@@ -14,7 +14,7 @@ mod stack;
 
 pub use distribution::{Categorical, Distribution, Uniform};
 pub use error::AnsError;
-pub use stack::Stack;
+pub use stack::{supply_word, Stack};
 
 /// Largest supported precision: frequencies and `2^precision` fit a `u32`.
 pub const MAX_PRECISION: u32 = 31;

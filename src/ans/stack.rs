@@ -12,8 +12,23 @@ pub struct Stack {
     pub(super) heads: Vec<u64>,
     /// Bottom of the stack first; `push` appends, `pop` takes from the end.
     pub(super) tail: Vec<u32>,
-    /// Words a pop read from an empty tail (each read as 0). Not serialised.
+    /// Words a pop read from the supply beneath an empty tail. Not serialised.
     pub(super) borrowed: u64,
+}
+
+/// Word `k` of the endless supply beneath the tail (spec/ans.md 3.4). The words are
+/// pseudo-random rather than zero because a bits-back encoder *samples* latents with the
+/// words it pops: zero words would always pick the lowest bins, far out in the posterior's
+/// tail, and make the first image of every chunk expensive.
+#[inline]
+pub fn supply_word(k: u64) -> u32 {
+    // MurmurHash3's 32-bit finaliser over a Weyl sequence: cheap and well mixed.
+    let mut x = (k as u32).wrapping_mul(0x9E37_79B9).wrapping_add(0x7F4A_7C15);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85EB_CA6B);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xC2B2_AE35);
+    x ^ (x >> 16)
 }
 
 #[inline(always)]
@@ -94,8 +109,8 @@ impl Stack {
     }
 
     /// Removes the symbol whose interval `[start, start + freq)` contains
-    /// `peek(lane, precision)`. Division free. An empty tail supplies a 0 word
-    /// and counts it in `borrowed()` (spec/ans.md 3.4).
+    /// `peek(lane, precision)`. Division free. An empty tail supplies the next
+    /// supply word and counts it in `borrowed()` (spec/ans.md 3.4).
     #[inline]
     pub fn pop(&mut self, lane: usize, start: u32, freq: u32, precision: u32) {
         debug_check_interval(start, freq, precision);
@@ -122,8 +137,9 @@ impl Stack {
         match self.tail.pop() {
             Some(w) => w,
             None => {
+                let w = supply_word(self.borrowed);
                 self.borrowed += 1;
-                0
+                w
             }
         }
     }
@@ -186,7 +202,7 @@ impl Stack {
     }
 
     /// Checks that a decoder that ran every operation backwards is back where
-    /// the encoder started: every head 2^32, nothing borrowed while decoding,
+    /// and a tail holding exactly the supply words the encoder borrowed, given
     /// and a tail of 0 words only (the words the encoder borrowed, now given
     /// back). Returns how many such words there are.
     pub fn check_initial(&self) -> Result<usize, AnsError> {
@@ -198,7 +214,9 @@ impl Stack {
                 "the decoder read past the end of the tail",
             ));
         }
-        if self.tail.iter().any(|&w| w != 0) {
+        // The words given back are the supply's first words, the first one on top.
+        let n = self.tail.len() as u64;
+        if self.tail.iter().enumerate().any(|(i, &w)| w != supply_word(n - 1 - i as u64)) {
             return Err(AnsError::NotInitial("unread data left in the tail"));
         }
         Ok(self.tail.len())

@@ -34,15 +34,24 @@ fn push_renormalises_exactly_at_the_threshold() {
 }
 
 #[test]
-fn empty_pop_reads_a_zero_word_and_push_gives_it_back() {
+fn supply_vectors() {
+    // spec/ans.md 3.4: the words beneath an empty tail.
+    let want = [0x4BC0FBEB, 0x45EB667D, 0x80F9FF12, 0xBCAD2D54];
+    for (k, &w) in want.iter().enumerate() {
+        assert_eq!(supply_word(k as u64), w, "S({k})");
+    }
+}
+
+#[test]
+fn empty_pop_reads_the_supply_and_push_gives_it_back() {
     let mut s = Stack::new(1);
     let bits = Uniform::bits(8).unwrap();
     assert_eq!(s.pop_symbol(0, &bits), 0);
     assert_eq!(s.borrowed(), 1);
-    assert_eq!(s.heads(), &[1u64 << 56]);
+    assert_eq!(s.heads(), &[(1u64 << 56) | supply_word(0) as u64]);
     s.push_symbol(0, &bits, 0);
     assert_eq!(s.heads(), &[HEAD_MIN]);
-    assert_eq!(s.tail(), &[0]);
+    assert_eq!(s.tail(), &[supply_word(0)]);
     assert_eq!(
         s.check_initial(),
         Err(AnsError::NotInitial(
@@ -51,6 +60,10 @@ fn empty_pop_reads_a_zero_word_and_push_gives_it_back() {
     );
     let back = Stack::from_bytes(&s.to_bytes()).unwrap();
     assert_eq!(back.check_initial(), Ok(1));
+    // A tail that is not the supply's words is unread data.
+    let mut wrong = back.clone();
+    wrong.tail[0] ^= 1;
+    assert!(wrong.check_initial().is_err());
 }
 
 #[test]
