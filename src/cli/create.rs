@@ -11,7 +11,7 @@ use crate::archive::{write_archive, ChunkBounds, Geometry, Loaded, Source, Write
 use crate::codec::{Registry, CODEC_ZSTD};
 use std::collections::HashSet;
 use std::io::BufWriter;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 struct FileSource<'a> {
@@ -74,6 +74,10 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         r
     };
     bar.finish_and_clear();
+    // Temporary files are private (0600); an archive gets the usual mode of a new file.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
     tmp.as_file().sync_all().map_err(|e| CliError(format!("writing {shown}: {e}")))?;
     tmp.persist(target).map_err(|e| CliError(format!("{shown}: {}", e.error)))?;
     // Make the rename itself durable.
