@@ -1,7 +1,7 @@
 //! The fixed-size parts of a .bsar file: the header at the front and the trailer at the end.
 //! Byte layouts are defined in `spec/format.md`; the constants here are that document's.
 
-use super::bytes::{Cursor, PutLe};
+use super::bytes::{crc_ok, Cursor, PutLe};
 use super::error::{Error, Result};
 
 /// First 8 bytes of every archive. The high byte and CR LF catch 7-bit and newline-mangling
@@ -38,7 +38,7 @@ pub fn check_header(data: &[u8]) -> Result<()> {
     }
     let (major, minor) = (h[8], h[9]);
     let features = u16::from_le_bytes([h[10], h[11]]);
-    let crc_ok = crc32fast::hash(&h[..12]) == u32::from_le_bytes(h[12..16].try_into().unwrap());
+    let crc_ok = crc_ok(&h[..12], u32::from_le_bytes(h[12..16].try_into().unwrap()));
     if major != VERSION_MAJOR {
         // A future version may lay out its header differently, so its CRC need not check out here.
         let hint = if crc_ok { "" } else { " (or the header is damaged)" };
@@ -92,7 +92,7 @@ pub fn read_trailer(data: &[u8]) -> Result<Trailer> {
     let index_len = c.u64().map_err(short)?;
     let index_crc = c.u32().map_err(short)?;
     let crc = c.u32().map_err(short)?;
-    if crc32fast::hash(&t[..20]) != crc {
+    if !crc_ok(&t[..20], crc) {
         return Err(Error::Corrupt("trailer is damaged (CRC mismatch)".into()));
     }
     // The index sits right before the trailer, after the header: nothing in the file is unowned.

@@ -288,7 +288,7 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
             if !no_content || m.link.is_empty() || m.size != m.link.len() as u64 {
                 return Err("bad symlink entry".into());
             }
-            if crc32fast::hash(&m.link) != m.crc {
+            if !super::bytes::crc_ok(&m.link, m.crc) {
                 return Err("symlink target CRC mismatch".into());
             }
         }

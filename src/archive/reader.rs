@@ -2,6 +2,7 @@
 //! trailer and index; chunks are checked and decoded only when asked for, so reading one member
 //! touches only its chunk.
 
+use super::bytes::crc_ok;
 use super::error::{Error, Result};
 use super::format::{check_header, read_trailer, HEADER_LEN, TRAILER_LEN};
 use super::index::{parse_index, Index, Kind, MemberEntry, NO_CHUNK};
@@ -27,7 +28,7 @@ impl<'a> Archive<'a> {
         check_header(data)?;
         let t = read_trailer(data)?;
         let index_bytes = &data[t.index_offset as usize..(t.index_offset + t.index_len) as usize];
-        if crc32fast::hash(index_bytes) != t.index_crc {
+        if !crc_ok(index_bytes, t.index_crc) {
             return Err(Error::Corrupt("index is damaged (CRC mismatch)".into()));
         }
         let index = parse_index(index_bytes, t.index_offset)?;
@@ -52,7 +53,7 @@ impl<'a> Archive<'a> {
     pub fn chunk_bytes(&self, ci: usize) -> Result<&'a [u8]> {
         let c = &self.index.chunks[ci];
         let bytes = &self.data[c.offset as usize..(c.offset + c.len) as usize];
-        if crc32fast::hash(bytes) != c.crc {
+        if !crc_ok(bytes, c.crc) {
             return Err(Error::Corrupt(format!("{} is damaged (CRC mismatch)", self.describe_chunk(ci))));
         }
         Ok(bytes)
@@ -121,7 +122,7 @@ impl<'a> Archive<'a> {
 
 /// Checks restored content against the member table's size and CRC.
 pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
-    if bytes.len() as u64 != m.size || crc32fast::hash(bytes) != m.crc {
+    if bytes.len() as u64 != m.size || !crc_ok(bytes, m.crc) {
         return Err(Error::Corrupt(format!(
             "member '{}' is damaged (content CRC mismatch)",
             m.shown()
