@@ -30,7 +30,11 @@ enum Outcome {
 
 fn judge(work: &Path, archive: &[u8], original: &Path, label: &str) -> Outcome {
     fs::write(work.join("bad.bsar"), archive).unwrap();
-    let out = Command::new(BIN).args(["verify", "-q", "bad.bsar"]).current_dir(work).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["verify", "-q", "bad.bsar"])
+        .current_dir(work)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         // verify found nothing wrong: then the archive must restore the original exactly.
@@ -40,12 +44,31 @@ fn judge(work: &Path, archive: &[u8], original: &Path, label: &str) -> Outcome {
         assert_same_tree(original, &dir.join("s"));
         return Outcome::Harmless;
     }
-    assert_eq!(out.status.code(), Some(1), "{label}: exit {:?}, stderr {err}", out.status);
-    assert!(err.starts_with("bsar: error: bad.bsar: ") && err.lines().count() == 1, "{label}: {err}");
-    let names_part = ["header", "trailer", "index", "chunk", "member", "not a bsar", "version"]
-        .iter()
-        .any(|p| err.contains(p));
-    assert!(names_part, "{label}: message names no part of the archive: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{label}: exit {:?}, stderr {err}",
+        out.status
+    );
+    assert!(
+        err.starts_with("bsar: error: bad.bsar: ") && err.lines().count() == 1,
+        "{label}: {err}"
+    );
+    let names_part = [
+        "header",
+        "trailer",
+        "index",
+        "chunk",
+        "member",
+        "not a bsar",
+        "version",
+    ]
+    .iter()
+    .any(|p| err.contains(p));
+    assert!(
+        names_part,
+        "{label}: message names no part of the archive: {err}"
+    );
     Outcome::Detected
 }
 
@@ -53,9 +76,25 @@ fn judge(work: &Path, archive: &[u8], original: &Path, label: &str) -> Outcome {
 fn every_bit_flip_and_truncation_is_detected_or_harmless() {
     let t = tempfile::tempdir().unwrap();
     small_tree(t.path());
-    ok(t.path(), &["create", "-q", "good.bsar", "s", "--chunk-size", "400", "-l", "3"]);
+    ok(
+        t.path(),
+        &[
+            "create",
+            "-q",
+            "good.bsar",
+            "s",
+            "--chunk-size",
+            "400",
+            "-l",
+            "3",
+        ],
+    );
     let good = fs::read(t.path().join("good.bsar")).unwrap();
-    assert!(good.len() < 4096, "archive is {} bytes; the matrix wants a small one", good.len());
+    assert!(
+        good.len() < 4096,
+        "archive is {} bytes; the matrix wants a small one",
+        good.len()
+    );
     let original = t.path().join("s");
     let (mut detected, mut harmless) = (0usize, 0usize);
     // Each byte twice: one bit flipped (bit i mod 8), then all eight bits inverted.
@@ -63,7 +102,12 @@ fn every_bit_flip_and_truncation_is_detected_or_harmless() {
         for (mask, what) in [(1u8 << (i % 8), "one bit"), (0xFF, "all bits")] {
             let mut bad = good.clone();
             bad[i] ^= mask;
-            match judge(t.path(), &bad, &original, &format!("{what} of byte {i} flipped")) {
+            match judge(
+                t.path(),
+                &bad,
+                &original,
+                &format!("{what} of byte {i} flipped"),
+            ) {
                 Outcome::Detected => detected += 1,
                 Outcome::Harmless => harmless += 1,
             }
@@ -71,7 +115,12 @@ fn every_bit_flip_and_truncation_is_detected_or_harmless() {
     }
     let mut truncated = 0usize;
     for len in 0..good.len() {
-        match judge(t.path(), &good[..len], &original, &format!("truncated to {len}")) {
+        match judge(
+            t.path(),
+            &good[..len],
+            &original,
+            &format!("truncated to {len}"),
+        ) {
             Outcome::Detected => truncated += 1,
             Outcome::Harmless => panic!("truncation to {len} bytes passed verification"),
         }

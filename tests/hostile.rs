@@ -23,11 +23,22 @@ fn archive_with(path: &str, content: &[u8], others: &[RawMember]) -> Vec<u8> {
 fn the_hand_built_archive_is_valid() {
     // Guards the helpers: without this, every refusal below could be a builder bug.
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), "a.bsar", &archive_with("dir/x.txt", b"fine", &[dir_member("dir"), symlink_member("dir/l", "x.txt")]));
+    write(
+        t.path(),
+        "a.bsar",
+        &archive_with(
+            "dir/x.txt",
+            b"fine",
+            &[dir_member("dir"), symlink_member("dir/l", "x.txt")],
+        ),
+    );
     ok(t.path(), &["verify", "a.bsar"]);
     ok(t.path(), &["extract", "a.bsar", "-C", "out"]);
     assert_eq!(fs::read(t.path().join("out/dir/x.txt")).unwrap(), b"fine");
-    assert_eq!(fs::read_link(t.path().join("out/dir/l")).unwrap(), Path::new("x.txt"));
+    assert_eq!(
+        fs::read_link(t.path().join("out/dir/l")).unwrap(),
+        Path::new("x.txt")
+    );
 }
 
 #[test]
@@ -37,13 +48,25 @@ fn traversal_paths_are_refused() {
     let abs = abs.to_str().unwrap();
     for path in ["../x", "a/../../x", abs, "a//b", "./a"] {
         write(t.path(), "h.bsar", &archive_with(path, b"evil", &[]));
-        for args in [&["extract", "h.bsar", "-C", "out"][..], &["verify", "h.bsar"]] {
+        for args in [
+            &["extract", "h.bsar", "-C", "out"][..],
+            &["verify", "h.bsar"],
+        ] {
             let err = fails(t.path(), args);
-            assert!(err.contains("member") && (err.contains("refusing") || err.contains("unsafe")), "{path}: {err}");
+            assert!(
+                err.contains("member") && (err.contains("refusing") || err.contains("unsafe")),
+                "{path}: {err}"
+            );
         }
-        assert!(!t.path().join("x").exists() && !Path::new(abs).exists(), "{path} escaped");
+        assert!(
+            !t.path().join("x").exists() && !Path::new(abs).exists(),
+            "{path} escaped"
+        );
         // Paths are checked before anything is written: not even the target directory is made.
-        assert!(!t.path().join("out").exists(), "{path}: extraction started before the refusal");
+        assert!(
+            !t.path().join("out").exists(),
+            "{path}: extraction started before the refusal"
+        );
     }
 }
 
@@ -52,15 +75,26 @@ fn symlink_tricks_are_refused() {
     let t = tempfile::tempdir().unwrap();
     // Links that lead out of the target directory.
     for target in ["../..", "/etc", "sub/../../x"] {
-        write(t.path(), "h.bsar", &archive_with("f", b"x", &[symlink_member("esc", target)]));
+        write(
+            t.path(),
+            "h.bsar",
+            &archive_with("f", b"x", &[symlink_member("esc", target)]),
+        );
         let err = fails(t.path(), &["extract", "h.bsar", "-C", "out"]);
-        assert!(err.contains("'esc'") && err.contains("symlink"), "{target}: {err}");
+        assert!(
+            err.contains("'esc'") && err.contains("symlink"),
+            "{target}: {err}"
+        );
     }
     // A link inside the archive, then a member written through it.
     let m = [dir_member("d"), symlink_member("d2", "d")];
     let mut members = m.to_vec();
     members.push(file_member("d2/x", b"through", 0, 0));
-    write(t.path(), "h.bsar", &build_archive(&header(1, 0, 0), &[zstd_chunk(&[b"through"])], &members));
+    write(
+        t.path(),
+        "h.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[b"through"])], &members),
+    );
     let err = fails(t.path(), &["extract", "h.bsar", "-C", "out2"]);
     assert!(err.contains("d2/x") && err.contains("symlink"), "{err}");
     assert!(!t.path().join("out2/d/x").exists());
@@ -77,10 +111,19 @@ fn symlink_tricks_are_refused() {
     symlink(t.path().join("outside/victim"), t.path().join("out3/f")).unwrap();
     write(t.path(), "h.bsar", &archive_with("f", b"new", &[]));
     fails(t.path(), &["extract", "h.bsar", "-C", "out3"]);
-    ok(t.path(), &["extract", "h.bsar", "-C", "out3", "--overwrite"]);
-    assert_eq!(fs::read(t.path().join("outside/victim")).unwrap(), b"precious");
+    ok(
+        t.path(),
+        &["extract", "h.bsar", "-C", "out3", "--overwrite"],
+    );
+    assert_eq!(
+        fs::read(t.path().join("outside/victim")).unwrap(),
+        b"precious"
+    );
     assert_eq!(fs::read(t.path().join("out3/f")).unwrap(), b"new");
-    assert!(!fs::symlink_metadata(t.path().join("out3/f")).unwrap().file_type().is_symlink());
+    assert!(!fs::symlink_metadata(t.path().join("out3/f"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -101,7 +144,10 @@ fn create_refuses_unsafe_inputs_and_leaves_nothing() {
     }
     symlink("/etc", base.join("tree/etc-link")).unwrap();
     let err = fails(&base, &["create", "a.bsar", "tree"]);
-    assert!(err.contains("etc-link") && err.contains("absolute"), "{err}");
+    assert!(
+        err.contains("etc-link") && err.contains("absolute"),
+        "{err}"
+    );
     // No archive and no temporary file remain.
     let left: Vec<String> = fs::read_dir(&base)
         .unwrap()
@@ -116,23 +162,42 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
     let content = b"data";
     let members = [file_member("f", content, 0, 0)];
     let chunk = || zstd_chunk(&[content]);
-    write(t.path(), "v2.bsar", &build_archive(&header(2, 0, 0), &[chunk()], &members));
+    write(
+        t.path(),
+        "v2.bsar",
+        &build_archive(&header(2, 0, 0), &[chunk()], &members),
+    );
     let err = fails(t.path(), &["list", "v2.bsar"]);
     assert!(err.contains("version 2.0 is not supported"), "{err}");
-    write(t.path(), "feat.bsar", &build_archive(&header(1, 0, 0x0004), &[chunk()], &members));
+    write(
+        t.path(),
+        "feat.bsar",
+        &build_archive(&header(1, 0, 0x0004), &[chunk()], &members),
+    );
     let err = fails(t.path(), &["verify", "feat.bsar"]);
     assert!(err.contains("features"), "{err}");
     // Codec 2 (reserved for Bit-Swap) is named, and the index is still listable.
     let mut c = chunk();
     c.codec = 2;
-    write(t.path(), "codec.bsar", &build_archive(&header(1, 0, 0), &[c], &members));
+    write(
+        t.path(),
+        "codec.bsar",
+        &build_archive(&header(1, 0, 0), &[c], &members),
+    );
     ok(t.path(), &["list", "codec.bsar"]);
     let err = fails(t.path(), &["verify", "codec.bsar"]);
-    assert!(err.contains("chunk 0") && err.contains("codec 2 (bitswap)") && err.contains("'f'"), "{err}");
+    assert!(
+        err.contains("chunk 0") && err.contains("codec 2 (bitswap)") && err.contains("'f'"),
+        "{err}"
+    );
     // Content kind 1 (pixels) is reserved.
     let mut m = members.to_vec();
     m[0].content = 1;
-    write(t.path(), "pix.bsar", &build_archive(&header(1, 0, 0), &[chunk()], &m));
+    write(
+        t.path(),
+        "pix.bsar",
+        &build_archive(&header(1, 0, 0), &[chunk()], &m),
+    );
     let err = fails(t.path(), &["list", "pix.bsar"]);
     assert!(err.contains("content kind 1"), "{err}");
 }
@@ -144,7 +209,11 @@ fn absurd_sizes_give_clear_errors_quickly() {
     // A member claiming an exabyte, backed by a 3-byte frame.
     let mut m = file_member("huge", content, 0, 0);
     m.size = 1 << 60;
-    write(t.path(), "big.bsar", &build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &[m]));
+    write(
+        t.path(),
+        "big.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &[m]),
+    );
     let start = std::time::Instant::now();
     let err = fails(t.path(), &["extract", "big.bsar", "-C", "out"]);
     assert!(err.contains("'huge'"), "{err}");
@@ -152,7 +221,11 @@ fn absurd_sizes_give_clear_errors_quickly() {
     // A zstd bomb whose real output is far beyond what the member table says.
     let zeros = vec![0u8; 50 << 20];
     let m = file_member("bomb", &zeros[..10], 0, 0);
-    write(t.path(), "bomb.bsar", &build_archive(&header(1, 0, 0), &[zstd_chunk(&[&zeros])], &[m]));
+    write(
+        t.path(),
+        "bomb.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[&zeros])], &[m]),
+    );
     let err = fails(t.path(), &["verify", "bomb.bsar"]);
     assert!(err.contains("'bomb'"), "{err}");
     // Counts that cannot fit: patch the member count of a valid archive and fix up the CRCs.
@@ -166,7 +239,10 @@ fn absurd_sizes_give_clear_errors_quickly() {
     a[n - 12..n - 8].copy_from_slice(&trailer_crc.to_le_bytes());
     write(t.path(), "count.bsar", &a);
     let err = fails(t.path(), &["list", "count.bsar"]);
-    assert!(err.contains("index") && err.contains("member count"), "{err}");
+    assert!(
+        err.contains("index") && err.contains("member count"),
+        "{err}"
+    );
 }
 
 #[test]

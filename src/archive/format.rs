@@ -34,14 +34,20 @@ pub fn encode_header() -> Vec<u8> {
 pub fn check_header(data: &[u8]) -> Result<()> {
     let h = &data[..HEADER_LEN];
     if h[..8] != MAGIC {
-        return Err(Error::NotAnArchive("not a bsar archive (bad magic number)".into()));
+        return Err(Error::NotAnArchive(
+            "not a bsar archive (bad magic number)".into(),
+        ));
     }
     let (major, minor) = (h[8], h[9]);
     let features = u16::from_le_bytes([h[10], h[11]]);
     let crc_ok = crc_ok(&h[..12], u32::from_le_bytes(h[12..16].try_into().unwrap()));
     if major != VERSION_MAJOR {
         // A future version may lay out its header differently, so its CRC need not check out here.
-        let hint = if crc_ok { "" } else { " (or the header is damaged)" };
+        let hint = if crc_ok {
+            ""
+        } else {
+            " (or the header is damaged)"
+        };
         return Err(Error::Unsupported(format!(
             "archive format version {major}.{minor} is not supported by this bsar, which reads \
              version {VERSION_MAJOR}.x{hint}"
@@ -102,5 +108,9 @@ pub fn read_trailer(data: &[u8]) -> Result<Trailer> {
             "trailer is damaged: index at {index_offset}+{index_len} does not end at byte {index_end}"
         )));
     }
-    Ok(Trailer { index_offset, index_len, index_crc })
+    Ok(Trailer {
+        index_offset,
+        index_len,
+        index_crc,
+    })
 }

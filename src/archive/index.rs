@@ -140,11 +140,15 @@ pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
     let member_count = c.u32().map_err(|_| short("member count"))? as usize;
     // Bound the counts by the bytes present before allocating anything for them.
     if chunk_count.saturating_mul(CHUNK_ENTRY_LEN) > c.remaining() {
-        return Err(corrupt(format!("chunk count {chunk_count} does not fit in the index")));
+        return Err(corrupt(format!(
+            "chunk count {chunk_count} does not fit in the index"
+        )));
     }
     let chunk_bytes = chunk_count * CHUNK_ENTRY_LEN;
     if member_count.saturating_mul(MIN_MEMBER_ENTRY_LEN) > c.remaining() - chunk_bytes {
-        return Err(corrupt(format!("member count {member_count} does not fit in the index")));
+        return Err(corrupt(format!(
+            "member count {member_count} does not fit in the index"
+        )));
     }
     let mut chunks = Vec::with_capacity(chunk_count);
     let mut expected_offset = HEADER_LEN as u64;
@@ -182,24 +186,43 @@ pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
             MemberErr::Bad(msg) => corrupt(format!("member {i}: {msg}")),
             MemberErr::Unsupported(msg) => Error::Unsupported(format!("member {i}: {msg}")),
         })?;
-        check_member(&m, &chunks).map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
+        check_member(&m, &chunks)
+            .map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
         members.push(m);
     }
     if c.remaining() != 0 {
-        return Err(corrupt(format!("{} stray bytes at the end of the index", c.remaining())));
+        return Err(corrupt(format!(
+            "{} stray bytes at the end of the index",
+            c.remaining()
+        )));
     }
     let chunk_members = assign_items(&chunks, &members)?;
-    Ok(Index { chunks, members, chunk_members })
+    Ok(Index {
+        chunks,
+        members,
+        chunk_members,
+    })
 }
 
-fn parse_chunk_entry(c: &mut Cursor) -> std::result::Result<(ChunkEntry, bool), super::bytes::Short> {
+fn parse_chunk_entry(
+    c: &mut Cursor,
+) -> std::result::Result<(ChunkEntry, bool), super::bytes::Short> {
     let offset = c.u64()?;
     let len = c.u64()?;
     let crc = c.u32()?;
     let item_count = c.u32()?;
     let codec = c.u8()?;
     let reserved_ok = c.take(7)?.iter().all(|&b| b == 0);
-    Ok((ChunkEntry { offset, len, crc, item_count, codec }, reserved_ok))
+    Ok((
+        ChunkEntry {
+            offset,
+            len,
+            crc,
+            item_count,
+            codec,
+        },
+        reserved_ok,
+    ))
 }
 
 enum MemberErr {
@@ -217,7 +240,9 @@ impl From<super::bytes::Short> for MemberErr {
 fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     let path_len = c.u16()? as usize;
     if path_len == 0 || path_len > MAX_PATH {
-        return Err(MemberErr::Bad(format!("path length {path_len} is out of range")));
+        return Err(MemberErr::Bad(format!(
+            "path length {path_len} is out of range"
+        )));
     }
     let path = c.take(path_len)?.to_vec();
     let kind = match c.u8()? {
@@ -243,10 +268,16 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     let crc = c.u32()?;
     let chunk = c.u32()?;
     let position = c.u32()?;
-    let geometry = Geometry { width: c.u32()?, height: c.u32()?, channels: c.u8()? };
+    let geometry = Geometry {
+        width: c.u32()?,
+        height: c.u32()?,
+        channels: c.u8()?,
+    };
     let link_len = c.u16()? as usize;
     if link_len > MAX_PATH {
-        return Err(MemberErr::Bad(format!("symlink target length {link_len} is out of range")));
+        return Err(MemberErr::Bad(format!(
+            "symlink target length {link_len} is out of range"
+        )));
     }
     let link = c.take(link_len)?.to_vec();
     Ok(MemberEntry {
@@ -327,8 +358,10 @@ fn assign_items(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Result<Vec<Ve
             "chunks hold {total} items but {placed} members point into chunks"
         )));
     }
-    let mut slots: Vec<Vec<u32>> =
-        chunks.iter().map(|c| vec![u32::MAX; c.item_count as usize]).collect();
+    let mut slots: Vec<Vec<u32>> = chunks
+        .iter()
+        .map(|c| vec![u32::MAX; c.item_count as usize])
+        .collect();
     for (i, m) in members.iter().enumerate() {
         if m.chunk == NO_CHUNK {
             continue;

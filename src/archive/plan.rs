@@ -41,8 +41,23 @@ mod tests {
 
     #[test]
     fn small_files_share_large_files_alone() {
-        let b = ChunkBounds { max_bytes: 100, max_items: 3 };
-        let sizes = [Some(10), None, Some(20), Some(500), Some(30), Some(1), Some(1), Some(1)];
-        assert_eq!(plan_chunks(&sizes, b), vec![vec![0, 2], vec![3], vec![4, 5, 6], vec![7]]);
+        let b = ChunkBounds {
+            max_bytes: 100,
+            max_items: 3,
+        };
+        let sizes = [
+            Some(10),
+            None,
+            Some(20),
+            Some(500),
+            Some(30),
+            Some(1),
+            Some(1),
+            Some(1),
+        ];
+        assert_eq!(
+            plan_chunks(&sizes, b),
+            vec![vec![0, 2], vec![3], vec![4, 5, 6], vec![7]]
+        );
     }
 }

@@ -18,7 +18,9 @@ impl<'a> Archive<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Self> {
         if data.len() < HEADER_LEN + TRAILER_LEN {
             if data.len() >= 8 && data[..8] != super::format::MAGIC {
-                return Err(Error::NotAnArchive("not a bsar archive (bad magic number)".into()));
+                return Err(Error::NotAnArchive(
+                    "not a bsar archive (bad magic number)".into(),
+                ));
             }
             return Err(Error::NotAnArchive(format!(
                 "not a bsar archive, or truncated: {} bytes is shorter than any archive",
@@ -54,7 +56,10 @@ impl<'a> Archive<'a> {
         let c = &self.index.chunks[ci];
         let bytes = &self.data[c.offset as usize..(c.offset + c.len) as usize];
         if !crc_ok(bytes, c.crc) {
-            return Err(Error::Corrupt(format!("{} is damaged (CRC mismatch)", self.describe_chunk(ci))));
+            return Err(Error::Corrupt(format!(
+                "{} is damaged (CRC mismatch)",
+                self.describe_chunk(ci)
+            )));
         }
         Ok(bytes)
     }
@@ -73,10 +78,15 @@ impl<'a> Archive<'a> {
             ))
         })?;
         let bytes = self.chunk_bytes(ci)?;
-        let shapes: Vec<ItemShape> =
-            holders.iter().map(|&m| self.index.members[m as usize].shape()).collect();
+        let shapes: Vec<ItemShape> = holders
+            .iter()
+            .map(|&m| self.index.members[m as usize].shape())
+            .collect();
         let payloads = codec.decode_chunk(bytes, &shapes, upto).map_err(|e| {
-            Error::Corrupt(format!("{} cannot be decoded: {e}", self.describe_chunk(ci)))
+            Error::Corrupt(format!(
+                "{} cannot be decoded: {e}",
+                self.describe_chunk(ci)
+            ))
         })?;
         if payloads.len() != upto + 1 {
             return Err(Error::Corrupt(format!(

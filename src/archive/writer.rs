@@ -72,7 +72,10 @@ pub fn write_archive(
     opts: &WriteOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<WriteReport> {
-    let mut members: Vec<MemberEntry> = specs.iter().map(entry_without_content).collect::<Result<_>>()?;
+    let mut members: Vec<MemberEntry> = specs
+        .iter()
+        .map(entry_without_content)
+        .collect::<Result<_>>()?;
     let sizes: Vec<Option<u64>> = specs
         .iter()
         .map(|s| (s.kind == Kind::File && s.size > 0).then_some(s.size))
@@ -119,7 +122,11 @@ pub fn write_archive(
     out.write_all(&encode_trailer(&trailer)).map_err(io)?;
     out.flush().map_err(io)?;
     let archive_len = offset + index.len() as u64 + super::format::TRAILER_LEN as u64;
-    Ok(WriteReport { members, chunks, archive_len })
+    Ok(WriteReport {
+        members,
+        chunks,
+        archive_len,
+    })
 }
 
 fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
@@ -147,7 +154,11 @@ fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
         chunk: NO_CHUNK,
         position: 0,
         geometry: Geometry::default(),
-        link: if s.kind == Kind::Symlink { s.link.clone() } else { Vec::new() },
+        link: if s.kind == Kind::Symlink {
+            s.link.clone()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -159,7 +170,8 @@ fn encode_window(
     opts: &WriteOptions,
     threads: usize,
 ) -> Vec<Result<Encoded>> {
-    let slots: Vec<Mutex<Option<Result<Encoded>>>> = window.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Result<Encoded>>>> =
+        window.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads.min(window.len()) {
@@ -194,8 +206,9 @@ fn encode_chunk(
     let mut geometries = Vec::with_capacity(items.len());
     for &m in items {
         let path = show_path(&specs[m].path);
-        let Loaded { bytes, geometry } =
-            source.load(m).map_err(|e| Error::Io(format!("reading '{path}': {e}")))?;
+        let Loaded { bytes, geometry } = source
+            .load(m)
+            .map_err(|e| Error::Io(format!("reading '{path}': {e}")))?;
         geometries.push(geometry);
         if bytes.len() as u64 != specs[m].size {
             return Err(Error::Io(format!(
@@ -229,7 +242,13 @@ fn encode_chunk(
         }
         r => (opts.codec, r),
     };
-    let bytes = result
-        .map_err(|e| Error::Io(format!("encoding the chunk starting at '{first}': {e}")))?;
-    Ok(Encoded { codec, bytes, sizes, crcs, geometries })
+    let bytes =
+        result.map_err(|e| Error::Io(format!("encoding the chunk starting at '{first}': {e}")))?;
+    Ok(Encoded {
+        codec,
+        bytes,
+        sizes,
+        crcs,
+        geometries,
+    })
 }

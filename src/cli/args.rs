@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "bsar", version, about = "Lossless archiver for image datasets (Bit-Swap)")]
+#[command(
+    name = "bsar",
+    version,
+    about = "Lossless archiver for image datasets (Bit-Swap)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -91,7 +95,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some((i, 'G' | 'g')) => (&s[..i], 30),
         _ => (s, 0),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("'{s}' is not a size (e.g. 4M)"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 4M)"))?;
     n.checked_shl(shift)
         .filter(|&v| v > 0 && v >> shift == n)
         .ok_or_else(|| format!("'{s}' is out of range"))

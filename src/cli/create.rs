@@ -7,7 +7,7 @@ use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::walk::walk;
 use super::{CliError, CliResult};
-use crate::archive::{write_archive, ChunkBounds, Geometry, Loaded, Source, WriteOptions};
+use crate::archive::{write_archive, ChunkBounds, Loaded, Source, WriteOptions};
 use crate::codec::{Registry, CODEC_ZSTD};
 use std::collections::HashSet;
 use std::io::BufWriter;
@@ -21,7 +21,7 @@ struct FileSource<'a> {
 impl Source for FileSource<'_> {
     fn load(&self, index: usize) -> Result<Loaded, String> {
         let bytes = std::fs::read(&self.paths[index]).map_err(|e| e.to_string())?;
-        let geometry = sniff(&bytes).unwrap_or(Geometry::default());
+        let geometry = sniff(&bytes).unwrap_or_default();
         Ok(Loaded { bytes, geometry })
     }
 }
@@ -30,7 +30,9 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     let target = &a.archive;
     let shown = target.display();
     if target.symlink_metadata().is_ok() && !a.overwrite {
-        return Err(CliError(format!("{shown} already exists (use --overwrite to replace it)")));
+        return Err(CliError(format!(
+            "{shown} already exists (use --overwrite to replace it)"
+        )));
     }
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -39,10 +41,18 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     let tmp = tempfile::Builder::new()
         .prefix(".bsar-tmp-")
         .tempfile_in(&dir)
-        .map_err(|e| CliError(format!("{}: cannot create a temporary file: {e}", dir.display())))?;
+        .map_err(|e| {
+            CliError(format!(
+                "{}: cannot create a temporary file: {e}",
+                dir.display()
+            ))
+        })?;
     // Never store the archive inside itself (when it is written into a directory being archived).
     let mut skip = HashSet::new();
-    for f in [Some(tmp.path()), Some(target.as_path())].into_iter().flatten() {
+    for f in [Some(tmp.path()), Some(target.as_path())]
+        .into_iter()
+        .flatten()
+    {
         if let Ok(m) = std::fs::metadata(f) {
             skip.insert((m.dev(), m.ino()));
         }
@@ -50,12 +60,17 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     let w = walk(&a.paths, skip).map_err(CliError)?;
     let total: u64 = w.specs.iter().map(|s| s.size).sum();
     let threads = a.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     });
     let opts = WriteOptions {
         codec: CODEC_ZSTD,
         fallback: CODEC_ZSTD,
-        bounds: ChunkBounds { max_bytes: a.chunk_size, max_items: a.chunk_items as usize },
+        bounds: ChunkBounds {
+            max_bytes: a.chunk_size,
+            max_items: a.chunk_items as usize,
+        },
         threads: threads.max(1),
     };
     let registry = Registry::with_defaults(a.level);
@@ -70,7 +85,8 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             &opts,
             &|n| bar.inc(n),
         )?;
-        out.into_inner().map_err(|e| CliError(format!("writing {shown}: {}", e.error())))?;
+        out.into_inner()
+            .map_err(|e| CliError(format!("writing {shown}: {}", e.error())))?;
         r
     };
     bar.finish_and_clear();
@@ -78,8 +94,11 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
-    tmp.as_file().sync_all().map_err(|e| CliError(format!("writing {shown}: {e}")))?;
-    tmp.persist(target).map_err(|e| CliError(format!("{shown}: {}", e.error)))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
+    tmp.persist(target)
+        .map_err(|e| CliError(format!("{shown}: {}", e.error)))?;
     // Make the rename itself durable.
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();

@@ -14,9 +14,9 @@ use crate::archive::{Archive, Kind, MemberEntry, NO_CHUNK};
 use crate::codec::Registry;
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +30,10 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     for &i in &picked {
         let m = &members[i];
         let refuse = |why: String| {
-            CliError(format!("{shown}: refusing to extract member '{}': {why}", m.shown()))
+            CliError(format!(
+                "{shown}: refusing to extract member '{}': {why}",
+                m.shown()
+            ))
         };
         check_member_path(&m.path).map_err(refuse)?;
         if m.kind == Kind::Symlink {
@@ -47,7 +50,10 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         safe_dirs: HashSet::new(),
         dirs: Vec::new(),
     };
-    let mut cache = ChunkCache { chunk: usize::MAX, items: Vec::new() };
+    let mut cache = ChunkCache {
+        chunk: usize::MAX,
+        items: Vec::new(),
+    };
     // The furthest selected item of each chunk: decoding stops there.
     let mut upto = vec![0usize; archive.index.chunks.len()];
     for &i in &picked {
@@ -71,7 +77,8 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         } else {
             &[]
         };
-        x.restore(m, content).map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
+        x.restore(m, content)
+            .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
         bar.inc(m.size);
     }
     x.finish_dirs().map_err(CliError)?;
@@ -128,8 +135,10 @@ impl Extractor {
                     .open(&path)
                     .map_err(|e| e.to_string())?;
                 f.write_all(content).map_err(|e| e.to_string())?;
-                f.set_permissions(Permissions::from_mode(m.mode & 0o777)).map_err(|e| e.to_string())?;
-                f.set_times(FileTimes::new().set_modified(mtime)).map_err(|e| e.to_string())?;
+                f.set_permissions(Permissions::from_mode(m.mode & 0o777))
+                    .map_err(|e| e.to_string())?;
+                f.set_times(FileTimes::new().set_modified(mtime))
+                    .map_err(|e| e.to_string())?;
             }
             Kind::Symlink => {
                 self.clear_way(&path)?;
@@ -162,7 +171,10 @@ impl Extractor {
                     ))
                 }
                 Ok(_) => {
-                    return Err(format!("'{}' is not a directory", crate::archive::show_path(&prefix)))
+                    return Err(format!(
+                        "'{}' is not a directory",
+                        crate::archive::show_path(&prefix)
+                    ))
                 }
                 Err(_) => fs::create_dir(&p).map_err(|e| e.to_string())?,
             }
@@ -176,7 +188,9 @@ impl Extractor {
         match fs::symlink_metadata(path) {
             Err(_) => Ok(()),
             Ok(meta) if meta.is_dir() => Err("exists and is a directory".into()),
-            Ok(_) if !self.overwrite => Err("already exists (use --overwrite to replace it)".into()),
+            Ok(_) if !self.overwrite => {
+                Err("already exists (use --overwrite to replace it)".into())
+            }
             // Removing (not opening) the old entry means a symlink there is replaced, not followed.
             Ok(_) => fs::remove_file(path).map_err(|e| e.to_string()),
         }

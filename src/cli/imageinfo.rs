@@ -24,7 +24,11 @@ fn sniff_png(b: &[u8]) -> Option<Geometry> {
         (6, 8) => 4,
         _ => return None,
     };
-    (width > 0 && height > 0).then_some(Geometry { width, height, channels })
+    (width > 0 && height > 0).then_some(Geometry {
+        width,
+        height,
+        channels,
+    })
 }
 
 fn sniff_pnm(b: &[u8]) -> Option<Geometry> {
@@ -61,8 +65,17 @@ fn sniff_pnm(b: &[u8]) -> Option<Geometry> {
         }
     }
     let [w, h, maxval] = fields;
-    let ok = maxval > 0 && maxval < 256 && w > 0 && h > 0 && w <= u32::MAX as u64 && h <= u32::MAX as u64;
-    ok.then_some(Geometry { width: w as u32, height: h as u32, channels })
+    let ok = maxval > 0
+        && maxval < 256
+        && w > 0
+        && h > 0
+        && w <= u32::MAX as u64
+        && h <= u32::MAX as u64;
+    ok.then_some(Geometry {
+        width: w as u32,
+        height: h as u32,
+        channels,
+    })
 }
 
 #[cfg(test)]

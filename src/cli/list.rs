@@ -19,7 +19,10 @@ pub fn run(a: ListArgs) -> CliResult<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let res: std::io::Result<()> = (|| {
         if a.l {
-            writeln!(out, "type mode       size     stored  ratio codec  chunk  image        path")?;
+            writeln!(
+                out,
+                "type mode       size     stored  ratio codec  chunk  image        path"
+            )?;
         }
         for (i, m) in members.iter().enumerate() {
             if !a.l {
@@ -32,14 +35,24 @@ pub fn run(a: ListArgs) -> CliResult<()> {
                 Kind::Symlink => 'l',
             };
             let (codec, chunk, stored, ratio) = if m.chunk == NO_CHUNK {
-                ("-".to_string(), "-".to_string(), "-".to_string(), "-".to_string())
+                (
+                    "-".to_string(),
+                    "-".to_string(),
+                    "-".to_string(),
+                    "-".to_string(),
+                )
             } else {
                 let c = &archive.index.chunks[m.chunk as usize];
                 let shared = archive.index.chunk_members[m.chunk as usize].len() > 1;
                 // '~' marks an estimate: the member shares its coded stream with others.
                 let stored = format!("{}{:.0}", if shared { "~" } else { "" }, shares[i]);
                 let ratio = format!("{:.2}", m.size as f64 / shares[i].max(1e-9));
-                (registry.describe(c.codec), m.chunk.to_string(), stored, ratio)
+                (
+                    registry.describe(c.codec),
+                    m.chunk.to_string(),
+                    stored,
+                    ratio,
+                )
             };
             let g = m.geometry;
             let image = if g.channels > 0 {

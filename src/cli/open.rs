@@ -10,10 +10,15 @@ use std::path::Path;
 pub fn map_archive(path: &Path) -> CliResult<Mmap> {
     let shown = path.display();
     let file = File::open(path).map_err(|e| CliError(format!("{shown}: {e}")))?;
-    let len = file.metadata().map_err(|e| CliError(format!("{shown}: {e}")))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| CliError(format!("{shown}: {e}")))?
+        .len();
     if len == 0 {
         // Mapping an empty file fails on some systems; this gives the same message as any short file.
-        return Err(CliError(format!("{shown}: not a bsar archive, or truncated: 0 bytes is shorter than any archive")));
+        return Err(CliError(format!(
+            "{shown}: not a bsar archive, or truncated: 0 bytes is shorter than any archive"
+        )));
     }
     // SAFETY: the map is read-only; see the note above about concurrent truncation.
     unsafe { Mmap::map(&file) }.map_err(|e| CliError(format!("{shown}: cannot map: {e}")))

@@ -101,7 +101,16 @@ mod tests {
     #[test]
     fn member_paths() {
         assert!(check_member_path(b"a/b.png").is_ok());
-        for bad in [&b"../x"[..], b"/etc/passwd", b"a/../../x", b"a//b", b"./a", b"a/", b"", b"a\0b"] {
+        for bad in [
+            &b"../x"[..],
+            b"/etc/passwd",
+            b"a/../../x",
+            b"a//b",
+            b"./a",
+            b"a/",
+            b"",
+            b"a\0b",
+        ] {
             assert!(check_member_path(bad).is_err(), "{bad:?}");
         }
     }

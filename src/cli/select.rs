@@ -33,7 +33,10 @@ pub fn select(members: &[MemberEntry], names: &[String]) -> CliResult<Vec<usize>
         }
     }
     if let Some(missing) = used.iter().position(|u| !u) {
-        return Err(CliError(format!("'{}': not found in the archive", names[missing])));
+        return Err(CliError(format!(
+            "'{}': not found in the archive",
+            names[missing]
+        )));
     }
     Ok(picked)
 }

@@ -36,7 +36,11 @@ pub struct Totals {
 }
 
 /// Totals over the members selected by `pick`.
-pub fn totals(members: &[MemberEntry], chunks: &[ChunkEntry], pick: impl Fn(usize) -> bool) -> Totals {
+pub fn totals(
+    members: &[MemberEntry],
+    chunks: &[ChunkEntry],
+    pick: impl Fn(usize) -> bool,
+) -> Totals {
     let shares = stored_shares(members, chunks);
     let mut t = Totals::default();
     for (i, m) in members.iter().enumerate().filter(|(i, _)| pick(*i)) {

@@ -20,10 +20,15 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
     // An archive that extract would refuse does not pass verification either.
     for m in members {
         let unsafe_path = check_member_path(&m.path).err().or_else(|| {
-            (m.kind == Kind::Symlink).then(|| check_link_target(&m.path, &m.link).err()).flatten()
+            (m.kind == Kind::Symlink)
+                .then(|| check_link_target(&m.path, &m.link).err())
+                .flatten()
         });
         if let Some(why) = unsafe_path {
-            return Err(CliError(format!("{shown}: member '{}' is unsafe: {why}", m.shown())));
+            return Err(CliError(format!(
+                "{shown}: member '{}' is unsafe: {why}",
+                m.shown()
+            )));
         }
         if m.kind == Kind::Symlink {
             check_content(m, &m.link).map_err(fail)?;
@@ -33,7 +38,9 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
     let bar = bytes_bar(total, "verify");
     for (ci, holders) in archive.index.chunk_members.iter().enumerate() {
         // read_chunk checks the chunk CRC and every member's size and CRC.
-        archive.read_chunk(ci, holders.len() - 1, &registry).map_err(fail)?;
+        archive
+            .read_chunk(ci, holders.len() - 1, &registry)
+            .map_err(fail)?;
         bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
     }
     bar.finish_and_clear();

@@ -20,7 +20,12 @@ pub struct Walk {
 }
 
 pub fn walk(args: &[PathBuf], skip: HashSet<(u64, u64)>) -> Result<Walk, String> {
-    let mut w = Walk { specs: Vec::new(), sources: Vec::new(), skip, seen: HashSet::new() };
+    let mut w = Walk {
+        specs: Vec::new(),
+        sources: Vec::new(),
+        skip,
+        seen: HashSet::new(),
+    };
     for arg in args {
         let name = name_for_arg(arg)?;
         w.add(arg, name)?;

@@ -40,8 +40,14 @@ pub enum Payload {
 /// What the member table promises about an item, given to the decoder before it decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemShape {
-    Bytes { len: u64 },
-    Image { width: u32, height: u32, channels: u8 },
+    Bytes {
+        len: u64,
+    },
+    Image {
+        width: u32,
+        height: u32,
+        channels: u8,
+    },
 }
 
 impl ItemShape {
@@ -49,9 +55,13 @@ impl ItemShape {
     pub fn decoded_len(&self) -> u64 {
         match *self {
             ItemShape::Bytes { len } => len,
-            ItemShape::Image { width, height, channels } => {
-                (width as u64).saturating_mul(height as u64).saturating_mul(channels as u64)
-            }
+            ItemShape::Image {
+                width,
+                height,
+                channels,
+            } => (width as u64)
+                .saturating_mul(height as u64)
+                .saturating_mul(channels as u64),
         }
     }
 
@@ -59,7 +69,14 @@ impl ItemShape {
     pub fn matches(&self, payload: &Payload) -> bool {
         match (*self, payload) {
             (ItemShape::Bytes { len }, Payload::Bytes(b)) => b.len() as u64 == len,
-            (ItemShape::Image { width, height, channels }, Payload::Image(img)) => {
+            (
+                ItemShape::Image {
+                    width,
+                    height,
+                    channels,
+                },
+                Payload::Image(img),
+            ) => {
                 img.width == width
                     && img.height == height
                     && img.channels == channels

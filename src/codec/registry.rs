@@ -28,7 +28,10 @@ impl Registry {
     }
 
     pub fn get(&self, id: u8) -> Option<&dyn Codec> {
-        self.codecs.iter().find(|c| c.id() == id).map(|c| c.as_ref())
+        self.codecs
+            .iter()
+            .find(|c| c.id() == id)
+            .map(|c| c.as_ref())
     }
 
     /// A name for an id even when this build lacks the codec, for error messages and listings.

@@ -82,9 +82,16 @@ impl Codec for ZstdCodec {
                     .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
                 out.push(match *shape {
                     ItemShape::Bytes { .. } => Payload::Bytes(bytes),
-                    ItemShape::Image { width, height, channels } => {
-                        Payload::Image(super::Image { width, height, channels, pixels: bytes })
-                    }
+                    ItemShape::Image {
+                        width,
+                        height,
+                        channels,
+                    } => Payload::Image(super::Image {
+                        width,
+                        height,
+                        channels,
+                        pixels: bytes,
+                    }),
                 });
             }
             pos += len;
@@ -110,7 +117,10 @@ fn frame_len(data: &[u8]) -> Result<usize, String> {
     match zstd::zstd_safe::find_frame_compressed_size(data) {
         Ok(n) if n > 0 && n <= data.len() => Ok(n),
         Ok(_) => Err("bad zstd frame length".to_string()),
-        Err(code) => Err(format!("bad zstd frame: {}", zstd::zstd_safe::get_error_name(code))),
+        Err(code) => Err(format!(
+            "bad zstd frame: {}",
+            zstd::zstd_safe::get_error_name(code)
+        )),
     }
 }
 
@@ -119,7 +129,9 @@ fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
     let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
         .map_err(|e| format!("zstd decoder: {e}"))?
         .single_frame();
-    decoder.window_log_max(MAX_WINDOW_LOG).map_err(|e| format!("zstd decoder: {e}"))?;
+    decoder
+        .window_log_max(MAX_WINDOW_LOG)
+        .map_err(|e| format!("zstd decoder: {e}"))?;
     let mut out = Vec::with_capacity(expected.min(MAX_RESERVE) as usize);
     // Reading one byte past the promise is how an over-long frame is caught without trusting it.
     decoder
@@ -150,23 +162,34 @@ mod tests {
         let refs: Vec<&Payload> = items.iter().collect();
         let c = ZstdCodec::new(3);
         let data = c.encode_chunk(&refs).unwrap();
-        let shapes: Vec<ItemShape> =
-            [5u64, 0, 10_000].iter().map(|&len| ItemShape::Bytes { len }).collect();
+        let shapes: Vec<ItemShape> = [5u64, 0, 10_000]
+            .iter()
+            .map(|&len| ItemShape::Bytes { len })
+            .collect();
         assert_eq!(c.decode_chunk(&data, &shapes, 2).unwrap(), items.to_vec());
-        assert_eq!(c.decode_chunk(&data, &shapes, 0).unwrap(), vec![bytes(b"hello")]);
+        assert_eq!(
+            c.decode_chunk(&data, &shapes, 0).unwrap(),
+            vec![bytes(b"hello")]
+        );
     }
 
     #[test]
     fn refuses_wrong_sizes_and_frame_counts() {
         let c = ZstdCodec::new(3);
         let data = c.encode_chunk(&[&bytes(b"abc")]).unwrap();
-        assert!(c.decode_chunk(&data, &[ItemShape::Bytes { len: 2 }], 0).is_err());
-        assert!(c.decode_chunk(&data, &[ItemShape::Bytes { len: 4 }], 0).is_err());
+        assert!(c
+            .decode_chunk(&data, &[ItemShape::Bytes { len: 2 }], 0)
+            .is_err());
+        assert!(c
+            .decode_chunk(&data, &[ItemShape::Bytes { len: 4 }], 0)
+            .is_err());
         let two = [ItemShape::Bytes { len: 3 }, ItemShape::Bytes { len: 3 }];
         assert!(c.decode_chunk(&data, &two, 0).is_err());
         let mut extra = data.clone();
         extra.push(0);
-        assert!(c.decode_chunk(&extra, &[ItemShape::Bytes { len: 3 }], 0).is_err());
+        assert!(c
+            .decode_chunk(&extra, &[ItemShape::Bytes { len: 3 }], 0)
+            .is_err());
     }
 
     #[test]

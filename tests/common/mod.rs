@@ -12,7 +12,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bsar");
 
 /// Runs `bsar ARGS` in `cwd`.
 pub fn bsar(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).args(args).current_dir(cwd).output().expect("bsar runs")
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("bsar runs")
 }
 
 /// Runs `bsar ARGS` in `cwd` and fails the test unless it succeeds.
@@ -30,9 +34,20 @@ pub fn ok(cwd: &Path, args: &[&str]) -> Output {
 pub fn fails(cwd: &Path, args: &[&str]) -> String {
     let out = bsar(cwd, args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "bsar {args:?}: expected exit 1, stderr: {err}");
-    assert!(err.starts_with("bsar: error: "), "bsar {args:?}: stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "bsar {args:?}: more than one line: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bsar {args:?}: expected exit 1, stderr: {err}"
+    );
+    assert!(
+        err.starts_with("bsar: error: "),
+        "bsar {args:?}: stderr: {err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "bsar {args:?}: more than one line: {err}"
+    );
     err
 }
 
@@ -60,10 +75,18 @@ pub fn make_tree(root: &Path) {
     for i in 0..12 {
         let text = format!("cat {i}\n").repeat(50 + i * 13);
         fs::write(d.join(format!("train/cats/{i:03}.txt")), text).unwrap();
-        fs::write(d.join(format!("train/dogs/{i:03}.bin")), noise(300 + i * 77, i as u64)).unwrap();
+        fs::write(
+            d.join(format!("train/dogs/{i:03}.bin")),
+            noise(300 + i * 77, i as u64),
+        )
+        .unwrap();
     }
     fs::write(d.join("empty.txt"), b"").unwrap();
-    fs::write(d.join("ünïcødé/日本語/ファイル.txt"), "こんにちは\n".repeat(10)).unwrap();
+    fs::write(
+        d.join("ünïcødé/日本語/ファイル.txt"),
+        "こんにちは\n".repeat(10),
+    )
+    .unwrap();
     // Several MB, half compressible.
     let mut big = noise(3 << 20, 7);
     big.extend(std::iter::repeat(b'z').take(2 << 20));
@@ -73,10 +96,21 @@ pub fn make_tree(root: &Path) {
     fs::write(d.join("train/img.pgm"), pgm).unwrap();
     symlink("cats/000.txt", d.join("train/first-cat")).unwrap();
     symlink("../big.bin", d.join("train/big-link")).unwrap();
-    fs::set_permissions(d.join("train/cats/001.txt"), fs::Permissions::from_mode(0o600)).unwrap();
-    fs::set_permissions(d.join("train/dogs/002.bin"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        d.join("train/cats/001.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs::set_permissions(
+        d.join("train/dogs/002.bin"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let old = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, 123_456_789);
-    let f = fs::File::options().write(true).open(d.join("train/cats/000.txt")).unwrap();
+    let f = fs::File::options()
+        .write(true)
+        .open(d.join("train/cats/000.txt"))
+        .unwrap();
     f.set_modified(old).unwrap();
 }
 
@@ -87,18 +121,45 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     let mb = fs::symlink_metadata(b).unwrap_or_else(|e| panic!("{}: {e}", b.display()));
     assert_eq!(ma.file_type(), mb.file_type(), "{}", b.display());
     if ma.file_type().is_symlink() {
-        assert_eq!(fs::read_link(a).unwrap(), fs::read_link(b).unwrap(), "{}", b.display());
+        assert_eq!(
+            fs::read_link(a).unwrap(),
+            fs::read_link(b).unwrap(),
+            "{}",
+            b.display()
+        );
         return;
     }
-    assert_eq!(ma.mode() & 0o777, mb.mode() & 0o777, "mode of {}", b.display());
+    assert_eq!(
+        ma.mode() & 0o777,
+        mb.mode() & 0o777,
+        "mode of {}",
+        b.display()
+    );
     if ma.is_file() {
-        assert!(fs::read(a).unwrap() == fs::read(b).unwrap(), "content of {}", b.display());
-        assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", b.display());
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "content of {}",
+            b.display()
+        );
+        assert_eq!(
+            (ma.mtime(), ma.mtime_nsec()),
+            (mb.mtime(), mb.mtime_nsec()),
+            "mtime of {}",
+            b.display()
+        );
         return;
     }
-    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", b.display());
+    assert_eq!(
+        (ma.mtime(), ma.mtime_nsec()),
+        (mb.mtime(), mb.mtime_nsec()),
+        "mtime of {}",
+        b.display()
+    );
     let names = |p: &Path| {
-        let mut v: Vec<_> = fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut v: Vec<_> = fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         v.sort();
         v
     };
@@ -147,7 +208,13 @@ pub fn file_member(path: &str, content: &[u8], chunk: u32, position: u32) -> Raw
 }
 
 pub fn dir_member(path: &str) -> RawMember {
-    RawMember { kind: KIND_DIR, size: 0, crc: 0, chunk: NO_CHUNK, ..file_member(path, b"", 0, 0) }
+    RawMember {
+        kind: KIND_DIR,
+        size: 0,
+        crc: 0,
+        chunk: NO_CHUNK,
+        ..file_member(path, b"", 0, 0)
+    }
 }
 
 pub fn symlink_member(path: &str, target: &str) -> RawMember {
@@ -175,7 +242,11 @@ pub fn zstd_chunk(items: &[&[u8]]) -> RawChunk {
     for it in items {
         bytes.extend(zstd::bulk::compress(it, 3).unwrap());
     }
-    RawChunk { codec: 1, bytes, items: items.len() as u32 }
+    RawChunk {
+        codec: 1,
+        bytes,
+        items: items.len() as u32,
+    }
 }
 
 /// Header with the given version and feature bits; CRC computed.
@@ -237,5 +308,9 @@ pub fn build_archive(header_bytes: &[u8], chunks: &[RawChunk], members: &[RawMem
 
 /// A valid archive built by hand, one file in one chunk.
 pub fn simple_archive(path: &str, content: &[u8]) -> Vec<u8> {
-    build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &[file_member(path, content, 0, 0)])
+    build_archive(
+        &header(1, 0, 0),
+        &[zstd_chunk(&[content])],
+        &[file_member(path, content, 0, 0)],
+    )
 }
