@@ -3,7 +3,13 @@
 //! Layers, top to bottom (a lower layer never imports a higher one):
 //! files -> archive (container, index, CRC) -> codec (zstd | bitswap)
 //!       -> bitswap (scheme) -> model (engine) + ans (coder)
+//!
+//! Here: `cli` is the files layer (walking, extracting, the command line), `archive` the
+//! container, `codec` the chunk coders.
 
 pub mod ans;
+pub mod archive;
+pub mod cli;
+pub mod codec;
 pub mod model;
 pub mod imageio;

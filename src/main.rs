@@ -1,4 +1,12 @@
+//! The `bsar` command: parse the command line, run it, and turn any failure into one line on
+//! stderr and exit status 1 (2 for usage errors, from clap).
+
+use clap::Parser;
+
 fn main() {
-    eprintln!("bsar: not built yet");
-    std::process::exit(2);
+    let cli = bsar::cli::Cli::parse();
+    if let Err(e) = bsar::cli::run(cli) {
+        eprintln!("bsar: error: {e}");
+        std::process::exit(1);
+    }
 }

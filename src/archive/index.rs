@@ -1,0 +1,383 @@
+//! The index: the chunk table and the member table, found through the trailer. Parsing checks
+//! every rule of `spec/format.md` section "Index" so that later stages can trust what they read.
+
+use super::bytes::{Cursor, PutLe};
+use super::error::{show_path, Error, Result};
+use super::format::HEADER_LEN;
+use crate::codec::ItemShape;
+
+pub const INDEX_MAGIC: [u8; 4] = *b"BSIX";
+/// `chunk` value of a member that has no content in any chunk.
+pub const NO_CHUNK: u32 = u32::MAX;
+/// Paths and symlink targets are at most this long (bytes), like Linux's PATH_MAX.
+pub const MAX_PATH: usize = 4096;
+const CHUNK_ENTRY_LEN: usize = 32;
+/// Smallest possible member entry (empty path, no link target): bounds `member_count`.
+const MIN_MEMBER_ENTRY_LEN: usize = 2 + 49;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File = 0,
+    Dir = 1,
+    Symlink = 2,
+}
+
+/// How a file's content is kept in its chunk. Only `Bytes` exists in format 1.0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// The file's bytes, restored byte for byte.
+    Bytes = 0,
+}
+
+/// Reserved content kind: decoded pixels, restored as an image file (see spec).
+pub const CONTENT_PIXELS_RESERVED: u8 = 1;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Geometry {
+    pub width: u32,
+    pub height: u32,
+    /// 0 when the member is not a recognised image.
+    pub channels: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkEntry {
+    pub offset: u64,
+    pub len: u64,
+    pub crc: u32,
+    pub item_count: u32,
+    pub codec: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberEntry {
+    /// Relative path, components separated by '/', as stored (not necessarily UTF-8).
+    pub path: Vec<u8>,
+    pub kind: Kind,
+    pub content: Content,
+    pub mode: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    /// Restored size in bytes (file content, or symlink target length).
+    pub size: u64,
+    /// CRC32 of the restored content (file bytes or symlink target).
+    pub crc: u32,
+    pub chunk: u32,
+    pub position: u32,
+    pub geometry: Geometry,
+    /// Symlink target; empty for other kinds.
+    pub link: Vec<u8>,
+}
+
+impl MemberEntry {
+    /// What the chunk's codec must return for this member.
+    pub fn shape(&self) -> ItemShape {
+        match self.content {
+            Content::Bytes => ItemShape::Bytes { len: self.size },
+        }
+    }
+
+    pub fn shown(&self) -> String {
+        show_path(&self.path)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Index {
+    pub chunks: Vec<ChunkEntry>,
+    pub members: Vec<MemberEntry>,
+    /// For each chunk, its members in item order (derived, not stored).
+    pub chunk_members: Vec<Vec<u32>>,
+}
+
+pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&INDEX_MAGIC);
+    b.put_u32(chunks.len() as u32);
+    b.put_u32(members.len() as u32);
+    for c in chunks {
+        b.put_u64(c.offset);
+        b.put_u64(c.len);
+        b.put_u32(c.crc);
+        b.put_u32(c.item_count);
+        b.put_u8(c.codec);
+        b.extend_from_slice(&[0u8; 7]);
+    }
+    for m in members {
+        b.put_u16(m.path.len() as u16);
+        b.extend_from_slice(&m.path);
+        b.put_u8(m.kind as u8);
+        b.put_u8(m.content as u8);
+        b.put_u32(m.mode);
+        b.put_i64(m.mtime_sec);
+        b.put_u32(m.mtime_nsec);
+        b.put_u64(m.size);
+        b.put_u32(m.crc);
+        b.put_u32(m.chunk);
+        b.put_u32(m.position);
+        b.put_u32(m.geometry.width);
+        b.put_u32(m.geometry.height);
+        b.put_u8(m.geometry.channels);
+        b.put_u16(m.link.len() as u16);
+        b.extend_from_slice(&m.link);
+    }
+    b
+}
+
+fn corrupt(msg: String) -> Error {
+    Error::Corrupt(format!("index is damaged: {msg}"))
+}
+
+/// Parses and validates the index. `index_offset` is where it starts in the file: chunks must
+/// tile the bytes between the header and the index exactly.
+pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
+    let mut c = Cursor::new(data);
+    let short = |what: &str| corrupt(format!("{what} runs past the end of the index"));
+    if c.take(4).map_err(|_| short("magic"))? != INDEX_MAGIC {
+        return Err(corrupt("bad index magic".into()));
+    }
+    let chunk_count = c.u32().map_err(|_| short("chunk count"))? as usize;
+    let member_count = c.u32().map_err(|_| short("member count"))? as usize;
+    // Bound the counts by the bytes present before allocating anything for them.
+    if chunk_count.saturating_mul(CHUNK_ENTRY_LEN) > c.remaining() {
+        return Err(corrupt(format!(
+            "chunk count {chunk_count} does not fit in the index"
+        )));
+    }
+    let chunk_bytes = chunk_count * CHUNK_ENTRY_LEN;
+    if member_count.saturating_mul(MIN_MEMBER_ENTRY_LEN) > c.remaining() - chunk_bytes {
+        return Err(corrupt(format!(
+            "member count {member_count} does not fit in the index"
+        )));
+    }
+    let mut chunks = Vec::with_capacity(chunk_count);
+    let mut expected_offset = HEADER_LEN as u64;
+    for i in 0..chunk_count {
+        let e = parse_chunk_entry(&mut c).map_err(|_| short("chunk table"))?;
+        let (entry, reserved_ok) = e;
+        if !reserved_ok {
+            return Err(corrupt(format!("chunk {i}: reserved bytes are not zero")));
+        }
+        if entry.offset != expected_offset {
+            return Err(corrupt(format!(
+                "chunk {i} starts at byte {}, expected {expected_offset}",
+                entry.offset
+            )));
+        }
+        if entry.len == 0 || entry.item_count == 0 {
+            return Err(corrupt(format!("chunk {i} is empty")));
+        }
+        expected_offset = entry
+            .offset
+            .checked_add(entry.len)
+            .filter(|&end| end <= index_offset)
+            .ok_or_else(|| corrupt(format!("chunk {i} runs into the index")))?;
+        chunks.push(entry);
+    }
+    if expected_offset != index_offset {
+        return Err(corrupt(format!(
+            "chunks end at byte {expected_offset} but the index starts at {index_offset}"
+        )));
+    }
+    let mut members = Vec::with_capacity(member_count);
+    for i in 0..member_count {
+        let m = parse_member(&mut c).map_err(|e| match e {
+            MemberErr::Short => short(&format!("member {i}")),
+            MemberErr::Bad(msg) => corrupt(format!("member {i}: {msg}")),
+            MemberErr::Unsupported(msg) => Error::Unsupported(format!("member {i}: {msg}")),
+        })?;
+        check_member(&m, &chunks)
+            .map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
+        members.push(m);
+    }
+    if c.remaining() != 0 {
+        return Err(corrupt(format!(
+            "{} stray bytes at the end of the index",
+            c.remaining()
+        )));
+    }
+    let chunk_members = assign_items(&chunks, &members)?;
+    Ok(Index {
+        chunks,
+        members,
+        chunk_members,
+    })
+}
+
+fn parse_chunk_entry(
+    c: &mut Cursor,
+) -> std::result::Result<(ChunkEntry, bool), super::bytes::Short> {
+    let offset = c.u64()?;
+    let len = c.u64()?;
+    let crc = c.u32()?;
+    let item_count = c.u32()?;
+    let codec = c.u8()?;
+    let reserved_ok = c.take(7)?.iter().all(|&b| b == 0);
+    Ok((
+        ChunkEntry {
+            offset,
+            len,
+            crc,
+            item_count,
+            codec,
+        },
+        reserved_ok,
+    ))
+}
+
+enum MemberErr {
+    Short,
+    Bad(String),
+    Unsupported(String),
+}
+
+impl From<super::bytes::Short> for MemberErr {
+    fn from(_: super::bytes::Short) -> Self {
+        MemberErr::Short
+    }
+}
+
+fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
+    let path_len = c.u16()? as usize;
+    if path_len == 0 || path_len > MAX_PATH {
+        return Err(MemberErr::Bad(format!(
+            "path length {path_len} is out of range"
+        )));
+    }
+    let path = c.take(path_len)?.to_vec();
+    let kind = match c.u8()? {
+        0 => Kind::File,
+        1 => Kind::Dir,
+        2 => Kind::Symlink,
+        k => return Err(MemberErr::Bad(format!("unknown member type {k}"))),
+    };
+    let content = match c.u8()? {
+        0 => Content::Bytes,
+        CONTENT_PIXELS_RESERVED => {
+            return Err(MemberErr::Unsupported(format!(
+                "'{}' is stored as pixels (content kind 1), which this bsar does not support",
+                show_path(&path)
+            )))
+        }
+        k => return Err(MemberErr::Bad(format!("unknown content kind {k}"))),
+    };
+    let mode = c.u32()?;
+    let mtime_sec = c.i64()?;
+    let mtime_nsec = c.u32()?;
+    let size = c.u64()?;
+    let crc = c.u32()?;
+    let chunk = c.u32()?;
+    let position = c.u32()?;
+    let geometry = Geometry {
+        width: c.u32()?,
+        height: c.u32()?,
+        channels: c.u8()?,
+    };
+    let link_len = c.u16()? as usize;
+    if link_len > MAX_PATH {
+        return Err(MemberErr::Bad(format!(
+            "symlink target length {link_len} is out of range"
+        )));
+    }
+    let link = c.take(link_len)?.to_vec();
+    Ok(MemberEntry {
+        path,
+        kind,
+        content,
+        mode,
+        mtime_sec,
+        mtime_nsec,
+        size,
+        crc,
+        chunk,
+        position,
+        geometry,
+        link,
+    })
+}
+
+/// Rules on one member that need no other member.
+fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(), String> {
+    if m.mtime_nsec >= 1_000_000_000 {
+        return Err(format!("mtime nanoseconds {} out of range", m.mtime_nsec));
+    }
+    if m.mode & !0o7777 != 0 {
+        return Err(format!("mode {:#o} has bits beyond 0o7777", m.mode));
+    }
+    let g = m.geometry;
+    if g.channels > 4 || (g.channels == 0 && (g.width != 0 || g.height != 0)) {
+        return Err("invalid image geometry".into());
+    }
+    let no_content = m.chunk == NO_CHUNK && m.position == 0;
+    match m.kind {
+        Kind::Dir => {
+            if !no_content || m.size != 0 || m.crc != 0 || !m.link.is_empty() {
+                return Err("a directory has content".into());
+            }
+        }
+        Kind::Symlink => {
+            if !no_content || m.link.is_empty() || m.size != m.link.len() as u64 {
+                return Err("bad symlink entry".into());
+            }
+            if !super::bytes::crc_ok(&m.link, m.crc) {
+                return Err("symlink target CRC mismatch".into());
+            }
+        }
+        Kind::File => {
+            if !m.link.is_empty() {
+                return Err("a file has a symlink target".into());
+            }
+            if m.chunk == NO_CHUNK {
+                if !no_content || m.size != 0 || m.crc != 0 {
+                    return Err("a non-empty file is in no chunk".into());
+                }
+            } else {
+                let chunk = chunks.get(m.chunk as usize).ok_or_else(|| {
+                    format!("chunk {} does not exist ({} chunks)", m.chunk, chunks.len())
+                })?;
+                if m.position >= chunk.item_count {
+                    return Err(format!(
+                        "position {} is past the {} items of chunk {}",
+                        m.position, chunk.item_count, m.chunk
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each item of each chunk belongs to exactly one member.
+fn assign_items(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Result<Vec<Vec<u32>>> {
+    // item_count is bounded by members below (each item needs its own member), so the sum of all
+    // vectors is at most the member count once the first check passes.
+    let total: u64 = chunks.iter().map(|c| c.item_count as u64).sum();
+    let placed = members.iter().filter(|m| m.chunk != NO_CHUNK).count() as u64;
+    if total != placed {
+        return Err(corrupt(format!(
+            "chunks hold {total} items but {placed} members point into chunks"
+        )));
+    }
+    let mut slots: Vec<Vec<u32>> = chunks
+        .iter()
+        .map(|c| vec![u32::MAX; c.item_count as usize])
+        .collect();
+    for (i, m) in members.iter().enumerate() {
+        if m.chunk == NO_CHUNK {
+            continue;
+        }
+        let slot = &mut slots[m.chunk as usize][m.position as usize];
+        if *slot != u32::MAX {
+            return Err(corrupt(format!(
+                "members '{}' and '{}' share item {} of chunk {}",
+                members[*slot as usize].shown(),
+                m.shown(),
+                m.position,
+                m.chunk
+            )));
+        }
+        *slot = i as u32;
+    }
+    // With counts equal and no item shared, every slot is filled.
+    Ok(slots)
+}

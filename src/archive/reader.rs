@@ -1,0 +1,142 @@
+//! Reading an archive held in memory (a memory map, in the tool). Opening checks the header,
+//! trailer and index; chunks are checked and decoded only when asked for, so reading one member
+//! touches only its chunk.
+
+use super::bytes::crc_ok;
+use super::error::{Error, Result};
+use super::format::{check_header, read_trailer, HEADER_LEN, TRAILER_LEN};
+use super::index::{parse_index, Index, Kind, MemberEntry, NO_CHUNK};
+use crate::codec::{ItemShape, Payload, Registry};
+
+pub struct Archive<'a> {
+    data: &'a [u8],
+    pub index: Index,
+}
+
+impl<'a> Archive<'a> {
+    /// Checks the header, the trailer and the index (including their CRCs).
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        if data.len() < HEADER_LEN + TRAILER_LEN {
+            if data.len() >= 8 && data[..8] != super::format::MAGIC {
+                return Err(Error::NotAnArchive(
+                    "not a bsar archive (bad magic number)".into(),
+                ));
+            }
+            return Err(Error::NotAnArchive(format!(
+                "not a bsar archive, or truncated: {} bytes is shorter than any archive",
+                data.len()
+            )));
+        }
+        check_header(data)?;
+        let t = read_trailer(data)?;
+        let index_bytes = &data[t.index_offset as usize..(t.index_offset + t.index_len) as usize];
+        if !crc_ok(index_bytes, t.index_crc) {
+            return Err(Error::Corrupt("index is damaged (CRC mismatch)".into()));
+        }
+        let index = parse_index(index_bytes, t.index_offset)?;
+        Ok(Archive { data, index })
+    }
+
+    pub fn members(&self) -> &[MemberEntry] {
+        &self.index.members
+    }
+
+    /// A name for chunk `ci` in messages: its number and the members it holds.
+    pub fn describe_chunk(&self, ci: usize) -> String {
+        let holders = &self.index.chunk_members[ci];
+        let first = self.index.members[holders[0] as usize].shown();
+        match holders.len() {
+            1 => format!("chunk {ci} (member '{first}')"),
+            n => format!("chunk {ci} (members '{first}' and {} more)", n - 1),
+        }
+    }
+
+    /// The stored bytes of chunk `ci`, after checking their CRC.
+    pub fn chunk_bytes(&self, ci: usize) -> Result<&'a [u8]> {
+        let c = &self.index.chunks[ci];
+        let bytes = &self.data[c.offset as usize..(c.offset + c.len) as usize];
+        if !crc_ok(bytes, c.crc) {
+            return Err(Error::Corrupt(format!(
+                "{} is damaged (CRC mismatch)",
+                self.describe_chunk(ci)
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
+    /// against its member's CRC.
+    pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {
+        let entry = &self.index.chunks[ci];
+        let holders = &self.index.chunk_members[ci];
+        let codec = registry.get(entry.codec).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} uses codec {} ({}), which this bsar does not support",
+                self.describe_chunk(ci),
+                entry.codec,
+                registry.describe(entry.codec)
+            ))
+        })?;
+        let bytes = self.chunk_bytes(ci)?;
+        let shapes: Vec<ItemShape> = holders
+            .iter()
+            .map(|&m| self.index.members[m as usize].shape())
+            .collect();
+        let payloads = codec.decode_chunk(bytes, &shapes, upto).map_err(|e| {
+            Error::Corrupt(format!(
+                "{} cannot be decoded: {e}",
+                self.describe_chunk(ci)
+            ))
+        })?;
+        if payloads.len() != upto + 1 {
+            return Err(Error::Corrupt(format!(
+                "{}: codec returned {} items, expected {}",
+                self.describe_chunk(ci),
+                payloads.len(),
+                upto + 1
+            )));
+        }
+        let mut out = Vec::with_capacity(payloads.len());
+        for (pos, payload) in payloads.into_iter().enumerate() {
+            let m = &self.index.members[holders[pos] as usize];
+            if !shapes[pos].matches(&payload) {
+                return Err(Error::Corrupt(format!(
+                    "member '{}' decodes to the wrong size or shape",
+                    m.shown()
+                )));
+            }
+            let bytes = match payload {
+                Payload::Bytes(b) => b,
+                Payload::Image(img) => img.pixels,
+            };
+            check_content(m, &bytes)?;
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    /// The restored content of member `mi`: file bytes, symlink target, or nothing.
+    pub fn read_member(&self, mi: usize, registry: &Registry) -> Result<Vec<u8>> {
+        let m = &self.index.members[mi];
+        match m.kind {
+            Kind::Dir => Ok(Vec::new()),
+            Kind::Symlink => Ok(m.link.clone()),
+            Kind::File if m.chunk == NO_CHUNK => Ok(Vec::new()),
+            Kind::File => {
+                let mut items = self.read_chunk(m.chunk as usize, m.position as usize, registry)?;
+                Ok(items.pop().unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// Checks restored content against the member table's size and CRC.
+pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 != m.size || !crc_ok(bytes, m.crc) {
+        return Err(Error::Corrupt(format!(
+            "member '{}' is damaged (content CRC mismatch)",
+            m.shown()
+        )));
+    }
+    Ok(())
+}

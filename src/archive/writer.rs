@@ -1,0 +1,254 @@
+//! Writing an archive: plan chunks, encode them on all threads, write them in order, then the
+//! index and the trailer. Output bytes depend only on the input and the options, never on timing.
+
+use super::error::{show_path, Error, Result};
+use super::format::{encode_header, encode_trailer, Trailer, HEADER_LEN};
+use super::index::{encode_index, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
+use super::plan::{plan_chunks, ChunkBounds};
+use crate::codec::{CodecError, Payload, Registry};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// A member to store, as the caller found it. Content is fetched through `Source` when its chunk
+/// is encoded, so that only a few chunks' worth of input is in memory at once.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    pub path: Vec<u8>,
+    pub kind: Kind,
+    pub mode: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    /// File size as seen when listing; the loaded content must have this length.
+    pub size: u64,
+    pub link: Vec<u8>,
+}
+
+/// A file's content as fetched for its chunk, with the image geometry found in it (if any).
+pub struct Loaded {
+    pub bytes: Vec<u8>,
+    pub geometry: Geometry,
+}
+
+/// Fetches the content of file member `index` (an index into the spec list).
+pub trait Source: Sync {
+    fn load(&self, index: usize) -> std::result::Result<Loaded, String>;
+}
+
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// Codec tried first for every chunk.
+    pub codec: u8,
+    /// Codec used when the first one answers `CodecError::Unsupported`.
+    pub fallback: u8,
+    pub bounds: ChunkBounds,
+    pub threads: usize,
+}
+
+/// What was written, for summaries.
+#[derive(Clone, Debug)]
+pub struct WriteReport {
+    pub members: Vec<MemberEntry>,
+    pub chunks: Vec<ChunkEntry>,
+    /// Total archive length in bytes.
+    pub archive_len: u64,
+}
+
+struct Encoded {
+    codec: u8,
+    bytes: Vec<u8>,
+    sizes: Vec<u64>,
+    crcs: Vec<u32>,
+    geometries: Vec<Geometry>,
+}
+
+/// Writes a whole archive to `out`. `progress` is called with the input bytes of each chunk as
+/// it is written.
+pub fn write_archive(
+    out: &mut dyn Write,
+    specs: &[MemberSpec],
+    source: &dyn Source,
+    registry: &Registry,
+    opts: &WriteOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<WriteReport> {
+    let mut members: Vec<MemberEntry> = specs
+        .iter()
+        .map(entry_without_content)
+        .collect::<Result<_>>()?;
+    let sizes: Vec<Option<u64>> = specs
+        .iter()
+        .map(|s| (s.kind == Kind::File && s.size > 0).then_some(s.size))
+        .collect();
+    let plan = plan_chunks(&sizes, opts.bounds);
+    let io = |e: std::io::Error| Error::Io(format!("writing archive: {e}"));
+    out.write_all(&encode_header()).map_err(io)?;
+    let mut offset = HEADER_LEN as u64;
+    let mut chunks = Vec::with_capacity(plan.len());
+    let threads = opts.threads.max(1);
+    // Encode a window of chunks at a time: enough to keep every thread busy, bounded in memory.
+    for window in plan.chunks(threads * 2) {
+        let encoded = encode_window(window, source, specs, registry, opts, threads);
+        for (items, enc) in window.iter().zip(encoded) {
+            let enc = enc?;
+            let chunk_index = chunks.len() as u32;
+            for (pos, &m) in items.iter().enumerate() {
+                let e = &mut members[m];
+                e.chunk = chunk_index;
+                e.position = pos as u32;
+                e.size = enc.sizes[pos];
+                e.crc = enc.crcs[pos];
+                e.geometry = enc.geometries[pos];
+            }
+            out.write_all(&enc.bytes).map_err(io)?;
+            chunks.push(ChunkEntry {
+                offset,
+                len: enc.bytes.len() as u64,
+                crc: crc32fast::hash(&enc.bytes),
+                item_count: items.len() as u32,
+                codec: enc.codec,
+            });
+            offset += enc.bytes.len() as u64;
+            progress(enc.sizes.iter().sum());
+        }
+    }
+    let index = encode_index(&chunks, &members);
+    let trailer = Trailer {
+        index_offset: offset,
+        index_len: index.len() as u64,
+        index_crc: crc32fast::hash(&index),
+    };
+    out.write_all(&index).map_err(io)?;
+    out.write_all(&encode_trailer(&trailer)).map_err(io)?;
+    out.flush().map_err(io)?;
+    let archive_len = offset + index.len() as u64 + super::format::TRAILER_LEN as u64;
+    Ok(WriteReport {
+        members,
+        chunks,
+        archive_len,
+    })
+}
+
+fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
+    let bad = |what: &str| Error::Invalid(format!("'{}': {what}", show_path(&s.path)));
+    if s.path.is_empty() || s.path.len() > super::index::MAX_PATH {
+        return Err(bad("path is empty or too long to store"));
+    }
+    if s.link.len() > super::index::MAX_PATH {
+        return Err(bad("symlink target is too long to store"));
+    }
+    let (size, crc) = match s.kind {
+        Kind::Symlink if s.link.is_empty() => return Err(bad("symlink has an empty target")),
+        Kind::Symlink => (s.link.len() as u64, crc32fast::hash(&s.link)),
+        _ => (0, 0),
+    };
+    Ok(MemberEntry {
+        path: s.path.clone(),
+        kind: s.kind,
+        content: Content::Bytes,
+        mode: s.mode & 0o7777,
+        mtime_sec: s.mtime_sec,
+        mtime_nsec: s.mtime_nsec.min(999_999_999),
+        size,
+        crc,
+        chunk: NO_CHUNK,
+        position: 0,
+        geometry: Geometry::default(),
+        link: if s.kind == Kind::Symlink {
+            s.link.clone()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+fn encode_window(
+    window: &[Vec<usize>],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+    threads: usize,
+) -> Vec<Result<Encoded>> {
+    let slots: Vec<Mutex<Option<Result<Encoded>>>> =
+        window.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(window.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= window.len() {
+                    break;
+                }
+                let r = encode_chunk(&window[i], source, specs, registry, opts);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(Error::Io("an encoding thread stopped early".into())))
+        })
+        .collect()
+}
+
+fn encode_chunk(
+    items: &[usize],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Result<Encoded> {
+    let mut payloads = Vec::with_capacity(items.len());
+    let mut geometries = Vec::with_capacity(items.len());
+    for &m in items {
+        let path = show_path(&specs[m].path);
+        let Loaded { bytes, geometry } = source
+            .load(m)
+            .map_err(|e| Error::Io(format!("reading '{path}': {e}")))?;
+        geometries.push(geometry);
+        if bytes.len() as u64 != specs[m].size {
+            return Err(Error::Io(format!(
+                "'{path}' changed size while being archived ({} bytes, then {})",
+                specs[m].size,
+                bytes.len()
+            )));
+        }
+        payloads.push(Payload::Bytes(bytes));
+    }
+    let sizes = payloads.iter().map(|p| match p {
+        Payload::Bytes(b) => b.len() as u64,
+        Payload::Image(i) => i.pixels.len() as u64,
+    });
+    let crcs = payloads.iter().map(|p| match p {
+        Payload::Bytes(b) => crc32fast::hash(b),
+        Payload::Image(i) => crc32fast::hash(&i.pixels),
+    });
+    let (sizes, crcs) = (sizes.collect(), crcs.collect());
+    let refs: Vec<&Payload> = payloads.iter().collect();
+    let first = show_path(&specs[items[0]].path);
+    let run = |id: u8| -> std::result::Result<Vec<u8>, CodecError> {
+        let codec = registry
+            .get(id)
+            .ok_or_else(|| CodecError::Internal(format!("codec {id} is not in this build")))?;
+        codec.encode_chunk(&refs)
+    };
+    let (codec, result) = match run(opts.codec) {
+        Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {
+            (opts.fallback, run(opts.fallback))
+        }
+        r => (opts.codec, r),
+    };
+    let bytes =
+        result.map_err(|e| Error::Io(format!("encoding the chunk starting at '{first}': {e}")))?;
+    Ok(Encoded {
+        codec,
+        bytes,
+        sizes,
+        crcs,
+        geometries,
+    })
+}

@@ -1,0 +1,104 @@
+//! Command-line syntax (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bsar",
+    version,
+    about = "Lossless archiver for image datasets (Bit-Swap)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create ARCHIVE from PATHs (stored as given; directories recursively, in name order)
+    Create(CreateArgs),
+    /// Extract all members, or only those named (a directory brings its contents)
+    #[command(visible_alias = "x")]
+    Extract(ExtractArgs),
+    /// List the members of ARCHIVE
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Decode every member and check every CRC
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    pub archive: PathBuf,
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// zstd compression level (1-22)
+    #[arg(short, long, default_value_t = crate::codec::zstd::DEFAULT_LEVEL,
+          value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub level: i32,
+    /// Input bytes per chunk (small files share a chunk; larger files get their own). Accepts
+    /// K, M, G suffixes (powers of 1024)
+    #[arg(long, default_value = "4M", value_parser = parse_size)]
+    pub chunk_size: u64,
+    /// Most members per chunk
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk_items: u32,
+    /// Encoding threads (default: all cores). The archive bytes do not depend on it
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+    /// Replace ARCHIVE if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No summary line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    pub archive: PathBuf,
+    /// Members to extract (default: all)
+    pub members: Vec<String>,
+    /// Directory to extract into (default: current directory)
+    #[arg(short = 'C', long = "directory", default_value = ".")]
+    pub dir: PathBuf,
+    /// Replace existing files
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No summary line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    pub archive: PathBuf,
+    /// Long listing: type, mode, size, stored size, codec, ratio, image geometry
+    #[arg(short)]
+    pub l: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub archive: PathBuf,
+    /// No summary line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses "4096", "64K", "4M", "1G".
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 4M)"))?;
+    n.checked_shl(shift)
+        .filter(|&v| v > 0 && v >> shift == n)
+        .ok_or_else(|| format!("'{s}' is out of range"))
+}

@@ -1,0 +1,118 @@
+//! `bsar create`: walk the paths, write the archive to a temporary file beside the target, fsync,
+//! and rename it into place, so a failure never leaves a partial archive under the target name.
+
+use super::args::CreateArgs;
+use super::imageinfo::sniff;
+use super::progress::bytes_bar;
+use super::summary::{images_phrase, members_phrase, totals};
+use super::walk::walk;
+use super::{CliError, CliResult};
+use crate::archive::{write_archive, ChunkBounds, Loaded, Source, WriteOptions};
+use crate::codec::{Registry, CODEC_ZSTD};
+use std::collections::HashSet;
+use std::io::BufWriter;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+struct FileSource<'a> {
+    paths: &'a [PathBuf],
+}
+
+impl Source for FileSource<'_> {
+    fn load(&self, index: usize) -> Result<Loaded, String> {
+        let bytes = std::fs::read(&self.paths[index]).map_err(|e| e.to_string())?;
+        let geometry = sniff(&bytes).unwrap_or_default();
+        Ok(Loaded { bytes, geometry })
+    }
+}
+
+pub fn run(a: CreateArgs) -> CliResult<()> {
+    let target = &a.archive;
+    let shown = target.display();
+    if target.symlink_metadata().is_ok() && !a.overwrite {
+        return Err(CliError(format!(
+            "{shown} already exists (use --overwrite to replace it)"
+        )));
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".bsar-tmp-")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            CliError(format!(
+                "{}: cannot create a temporary file: {e}",
+                dir.display()
+            ))
+        })?;
+    // Never store the archive inside itself (when it is written into a directory being archived).
+    let mut skip = HashSet::new();
+    for f in [Some(tmp.path()), Some(target.as_path())]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(m) = std::fs::metadata(f) {
+            skip.insert((m.dev(), m.ino()));
+        }
+    }
+    let w = walk(&a.paths, skip).map_err(CliError)?;
+    let total: u64 = w.specs.iter().map(|s| s.size).sum();
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let opts = WriteOptions {
+        codec: CODEC_ZSTD,
+        fallback: CODEC_ZSTD,
+        bounds: ChunkBounds {
+            max_bytes: a.chunk_size,
+            max_items: a.chunk_items as usize,
+        },
+        threads: threads.max(1),
+    };
+    let registry = Registry::with_defaults(a.level);
+    let bar = bytes_bar(total, "create");
+    let report = {
+        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        let r = write_archive(
+            &mut out,
+            &w.specs,
+            &FileSource { paths: &w.sources },
+            &registry,
+            &opts,
+            &|n| bar.inc(n),
+        )?;
+        out.into_inner()
+            .map_err(|e| CliError(format!("writing {shown}: {}", e.error())))?;
+        r
+    };
+    bar.finish_and_clear();
+    // Temporary files are private (0600); an archive gets the usual mode of a new file.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
+    tmp.persist(target)
+        .map_err(|e| CliError(format!("{shown}: {}", e.error)))?;
+    // Make the rename itself durable.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    if !a.quiet {
+        let t = totals(&report.members, &report.chunks, |_| true);
+        println!(
+            "created {shown}: {}, {} bytes in, {} bytes out ({:.2}%){}",
+            members_phrase(&t),
+            t.content_bytes,
+            report.archive_len,
+            100.0 * report.archive_len as f64 / t.content_bytes.max(1) as f64,
+            images_phrase(&t)
+        );
+    }
+    Ok(())
+}

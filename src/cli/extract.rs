@@ -1,0 +1,222 @@
+//! `bsar extract`: restore members under a target directory. Every selected path is checked
+//! before anything is written; while writing, bsar never follows a symlink (an existing one in
+//! the way of a parent directory stops the extraction), and never replaces an existing file
+//! unless `--overwrite` is given.
+
+use super::args::ExtractArgs;
+use super::open::map_archive;
+use super::paths::{check_link_target, check_member_path, under};
+use super::progress::bytes_bar;
+use super::select::select;
+use super::summary::{images_phrase, members_phrase, totals};
+use super::{CliError, CliResult};
+use crate::archive::{Archive, Kind, MemberEntry, NO_CHUNK};
+use crate::codec::Registry;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn run(a: ExtractArgs) -> CliResult<()> {
+    let map = map_archive(&a.archive)?;
+    let shown = a.archive.display();
+    let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
+    let members = archive.members();
+    let picked = select(members, &a.members)?;
+    for &i in &picked {
+        let m = &members[i];
+        let refuse = |why: String| {
+            CliError(format!(
+                "{shown}: refusing to extract member '{}': {why}",
+                m.shown()
+            ))
+        };
+        check_member_path(&m.path).map_err(refuse)?;
+        if m.kind == Kind::Symlink {
+            check_link_target(&m.path, &m.link).map_err(refuse)?;
+        }
+    }
+    fs::create_dir_all(&a.dir).map_err(|e| CliError(format!("{}: {e}", a.dir.display())))?;
+    let registry = Registry::default();
+    let total: u64 = picked.iter().map(|&i| members[i].size).sum();
+    let bar = bytes_bar(total, "extract");
+    let mut x = Extractor {
+        root: a.dir.clone(),
+        overwrite: a.overwrite,
+        safe_dirs: HashSet::new(),
+        dirs: Vec::new(),
+    };
+    let mut cache = ChunkCache {
+        chunk: usize::MAX,
+        items: Vec::new(),
+    };
+    // The furthest selected item of each chunk: decoding stops there.
+    let mut upto = vec![0usize; archive.index.chunks.len()];
+    for &i in &picked {
+        let m = &members[i];
+        if m.kind == Kind::File && m.chunk != NO_CHUNK {
+            let u = &mut upto[m.chunk as usize];
+            *u = (*u).max(m.position as usize);
+        }
+    }
+    for &i in &picked {
+        let m = &members[i];
+        let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
+            let c = m.chunk as usize;
+            if cache.chunk != c {
+                cache.items = archive
+                    .read_chunk(c, upto[c], &registry)
+                    .map_err(|e| CliError(format!("{shown}: {e}")))?;
+                cache.chunk = c;
+            }
+            &cache.items[m.position as usize]
+        } else {
+            &[]
+        };
+        x.restore(m, content)
+            .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
+        bar.inc(m.size);
+    }
+    x.finish_dirs().map_err(CliError)?;
+    bar.finish_and_clear();
+    if !a.quiet {
+        let set: HashSet<usize> = picked.iter().copied().collect();
+        let t = totals(members, &archive.index.chunks, |i| set.contains(&i));
+        println!(
+            "extracted {}: {} bytes from {shown}{}",
+            members_phrase(&t),
+            t.content_bytes,
+            images_phrase(&t)
+        );
+    }
+    Ok(())
+}
+
+struct ChunkCache {
+    chunk: usize,
+    items: Vec<Vec<u8>>,
+}
+
+struct Extractor {
+    root: PathBuf,
+    overwrite: bool,
+    /// Directories (relative paths) known to be real directories, made or checked by us.
+    safe_dirs: HashSet<Vec<u8>>,
+    /// Directory members, to get their mode and mtime once their contents are written.
+    dirs: Vec<(PathBuf, u32, SystemTime)>,
+}
+
+impl Extractor {
+    fn restore(&mut self, m: &MemberEntry, content: &[u8]) -> Result<(), String> {
+        self.make_parents(&m.path)?;
+        let path = under(&self.root, &m.path);
+        let mtime = to_system_time(m.mtime_sec, m.mtime_nsec);
+        match m.kind {
+            Kind::Dir => {
+                match fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => return Err("exists and is not a directory".into()),
+                    Err(_) => fs::create_dir(&path).map_err(|e| e.to_string())?,
+                }
+                self.safe_dirs.insert(m.path.clone());
+                self.dirs.push((path, m.mode, mtime));
+            }
+            Kind::File => {
+                self.clear_way(&path)?;
+                // create_new refuses to follow a symlink or reuse a file placed there meanwhile.
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| e.to_string())?;
+                f.write_all(content).map_err(|e| e.to_string())?;
+                f.set_permissions(Permissions::from_mode(m.mode & 0o777))
+                    .map_err(|e| e.to_string())?;
+                f.set_times(FileTimes::new().set_modified(mtime))
+                    .map_err(|e| e.to_string())?;
+            }
+            Kind::Symlink => {
+                self.clear_way(&path)?;
+                let target = Path::new(OsStr::from_bytes(&m.link));
+                std::os::unix::fs::symlink(target, &path).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure every parent of `rel` is a real directory under the root, creating missing ones.
+    fn make_parents(&mut self, rel: &[u8]) -> Result<(), String> {
+        let parts: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+        let mut prefix: Vec<u8> = Vec::new();
+        for part in &parts[..parts.len() - 1] {
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(part);
+            if self.safe_dirs.contains(&prefix) {
+                continue;
+            }
+            let p = under(&self.root, &prefix);
+            match fs::symlink_metadata(&p) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(format!(
+                        "refusing to write through symlink '{}'",
+                        crate::archive::show_path(&prefix)
+                    ))
+                }
+                Ok(_) => {
+                    return Err(format!(
+                        "'{}' is not a directory",
+                        crate::archive::show_path(&prefix)
+                    ))
+                }
+                Err(_) => fs::create_dir(&p).map_err(|e| e.to_string())?,
+            }
+            self.safe_dirs.insert(prefix.clone());
+        }
+        Ok(())
+    }
+
+    /// Removes what is at `path` if overwriting is allowed (never a directory), else refuses.
+    fn clear_way(&self, path: &Path) -> Result<(), String> {
+        match fs::symlink_metadata(path) {
+            Err(_) => Ok(()),
+            Ok(meta) if meta.is_dir() => Err("exists and is a directory".into()),
+            Ok(_) if !self.overwrite => {
+                Err("already exists (use --overwrite to replace it)".into())
+            }
+            // Removing (not opening) the old entry means a symlink there is replaced, not followed.
+            Ok(_) => fs::remove_file(path).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Applies directory modes and mtimes, deepest first, after their contents are written.
+    fn finish_dirs(&mut self) -> Result<(), String> {
+        for (path, mode, mtime) in self.dirs.iter().rev() {
+            let shown = path.display();
+            if let Ok(d) = File::open(path) {
+                let _ = d.set_times(FileTimes::new().set_modified(*mtime));
+            }
+            fs::set_permissions(path, Permissions::from_mode(mode & 0o777))
+                .map_err(|e| format!("{shown}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn to_system_time(sec: i64, nsec: u32) -> SystemTime {
+    let t = if sec >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(sec as u64, nsec))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(sec.unsigned_abs()))
+            .and_then(|t| t.checked_add(Duration::from_nanos(nsec as u64)))
+    };
+    t.unwrap_or(UNIX_EPOCH)
+}

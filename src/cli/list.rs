@@ -1,0 +1,89 @@
+//! `bsar list`: member paths, or with -l a table with type, mode, sizes, codec, ratio and
+//! image geometry. Listing reads only the index; no chunk is decoded.
+
+use super::args::ListArgs;
+use super::open::map_archive;
+use super::summary::stored_shares;
+use super::{CliError, CliResult};
+use crate::archive::{Archive, Kind, NO_CHUNK};
+use crate::codec::Registry;
+use std::io::{BufWriter, Write};
+
+pub fn run(a: ListArgs) -> CliResult<()> {
+    let map = map_archive(&a.archive)?;
+    let shown = a.archive.display();
+    let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
+    let registry = Registry::default();
+    let members = archive.members();
+    let shares = stored_shares(members, &archive.index.chunks);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let res: std::io::Result<()> = (|| {
+        if a.l {
+            writeln!(
+                out,
+                "type mode       size     stored  ratio codec  chunk  image        path"
+            )?;
+        }
+        for (i, m) in members.iter().enumerate() {
+            if !a.l {
+                writeln!(out, "{}", m.shown())?;
+                continue;
+            }
+            let kind = match m.kind {
+                Kind::File => '-',
+                Kind::Dir => 'd',
+                Kind::Symlink => 'l',
+            };
+            let (codec, chunk, stored, ratio) = if m.chunk == NO_CHUNK {
+                (
+                    "-".to_string(),
+                    "-".to_string(),
+                    "-".to_string(),
+                    "-".to_string(),
+                )
+            } else {
+                let c = &archive.index.chunks[m.chunk as usize];
+                let shared = archive.index.chunk_members[m.chunk as usize].len() > 1;
+                // '~' marks an estimate: the member shares its coded stream with others.
+                let stored = format!("{}{:.0}", if shared { "~" } else { "" }, shares[i]);
+                let ratio = format!("{:.2}", m.size as f64 / shares[i].max(1e-9));
+                (
+                    registry.describe(c.codec),
+                    m.chunk.to_string(),
+                    stored,
+                    ratio,
+                )
+            };
+            let g = m.geometry;
+            let image = if g.channels > 0 {
+                format!("{}x{}x{}", g.width, g.height, g.channels)
+            } else {
+                "-".to_string()
+            };
+            let link = if m.kind == Kind::Symlink {
+                format!(" -> {}", crate::archive::show_path(&m.link))
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "{kind}    {:04o} {:>10} {:>10} {:>6} {:<6} {:>5}  {:<12} {}{link}",
+                m.mode,
+                m.size,
+                stored,
+                ratio,
+                codec,
+                chunk,
+                image,
+                m.shown()
+            )?;
+        }
+        out.flush()
+    })();
+    match res {
+        // A closed pipe (`bsar list a.bsar | head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError(format!("writing the listing: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}

@@ -1,0 +1,44 @@
+//! The files layer: the command line, walking directories, and restoring members to disk.
+
+mod args;
+mod create;
+mod extract;
+pub mod imageinfo;
+mod list;
+mod open;
+pub mod paths;
+mod progress;
+mod select;
+mod summary;
+mod verify;
+mod walk;
+
+pub use args::{Cli, Command};
+
+/// A failure of a command, shown as one `bsar: error: ...` line.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<crate::archive::Error> for CliError {
+    fn from(e: crate::archive::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Create(a) => create::run(a),
+        Command::Extract(a) => extract::run(a),
+        Command::List(a) => list::run(a),
+        Command::Verify(a) => verify::run(a),
+    }
+}

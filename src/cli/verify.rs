@@ -1,0 +1,58 @@
+//! `bsar verify`: check the header, trailer and index, then decode every chunk and check every
+//! chunk CRC and every member's content CRC. Nothing is written.
+
+use super::args::VerifyArgs;
+use super::open::map_archive;
+use super::paths::{check_link_target, check_member_path};
+use super::progress::bytes_bar;
+use super::summary::{images_phrase, members_phrase, totals};
+use super::{CliError, CliResult};
+use crate::archive::{check_content, Archive, Kind};
+use crate::codec::Registry;
+
+pub fn run(a: VerifyArgs) -> CliResult<()> {
+    let map = map_archive(&a.archive)?;
+    let shown = a.archive.display();
+    let fail = |e: crate::archive::Error| CliError(format!("{shown}: {e}"));
+    let archive = Archive::parse(&map).map_err(fail)?;
+    let registry = Registry::default();
+    let members = archive.members();
+    // An archive that extract would refuse does not pass verification either.
+    for m in members {
+        let unsafe_path = check_member_path(&m.path).err().or_else(|| {
+            (m.kind == Kind::Symlink)
+                .then(|| check_link_target(&m.path, &m.link).err())
+                .flatten()
+        });
+        if let Some(why) = unsafe_path {
+            return Err(CliError(format!(
+                "{shown}: member '{}' is unsafe: {why}",
+                m.shown()
+            )));
+        }
+        if m.kind == Kind::Symlink {
+            check_content(m, &m.link).map_err(fail)?;
+        }
+    }
+    let total: u64 = members.iter().map(|m| m.size).sum();
+    let bar = bytes_bar(total, "verify");
+    for (ci, holders) in archive.index.chunk_members.iter().enumerate() {
+        // read_chunk checks the chunk CRC and every member's size and CRC.
+        archive
+            .read_chunk(ci, holders.len() - 1, &registry)
+            .map_err(fail)?;
+        bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
+    }
+    bar.finish_and_clear();
+    if !a.quiet {
+        let t = totals(members, &archive.index.chunks, |_| true);
+        println!(
+            "verified {shown}: {}, {} bytes in {} chunks, all CRCs match{}",
+            members_phrase(&t),
+            t.content_bytes,
+            archive.index.chunks.len(),
+            images_phrase(&t)
+        );
+    }
+    Ok(())
+}

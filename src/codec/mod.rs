@@ -1,0 +1,133 @@
+//! The codec seam: how the container hands the contents of one chunk to a coder and gets it back.
+//!
+//! A chunk is one independently decodable coded stream holding one or more items (one item per
+//! member). The container (`crate::archive`) knows nothing of how a codec works: it names the codec
+//! by its one-byte id, passes the items in archive order, and on reading passes what its member
+//! table says about each item (`ItemShape`) so that a codec never allocates more than the table
+//! promises. This module never imports the container.
+
+mod registry;
+pub mod zstd;
+
+pub use registry::Registry;
+
+use std::fmt;
+
+/// Codec id 0 is reserved for "stored" (no compression); not shipped in format 1.0.
+pub const CODEC_STORED: u8 = 0;
+/// Codec id 1: each item is one Zstandard frame (RFC 8878).
+pub const CODEC_ZSTD: u8 = 1;
+/// Codec id 2: reserved for the Bit-Swap codec.
+pub const CODEC_BITSWAP: u8 = 2;
+
+/// An 8-bit image, row-major, channels interleaved (`pixels.len() == width * height * channels`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    /// 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).
+    pub channels: u8,
+    pub pixels: Vec<u8>,
+}
+
+/// One item of a chunk: either opaque bytes (restored byte for byte) or decoded pixels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Image(Image),
+}
+
+/// What the member table promises about an item, given to the decoder before it decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemShape {
+    Bytes {
+        len: u64,
+    },
+    Image {
+        width: u32,
+        height: u32,
+        channels: u8,
+    },
+}
+
+impl ItemShape {
+    /// The decoded size of the item in bytes (saturating, so hostile geometry cannot overflow).
+    pub fn decoded_len(&self) -> u64 {
+        match *self {
+            ItemShape::Bytes { len } => len,
+            ItemShape::Image {
+                width,
+                height,
+                channels,
+            } => (width as u64)
+                .saturating_mul(height as u64)
+                .saturating_mul(channels as u64),
+        }
+    }
+
+    /// Whether `payload` is exactly what this shape promised.
+    pub fn matches(&self, payload: &Payload) -> bool {
+        match (*self, payload) {
+            (ItemShape::Bytes { len }, Payload::Bytes(b)) => b.len() as u64 == len,
+            (
+                ItemShape::Image {
+                    width,
+                    height,
+                    channels,
+                },
+                Payload::Image(img),
+            ) => {
+                img.width == width
+                    && img.height == height
+                    && img.channels == channels
+                    && img.pixels.len() as u64 == self.decoded_len()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why a codec could not encode or decode a chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodecError {
+    /// The codec does not take this kind of item (e.g. Bit-Swap given non-image bytes, or an
+    /// image geometry it has no model for). The writer then falls back to another codec.
+    Unsupported(String),
+    /// The coded data is damaged or does not match the promised shapes.
+    Corrupt(String),
+    /// Anything else (e.g. the underlying library failed to allocate its context).
+    Internal(String),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Unsupported(m) => write!(f, "unsupported input: {m}"),
+            CodecError::Corrupt(m) => write!(f, "{m}"),
+            CodecError::Internal(m) => write!(f, "codec failure: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// A chunk coder. Implementations must be deterministic: the same items give the same bytes on
+/// every machine and thread count, because archives are compared byte for byte.
+pub trait Codec: Send + Sync {
+    /// The id written into the chunk table (see `spec/format.md`, "Codec ids").
+    fn id(&self) -> u8;
+    /// A short lower-case name shown by `bsar list -l`.
+    fn name(&self) -> &str;
+    /// Codes `items` (in archive order) as one stream. Any per-chunk parameters the codec needs
+    /// (a model id, say) go at the front of the returned bytes; the container treats them as opaque.
+    fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError>;
+    /// Decodes items `0..=upto` of a chunk. `shapes` holds one entry per item of the chunk, as the
+    /// member table states; a decoder must refuse data that disagrees with them and must not
+    /// allocate more than they promise. Returns exactly `upto + 1` payloads.
+    fn decode_chunk(
+        &self,
+        data: &[u8],
+        shapes: &[ItemShape],
+        upto: usize,
+    ) -> Result<Vec<Payload>, CodecError>;
+}

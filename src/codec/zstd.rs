@@ -1,0 +1,202 @@
+//! Codec id 1: every item is one Zstandard frame (RFC 8878); a chunk is the frames back to back.
+//!
+//! One frame per item (instead of one frame for the whole chunk) lets a reader skip to item k by
+//! walking frame headers, without decompressing the items before it.
+
+use super::{Codec, CodecError, ItemShape, Payload, CODEC_ZSTD};
+use std::io::Read;
+
+/// Level used when none is asked for: slow to write, fast to read, as archives are read more often.
+pub const DEFAULT_LEVEL: i32 = 19;
+
+/// Largest window a frame may ask for (2^27 = 128 MiB, libzstd's default decoding limit). A hostile
+/// frame asking for more is refused instead of making the decoder allocate it.
+pub const MAX_WINDOW_LOG: u32 = 27;
+
+/// The decoder grows its output as data arrives, reserving at most this much up front, so a
+/// member table that lies about sizes cannot make it allocate memory the data never fills.
+const MAX_RESERVE: u64 = 16 << 20;
+
+pub struct ZstdCodec {
+    level: i32,
+}
+
+impl ZstdCodec {
+    pub fn new(level: i32) -> Self {
+        ZstdCodec { level }
+    }
+}
+
+impl Codec for ZstdCodec {
+    fn id(&self) -> u8 {
+        CODEC_ZSTD
+    }
+
+    fn name(&self) -> &str {
+        "zstd"
+    }
+
+    fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
+        let mut compressor = zstd::bulk::Compressor::new(self.level)
+            .map_err(|e| CodecError::Internal(format!("zstd level {}: {e}", self.level)))?;
+        // The container's CRC already guards the chunk; a second checksum would only cost bytes.
+        compressor
+            .include_checksum(false)
+            .and_then(|_| compressor.include_contentsize(true))
+            .map_err(|e| CodecError::Internal(format!("zstd parameters: {e}")))?;
+        let mut out = Vec::new();
+        for item in items {
+            let bytes = match item {
+                Payload::Bytes(b) => b.as_slice(),
+                // zstd codes any bytes, so pixels are coded as they lie in memory.
+                Payload::Image(img) => img.pixels.as_slice(),
+            };
+            let frame = compressor
+                .compress(bytes)
+                .map_err(|e| CodecError::Internal(format!("zstd compression: {e}")))?;
+            out.extend_from_slice(&frame);
+        }
+        Ok(out)
+    }
+
+    fn decode_chunk(
+        &self,
+        data: &[u8],
+        shapes: &[ItemShape],
+        upto: usize,
+    ) -> Result<Vec<Payload>, CodecError> {
+        if upto >= shapes.len() {
+            return Err(CodecError::Corrupt(format!(
+                "item {upto} asked of a chunk of {} items",
+                shapes.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(upto + 1);
+        let mut pos = 0usize;
+        for (i, shape) in shapes.iter().enumerate() {
+            let len = frame_len(&data[pos..])
+                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+            if i <= upto {
+                let frame = &data[pos..pos + len];
+                let bytes = decode_frame(frame, shape.decoded_len())
+                    .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+                out.push(match *shape {
+                    ItemShape::Bytes { .. } => Payload::Bytes(bytes),
+                    ItemShape::Image {
+                        width,
+                        height,
+                        channels,
+                    } => Payload::Image(super::Image {
+                        width,
+                        height,
+                        channels,
+                        pixels: bytes,
+                    }),
+                });
+            }
+            pos += len;
+        }
+        // Walking every frame header (cheap) even past `upto` keeps the check that the chunk holds
+        // exactly as many frames as the member table says, whatever is asked.
+        if pos != data.len() {
+            return Err(CodecError::Corrupt(format!(
+                "{} stray bytes after the last of {} frames",
+                data.len() - pos,
+                shapes.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// The length of the zstd frame at the start of `data`, read from its headers only.
+fn frame_len(data: &[u8]) -> Result<usize, String> {
+    if data.is_empty() {
+        return Err("missing zstd frame (chunk ends early)".to_string());
+    }
+    match zstd::zstd_safe::find_frame_compressed_size(data) {
+        Ok(n) if n > 0 && n <= data.len() => Ok(n),
+        Ok(_) => Err("bad zstd frame length".to_string()),
+        Err(code) => Err(format!(
+            "bad zstd frame: {}",
+            zstd::zstd_safe::get_error_name(code)
+        )),
+    }
+}
+
+/// Decompresses one frame that must yield exactly `expected` bytes.
+fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
+        .map_err(|e| format!("zstd decoder: {e}"))?
+        .single_frame();
+    decoder
+        .window_log_max(MAX_WINDOW_LOG)
+        .map_err(|e| format!("zstd decoder: {e}"))?;
+    let mut out = Vec::with_capacity(expected.min(MAX_RESERVE) as usize);
+    // Reading one byte past the promise is how an over-long frame is caught without trusting it.
+    decoder
+        .take(expected.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd data damaged: {e}"))?;
+    if out.len() as u64 != expected {
+        return Err(format!(
+            "decodes to {}{} bytes, the member table says {expected}",
+            out.len(),
+            if out.len() as u64 > expected { "+" } else { "" }
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(v: &[u8]) -> Payload {
+        Payload::Bytes(v.to_vec())
+    }
+
+    #[test]
+    fn round_trip_and_prefix_decode() {
+        let items = [bytes(b"hello"), bytes(b""), bytes(&[7u8; 10_000])];
+        let refs: Vec<&Payload> = items.iter().collect();
+        let c = ZstdCodec::new(3);
+        let data = c.encode_chunk(&refs).unwrap();
+        let shapes: Vec<ItemShape> = [5u64, 0, 10_000]
+            .iter()
+            .map(|&len| ItemShape::Bytes { len })
+            .collect();
+        assert_eq!(c.decode_chunk(&data, &shapes, 2).unwrap(), items.to_vec());
+        assert_eq!(
+            c.decode_chunk(&data, &shapes, 0).unwrap(),
+            vec![bytes(b"hello")]
+        );
+    }
+
+    #[test]
+    fn refuses_wrong_sizes_and_frame_counts() {
+        let c = ZstdCodec::new(3);
+        let data = c.encode_chunk(&[&bytes(b"abc")]).unwrap();
+        assert!(c
+            .decode_chunk(&data, &[ItemShape::Bytes { len: 2 }], 0)
+            .is_err());
+        assert!(c
+            .decode_chunk(&data, &[ItemShape::Bytes { len: 4 }], 0)
+            .is_err());
+        let two = [ItemShape::Bytes { len: 3 }, ItemShape::Bytes { len: 3 }];
+        assert!(c.decode_chunk(&data, &two, 0).is_err());
+        let mut extra = data.clone();
+        extra.push(0);
+        assert!(c
+            .decode_chunk(&extra, &[ItemShape::Bytes { len: 3 }], 0)
+            .is_err());
+    }
+
+    #[test]
+    fn huge_promise_is_not_allocated() {
+        let c = ZstdCodec::new(3);
+        let data = c.encode_chunk(&[&bytes(b"abc")]).unwrap();
+        let err = c.decode_chunk(&data, &[ItemShape::Bytes { len: u64::MAX / 2 }], 0);
+        assert!(err.is_err());
+    }
+}

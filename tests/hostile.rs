@@ -1,0 +1,258 @@
+//! Hostile and unusual archives, crafted byte by byte from spec/format.md: path traversal,
+//! symlink tricks, versions and features this reader must refuse, absurd sizes. Also the
+//! create-side refusals, and that a failed create leaves nothing under the target name.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// A file member, stored in chunk 0, at `path`, plus the other members given.
+fn archive_with(path: &str, content: &[u8], others: &[RawMember]) -> Vec<u8> {
+    let mut members = vec![file_member(path, content, 0, 0)];
+    members.extend_from_slice(others);
+    build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &members)
+}
+
+#[test]
+fn the_hand_built_archive_is_valid() {
+    // Guards the helpers: without this, every refusal below could be a builder bug.
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        "a.bsar",
+        &archive_with(
+            "dir/x.txt",
+            b"fine",
+            &[dir_member("dir"), symlink_member("dir/l", "x.txt")],
+        ),
+    );
+    ok(t.path(), &["verify", "a.bsar"]);
+    ok(t.path(), &["extract", "a.bsar", "-C", "out"]);
+    assert_eq!(fs::read(t.path().join("out/dir/x.txt")).unwrap(), b"fine");
+    assert_eq!(
+        fs::read_link(t.path().join("out/dir/l")).unwrap(),
+        Path::new("x.txt")
+    );
+}
+
+#[test]
+fn traversal_paths_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let abs = t.path().join("abs-victim");
+    let abs = abs.to_str().unwrap();
+    for path in ["../x", "a/../../x", abs, "a//b", "./a"] {
+        write(t.path(), "h.bsar", &archive_with(path, b"evil", &[]));
+        for args in [
+            &["extract", "h.bsar", "-C", "out"][..],
+            &["verify", "h.bsar"],
+        ] {
+            let err = fails(t.path(), args);
+            assert!(
+                err.contains("member") && (err.contains("refusing") || err.contains("unsafe")),
+                "{path}: {err}"
+            );
+        }
+        assert!(
+            !t.path().join("x").exists() && !Path::new(abs).exists(),
+            "{path} escaped"
+        );
+        // Paths are checked before anything is written: not even the target directory is made.
+        assert!(
+            !t.path().join("out").exists(),
+            "{path}: extraction started before the refusal"
+        );
+    }
+}
+
+#[test]
+fn symlink_tricks_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    // Links that lead out of the target directory.
+    for target in ["../..", "/etc", "sub/../../x"] {
+        write(
+            t.path(),
+            "h.bsar",
+            &archive_with("f", b"x", &[symlink_member("esc", target)]),
+        );
+        let err = fails(t.path(), &["extract", "h.bsar", "-C", "out"]);
+        assert!(
+            err.contains("'esc'") && err.contains("symlink"),
+            "{target}: {err}"
+        );
+    }
+    // A link inside the archive, then a member written through it.
+    let m = [dir_member("d"), symlink_member("d2", "d")];
+    let mut members = m.to_vec();
+    members.push(file_member("d2/x", b"through", 0, 0));
+    write(
+        t.path(),
+        "h.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[b"through"])], &members),
+    );
+    let err = fails(t.path(), &["extract", "h.bsar", "-C", "out2"]);
+    assert!(err.contains("d2/x") && err.contains("symlink"), "{err}");
+    assert!(!t.path().join("out2/d/x").exists());
+    // A symlink already in the target directory, pointing outside.
+    fs::create_dir_all(t.path().join("out3")).unwrap();
+    fs::create_dir_all(t.path().join("outside")).unwrap();
+    symlink(t.path().join("outside"), t.path().join("out3/evil")).unwrap();
+    write(t.path(), "h.bsar", &archive_with("evil/x", b"through", &[]));
+    let err = fails(t.path(), &["extract", "h.bsar", "-C", "out3"]);
+    assert!(err.contains("symlink"), "{err}");
+    assert!(!t.path().join("outside/x").exists());
+    // --overwrite replaces a symlink in the way; it never writes through it.
+    fs::write(t.path().join("outside/victim"), b"precious").unwrap();
+    symlink(t.path().join("outside/victim"), t.path().join("out3/f")).unwrap();
+    write(t.path(), "h.bsar", &archive_with("f", b"new", &[]));
+    fails(t.path(), &["extract", "h.bsar", "-C", "out3"]);
+    ok(
+        t.path(),
+        &["extract", "h.bsar", "-C", "out3", "--overwrite"],
+    );
+    assert_eq!(
+        fs::read(t.path().join("outside/victim")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(fs::read(t.path().join("out3/f")).unwrap(), b"new");
+    assert!(!fs::symlink_metadata(t.path().join("out3/f"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn create_refuses_unsafe_inputs_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("w");
+    fs::create_dir_all(base.join("tree")).unwrap();
+    fs::write(t.path().join("up.txt"), b"up").unwrap();
+    let abs = t.path().join("up.txt");
+    for (args, needle) in [
+        (vec!["create", "a.bsar", "../up.txt"], ".."),
+        (vec!["create", "a.bsar", abs.to_str().unwrap()], "absolute"),
+        (vec!["create", "a.bsar", "missing"], "missing"),
+        (vec!["create", "a.bsar", "tree", "tree"], "twice"),
+    ] {
+        let err = fails(&base, &args);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    symlink("/etc", base.join("tree/etc-link")).unwrap();
+    let err = fails(&base, &["create", "a.bsar", "tree"]);
+    assert!(
+        err.contains("etc-link") && err.contains("absolute"),
+        "{err}"
+    );
+    // No archive and no temporary file remain.
+    let left: Vec<String> = fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["tree".to_string()]);
+}
+
+#[test]
+fn unknown_versions_features_codecs_and_content_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let content = b"data";
+    let members = [file_member("f", content, 0, 0)];
+    let chunk = || zstd_chunk(&[content]);
+    write(
+        t.path(),
+        "v2.bsar",
+        &build_archive(&header(2, 0, 0), &[chunk()], &members),
+    );
+    let err = fails(t.path(), &["list", "v2.bsar"]);
+    assert!(err.contains("version 2.0 is not supported"), "{err}");
+    write(
+        t.path(),
+        "feat.bsar",
+        &build_archive(&header(1, 0, 0x0004), &[chunk()], &members),
+    );
+    let err = fails(t.path(), &["verify", "feat.bsar"]);
+    assert!(err.contains("features"), "{err}");
+    // Codec 2 (reserved for Bit-Swap) is named, and the index is still listable.
+    let mut c = chunk();
+    c.codec = 2;
+    write(
+        t.path(),
+        "codec.bsar",
+        &build_archive(&header(1, 0, 0), &[c], &members),
+    );
+    ok(t.path(), &["list", "codec.bsar"]);
+    let err = fails(t.path(), &["verify", "codec.bsar"]);
+    assert!(
+        err.contains("chunk 0") && err.contains("codec 2 (bitswap)") && err.contains("'f'"),
+        "{err}"
+    );
+    // Content kind 1 (pixels) is reserved.
+    let mut m = members.to_vec();
+    m[0].content = 1;
+    write(
+        t.path(),
+        "pix.bsar",
+        &build_archive(&header(1, 0, 0), &[chunk()], &m),
+    );
+    let err = fails(t.path(), &["list", "pix.bsar"]);
+    assert!(err.contains("content kind 1"), "{err}");
+}
+
+#[test]
+fn absurd_sizes_give_clear_errors_quickly() {
+    let t = tempfile::tempdir().unwrap();
+    let content = b"abc";
+    // A member claiming an exabyte, backed by a 3-byte frame.
+    let mut m = file_member("huge", content, 0, 0);
+    m.size = 1 << 60;
+    write(
+        t.path(),
+        "big.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &[m]),
+    );
+    let start = std::time::Instant::now();
+    let err = fails(t.path(), &["extract", "big.bsar", "-C", "out"]);
+    assert!(err.contains("'huge'"), "{err}");
+    assert!(start.elapsed().as_secs() < 10);
+    // A zstd bomb whose real output is far beyond what the member table says.
+    let zeros = vec![0u8; 50 << 20];
+    let m = file_member("bomb", &zeros[..10], 0, 0);
+    write(
+        t.path(),
+        "bomb.bsar",
+        &build_archive(&header(1, 0, 0), &[zstd_chunk(&[&zeros])], &[m]),
+    );
+    let err = fails(t.path(), &["verify", "bomb.bsar"]);
+    assert!(err.contains("'bomb'"), "{err}");
+    // Counts that cannot fit: patch the member count of a valid archive and fix up the CRCs.
+    let mut a = simple_archive("f", content);
+    let n = a.len();
+    let index_offset = u64::from_le_bytes(a[n - 32..n - 24].try_into().unwrap()) as usize;
+    a[index_offset + 8..index_offset + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let index_crc = crc32fast::hash(&a[index_offset..n - 32]);
+    a[n - 16..n - 12].copy_from_slice(&index_crc.to_le_bytes());
+    let trailer_crc = crc32fast::hash(&a[n - 32..n - 12]);
+    a[n - 12..n - 8].copy_from_slice(&trailer_crc.to_le_bytes());
+    write(t.path(), "count.bsar", &a);
+    let err = fails(t.path(), &["list", "count.bsar"]);
+    assert!(
+        err.contains("index") && err.contains("member count"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_an_archive() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "junk", &noise(5000, 9));
+    let err = fails(t.path(), &["list", "junk"]);
+    assert!(err.contains("not a bsar archive"), "{err}");
+    write(t.path(), "empty", b"");
+    fails(t.path(), &["verify", "empty"]);
+    let err = fails(t.path(), &["extract", "nonexistent.bsar"]);
+    assert!(err.contains("nonexistent.bsar"), "{err}");
+}
