@@ -23,13 +23,23 @@ const SPEC_TLAST: u32 = 2_147_483_406;
 #[test]
 fn logistic_table_is_monotone_symmetric_and_accurate() {
     let t = logistic_table();
-    assert!(t.windows(2).all(|w| w[0] <= w[1]), "table must be non-decreasing");
-    assert!(t[8192..24577].windows(2).all(|w| w[0] < w[1]), "strictly increasing for |t| <= 8");
+    assert!(
+        t.windows(2).all(|w| w[0] <= w[1]),
+        "table must be non-decreasing"
+    );
+    assert!(
+        t[8192..24577].windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing for |t| <= 8"
+    );
     for j in 0..TABLE_LEN {
         assert_eq!(t[j] + t[TABLE_LEN - 1 - j], 1 << 31, "symmetry at {j}");
         let x = j as f64 / 1024.0 - 16.0;
         let want = 2f64.powi(31) / (1.0 + (-x).exp()); // platform exp: fine for a test reference
-        assert!((t[j] as f64 - want).abs() <= 0.5 + 1e-6, "T[{j}] = {} vs {want}", t[j]);
+        assert!(
+            (t[j] as f64 - want).abs() <= 0.5 + 1e-6,
+            "T[{j}] = {} vs {want}",
+            t[j]
+        );
     }
 }
 
@@ -44,8 +54,16 @@ fn assert_valid(b: &LogisticBins, what: &str) {
         assert_eq!(start as u64, sum, "{what}: intervals not contiguous at {s}");
         sum += freq as u64;
         // find() inverts interval() at both ends of the interval.
-        assert_eq!(b.find(start), (s, start, freq), "{what}: find(start) of {s}");
-        assert_eq!(b.find(start + freq - 1), (s, start, freq), "{what}: find(end) of {s}");
+        assert_eq!(
+            b.find(start),
+            (s, start, freq),
+            "{what}: find(start) of {s}"
+        );
+        assert_eq!(
+            b.find(start + freq - 1),
+            (s, start, freq),
+            "{what}: find(end) of {s}"
+        );
     }
     assert_eq!(sum, total, "{what}: frequencies do not sum to 2^p");
     assert_eq!(b.cdf(0), 0);
@@ -53,10 +71,25 @@ fn assert_valid(b: &LogisticBins, what: &str) {
 }
 
 fn latent_edges(n: usize) -> Vec<f32> {
-    (1..n).map(|i| ((i as f64) / ((n - i) as f64)).ln() as f32).collect()
+    (1..n)
+        .map(|i| ((i as f64) / ((n - i) as f64)).ln() as f32)
+        .collect()
 }
 
-const MUS: [f32; 12] = [0.0, 0.3, -0.999, 1.0, 1e-30, -5.0, 40.0, -1e6, 3e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY];
+const MUS: [f32; 12] = [
+    0.0,
+    0.3,
+    -0.999,
+    1.0,
+    1e-30,
+    -5.0,
+    40.0,
+    -1e6,
+    3e38,
+    f32::MAX,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+];
 const INV_S: [f32; 9] = [1.0, 1e-30, 1.5e-38, 0.1, 10.0, 403.4, 8.9e6, 1e30, f32::MAX];
 
 #[test]
@@ -97,7 +130,10 @@ fn tables_follow_the_distribution() {
     let f = |t: f64| 1.0 / (1.0 + (-t).exp());
     let half = (1.0f64 / 255.0) / 0.002;
     let want = 1.0 + (65536.0 - 256.0) * (f(half) - f(-half));
-    assert!((f100 as f64 - want).abs() < 3.0, "freq of the mode {f100}, want {want}");
+    assert!(
+        (f100 as f64 - want).abs() < 3.0,
+        "freq of the mode {f100}, want {want}"
+    );
     let edges = latent_edges(1024);
     let top = LogisticBins::top_prior(&edges, 16);
     for s in 0..1024 {

@@ -63,7 +63,9 @@ impl ModelConfig {
                 .filter(|&x| x >= lo as u64 && x <= hi as u64)
                 .map(|x| x as usize)
                 .ok_or_else(|| {
-                    ModelError::new(format!("model json: field `{k}` must be an integer in {lo}..={hi}"))
+                    ModelError::new(format!(
+                        "model json: field `{k}` must be an integer in {lo}..={hi}"
+                    ))
                 })
         };
         let float = |k: &str, lo: f32, hi: f32| -> Result<f32, ModelError> {
@@ -72,7 +74,9 @@ impl ModelConfig {
                 .map(|x| x as f32)
                 .filter(|&x| x >= lo && x <= hi)
                 .ok_or_else(|| {
-                    ModelError::new(format!("model json: field `{k}` must be a number in {lo}..={hi}"))
+                    ModelError::new(format!(
+                        "model json: field `{k}` must be a number in {lo}..={hi}"
+                    ))
                 })
         };
 

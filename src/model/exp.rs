@@ -107,7 +107,10 @@ mod tests {
             worst = worst.max(((got - want) / want).abs());
             x += 0.0123;
         }
-        assert!(worst < 3.0 * f32::EPSILON as f64, "worst relative error {worst}");
+        assert!(
+            worst < 3.0 * f32::EPSILON as f64,
+            "worst relative error {worst}"
+        );
     }
 
     #[test]

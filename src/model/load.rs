@@ -10,8 +10,9 @@ use std::collections::HashSet;
 
 pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
     let config = ModelConfig::parse(json)?;
-    let st = SafeTensors::deserialize(st_bytes)
-        .map_err(|e| ModelError::new(format!("model weights: not a valid safetensors file ({e})")))?;
+    let st = SafeTensors::deserialize(st_bytes).map_err(|e| {
+        ModelError::new(format!("model weights: not a valid safetensors file ({e})"))
+    })?;
     let mut used = HashSet::new();
     let mut get = |name: String, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
         let t = st
@@ -29,9 +30,15 @@ pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
                 t.shape()
             )));
         }
-        let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let v: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         if v.len() != shape.iter().product::<usize>() {
-            return Err(ModelError::new(format!("model weights: tensor `{name}` has the wrong byte length")));
+            return Err(ModelError::new(format!(
+                "model weights: tensor `{name}` has the wrong byte length"
+            )));
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(ModelError::new(format!(
@@ -58,7 +65,13 @@ pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
             ]);
         }
         let conv_out = conv(format!("{name}.out"), 2 * cout, wd)?;
-        Ok(NetWeights { cin, cout, conv_in, res, conv_out })
+        Ok(NetWeights {
+            cin,
+            cout,
+            conv_in,
+            res,
+            conv_out,
+        })
     };
     let mut q = Vec::with_capacity(config.latent_layers);
     let mut p = Vec::with_capacity(config.latent_layers);
@@ -66,7 +79,11 @@ pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
         q.push(net(format!("q{i}"), if i == 0 { 4 * c } else { cz }, cz)?);
     }
     for i in 0..config.latent_layers {
-        p.push(if i == 0 { net("p0".into(), cz, 4 * c)? } else { net(format!("p{i}"), cz, cz)? });
+        p.push(if i == 0 {
+            net("p0".into(), cz, 4 * c)?
+        } else {
+            net(format!("p{i}"), cz, cz)?
+        });
     }
     let n = config.latent_bins;
     let latent_edges = get("latent.edges".into(), &[n - 1])?;
@@ -78,22 +95,45 @@ pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
         )));
     }
     for (i, &ci) in latent_centres.iter().enumerate() {
-        let lo = if i == 0 { f32::NEG_INFINITY } else { latent_edges[i - 1] };
-        let hi = if i == n - 1 { f32::INFINITY } else { latent_edges[i] };
+        let lo = if i == 0 {
+            f32::NEG_INFINITY
+        } else {
+            latent_edges[i - 1]
+        };
+        let hi = if i == n - 1 {
+            f32::INFINITY
+        } else {
+            latent_edges[i]
+        };
         if !(lo <= ci && ci <= hi) {
             return Err(ModelError::new(format!(
                 "model weights: latent centre {i} ({ci}) lies outside its bin [{lo}, {hi}]"
             )));
         }
     }
-    let mut extra: Vec<String> = st.names().into_iter().filter(|k| !used.contains(*k)).cloned().collect();
+    let mut extra: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|k| !used.contains(*k))
+        .cloned()
+        .collect();
     if !extra.is_empty() {
         extra.sort();
-        return Err(ModelError::new(format!("model weights: unexpected tensor `{}`", extra[0])));
+        return Err(ModelError::new(format!(
+            "model weights: unexpected tensor `{}`",
+            extra[0]
+        )));
     }
 
     let mut h = Sha256::new();
     h.update(st_bytes);
     h.update(json);
-    Ok(Model { config, q, p, latent_edges, latent_centres, id: h.finalize().into() })
+    Ok(Model {
+        config,
+        q,
+        p,
+        latent_edges,
+        latent_centres,
+        id: h.finalize().into(),
+    })
 }

@@ -14,7 +14,9 @@ mod exp;
 mod load;
 mod net;
 
-pub use cdf::{logistic_table, pixel_edges, LogisticBins, MAX_PRECISION, PIXEL_BINS, TABLE_CRC32, TABLE_LEN};
+pub use cdf::{
+    logistic_table, pixel_edges, LogisticBins, MAX_PRECISION, PIXEL_BINS, TABLE_CRC32, TABLE_LEN,
+};
 pub use config::ModelConfig;
 pub use conv::KernelPath;
 pub use exp::{elu_f32, exp_f32};
@@ -127,7 +129,11 @@ impl Model {
     /// If `pixels.len() != batch * P * P * C`.
     pub fn input_from_pixels(&self, pixels: &[u8], batch: usize) -> Vec<f32> {
         let (c, p) = (self.config.channels, self.config.patch);
-        assert_eq!(pixels.len(), batch * p * p * c, "input_from_pixels: wrong length");
+        assert_eq!(
+            pixels.len(),
+            batch * p * p * c,
+            "input_from_pixels: wrong length"
+        );
         let mut s = vec![0f32; pixels.len()];
         for b in 0..batch {
             let img = &pixels[b * p * p * c..][..p * p * c];
@@ -159,8 +165,14 @@ impl Model {
     /// If the length is wrong or a bin is not below `latent_bins`.
     pub fn input_from_bins(&self, bins: &[u16], batch: usize) -> Vec<f32> {
         let g = self.config.grid();
-        assert_eq!(bins.len(), batch * g * g * self.config.latent_channels, "input_from_bins: wrong length");
-        bins.iter().map(|&b| self.latent_centres[b as usize]).collect()
+        assert_eq!(
+            bins.len(),
+            batch * g * g * self.config.latent_channels,
+            "input_from_bins: wrong length"
+        );
+        bins.iter()
+            .map(|&b| self.latent_centres[b as usize])
+            .collect()
     }
 
     /// Runs a net on `batch` inputs with the fastest kernels (or scalar under
@@ -170,7 +182,14 @@ impl Model {
     }
 
     /// `run` with an explicit kernel path (an unavailable path falls back to scalar).
-    pub fn run_with(&self, net: Net, input: &[f32], batch: usize, threads: usize, path: KernelPath) -> Logistic {
+    pub fn run_with(
+        &self,
+        net: Net,
+        input: &[f32],
+        batch: usize,
+        threads: usize,
+        path: KernelPath,
+    ) -> Logistic {
         let raw = self.run_raw(net, input, batch, threads, path);
         let min_ls = match net {
             Net::P(0) => self.config.min_log_scale_pixel,
@@ -185,10 +204,21 @@ impl Model {
     ///
     /// # Panics
     /// If `input.len()` is not `batch * (P/2)^2 * Cin`.
-    pub fn run_raw(&self, net: Net, input: &[f32], batch: usize, threads: usize, path: KernelPath) -> Vec<f32> {
+    pub fn run_raw(
+        &self,
+        net: Net,
+        input: &[f32],
+        batch: usize,
+        threads: usize,
+        path: KernelPath,
+    ) -> Vec<f32> {
         let w = self.weights(net);
         let g = self.config.grid();
-        assert_eq!(input.len(), batch * g * g * w.cin, "run: input length does not match the net");
+        assert_eq!(
+            input.len(),
+            batch * g * g * w.cin,
+            "run: input length does not match the net"
+        );
         let mut out = vec![0f32; batch * g * g * 2 * w.cout];
         run_net(w, input, batch, g, threads, path, &mut out);
         out
@@ -204,6 +234,7 @@ impl Model {
             Net::Q(i) => (&self.q, i),
             Net::P(i) => (&self.p, i),
         };
-        v.get(i).unwrap_or_else(|| panic!("{net:?}: the model has {} latent layers", v.len()))
+        v.get(i)
+            .unwrap_or_else(|| panic!("{net:?}: the model has {} latent layers", v.len()))
     }
 }

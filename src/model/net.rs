@@ -17,7 +17,11 @@ impl NetWeights {
     /// Multiply-accumulates per image for a `g x g` grid.
     pub fn macs(&self, g: usize) -> usize {
         let per_px = self.conv_in.macs_per_pixel()
-            + self.res.iter().map(|[a, b]| a.macs_per_pixel() + b.macs_per_pixel()).sum::<usize>()
+            + self
+                .res
+                .iter()
+                .map(|[a, b]| a.macs_per_pixel() + b.macs_per_pixel())
+                .sum::<usize>()
             + self.conv_out.macs_per_pixel();
         per_px * g * g
     }
@@ -111,13 +115,21 @@ fn conv_par(
 
 /// Copies `src [nb][g][g][c]` into `dst [nb][g+2][g+2][c]` with a +0.0 border, applying elu
 /// on the way when asked.
-fn pad_into(path: KernelPath, src: &[f32], nb: usize, g: usize, c: usize, elu: bool, dst: &mut Vec<f32>) {
+fn pad_into(
+    path: KernelPath,
+    src: &[f32],
+    nb: usize,
+    g: usize,
+    c: usize,
+    elu: bool,
+    dst: &mut Vec<f32>,
+) {
     dst.clear();
     dst.resize(nb * (g + 2) * (g + 2) * c, 0.0);
     match path.usable() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2 and FMA are present (checked by `usable`).
-        KernelPath::Avx2 => unsafe { pad_avx2(src, nb, g, c, elu, dst) },
+        KernelPath::Avx2 | KernelPath::Avx512 => unsafe { pad_avx2(src, nb, g, c, elu, dst) },
         _ => pad_body(src, nb, g, c, elu, dst),
     }
 }
@@ -161,13 +173,17 @@ pub(crate) fn split_output(
     let mut ls = Vec::with_capacity(n * cout);
     for px in raw.chunks_exact(2 * cout) {
         mu.extend_from_slice(&px[..cout]);
-        ls.extend(px[cout..].iter().map(|&r| if r > min_ls { r } else { min_ls }));
+        ls.extend(
+            px[cout..]
+                .iter()
+                .map(|&r| if r > min_ls { r } else { min_ls }),
+        );
     }
     let mut inv_s = vec![0f32; ls.len()];
     match path.usable() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2 and FMA are present (checked by `usable`).
-        KernelPath::Avx2 => unsafe { inv_scale_avx2(&ls, &mut inv_s) },
+        KernelPath::Avx2 | KernelPath::Avx512 => unsafe { inv_scale_avx2(&ls, &mut inv_s) },
         _ => inv_scale_body(&ls, &mut inv_s),
     }
     (mu, ls, inv_s)

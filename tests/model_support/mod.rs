@@ -44,18 +44,32 @@ impl Files {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(k, (s, v))| (k.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .map(|(k, (s, v))| {
+                (
+                    k.clone(),
+                    s.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
             .collect();
         let views: Vec<(String, TensorView)> = bytes
             .iter()
-            .map(|(k, s, b)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+            .map(|(k, s, b)| {
+                (
+                    k.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         safetensors::tensor::serialize(views, &None).unwrap()
     }
 }
 
 pub fn net_names(l: usize) -> Vec<String> {
-    (0..l).map(|i| format!("q{i}")).chain((0..l).map(|i| format!("p{i}"))).collect()
+    (0..l)
+        .map(|i| format!("q{i}"))
+        .chain((0..l).map(|i| format!("p{i}")))
+        .collect()
 }
 
 pub fn net_io(s: &Shape, name: &str) -> (usize, usize) {
@@ -88,8 +102,12 @@ pub fn random_model(s: Shape, seed: u64) -> Files {
         conv(&mut t, format!("{n}.out"), 2 * cout, s.width, 1.0);
     }
     let n = s.latent_bins;
-    let edges: Vec<f32> = (1..n).map(|i| (i as f64 / (n - i) as f64).ln() as f32).collect();
-    let centres: Vec<f32> = (0..n).map(|i| ((i as f64 + 0.5) / (n as f64 - i as f64 - 0.5)).ln() as f32).collect();
+    let edges: Vec<f32> = (1..n)
+        .map(|i| (i as f64 / (n - i) as f64).ln() as f32)
+        .collect();
+    let centres: Vec<f32> = (0..n)
+        .map(|i| ((i as f64 + 0.5) / (n as f64 - i as f64 - 0.5)).ln() as f32)
+        .collect();
     t.insert("latent.edges".into(), (vec![n - 1], edges));
     t.insert("latent.centres".into(), (vec![n], centres));
     let json = format!(
@@ -98,14 +116,30 @@ pub fn random_model(s: Shape, seed: u64) -> Files {
   "width": {}, "res_blocks": {}, "latent_bins": {},
   "min_log_scale_latent": -2.3026, "min_log_scale_pixel": -6.0,
   "train": {{"note": "random weights for tests"}}}}"#,
-        s.channels, s.patch, s.latent_layers, s.latent_channels, s.width, s.res_blocks, s.latent_bins
+        s.channels,
+        s.patch,
+        s.latent_layers,
+        s.latent_channels,
+        s.width,
+        s.res_blocks,
+        s.latent_bins
     );
-    Files { json: json.into_bytes(), tensors: t }
+    Files {
+        json: json.into_bytes(),
+        tensors: t,
+    }
 }
 
 /// The spec's convolution read literally: OIHW weights, NCHW-free indexing on an NHWC input
 /// `[g][g][cin]`, one fma chain per output over (ky, kx, i) with out-of-bounds inputs as +0.0.
-pub fn spec_conv(w: &[f32], b: &[f32], cout: usize, cin: usize, g: usize, input: &[f32]) -> Vec<f32> {
+pub fn spec_conv(
+    w: &[f32],
+    b: &[f32],
+    cout: usize,
+    cin: usize,
+    g: usize,
+    input: &[f32],
+) -> Vec<f32> {
     let mut out = vec![0f32; g * g * cout];
     for y in 0..g {
         for x in 0..g {
@@ -114,7 +148,8 @@ pub fn spec_conv(w: &[f32], b: &[f32], cout: usize, cin: usize, g: usize, input:
                 for ky in 0..3 {
                     for kx in 0..3 {
                         for i in 0..cin {
-                            let (yy, xx) = (y as isize + ky as isize - 1, x as isize + kx as isize - 1);
+                            let (yy, xx) =
+                                (y as isize + ky as isize - 1, x as isize + kx as isize - 1);
                             let v = if yy < 0 || xx < 0 || yy >= g as isize || xx >= g as isize {
                                 0.0
                             } else {
@@ -137,14 +172,42 @@ pub fn spec_net(f: &Files, s: &Shape, name: &str, input: &[f32]) -> Vec<f32> {
     let (cin, cout) = net_io(s, name);
     let get = |k: String| &f.tensors[&k].1;
     let elu = |v: &[f32]| -> Vec<f32> { v.iter().map(|&x| bsar::model::elu_f32(x)).collect() };
-    let mut h = spec_conv(get(format!("{name}.in.weight")), get(format!("{name}.in.bias")), s.width, cin, g, input);
+    let mut h = spec_conv(
+        get(format!("{name}.in.weight")),
+        get(format!("{name}.in.bias")),
+        s.width,
+        cin,
+        g,
+        input,
+    );
     for b in 0..s.res_blocks {
         let p = format!("{name}.res{b}");
-        let r = spec_conv(get(format!("{p}.conv1.weight")), get(format!("{p}.conv1.bias")), s.width, s.width, g, &elu(&h));
-        let r = spec_conv(get(format!("{p}.conv2.weight")), get(format!("{p}.conv2.bias")), s.width, s.width, g, &elu(&r));
+        let r = spec_conv(
+            get(format!("{p}.conv1.weight")),
+            get(format!("{p}.conv1.bias")),
+            s.width,
+            s.width,
+            g,
+            &elu(&h),
+        );
+        let r = spec_conv(
+            get(format!("{p}.conv2.weight")),
+            get(format!("{p}.conv2.bias")),
+            s.width,
+            s.width,
+            g,
+            &elu(&r),
+        );
         for (h, r) in h.iter_mut().zip(&r) {
             *h += *r;
         }
     }
-    spec_conv(get(format!("{name}.out.weight")), get(format!("{name}.out.bias")), 2 * cout, s.width, g, &elu(&h))
+    spec_conv(
+        get(format!("{name}.out.weight")),
+        get(format!("{name}.out.bias")),
+        2 * cout,
+        s.width,
+        g,
+        &elu(&h),
+    )
 }
