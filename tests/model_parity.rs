@@ -1,0 +1,206 @@
+//! Parity with the PyTorch trainer on the fixture `tests/fixtures/model-tiny*` (written by
+//! `train/bsar_train/make_fixture.py`, layout in its README): the engine's net outputs match
+//! PyTorch's to float tolerance, and its coding cost from integer tables matches PyTorch's
+//! float negative ELBO (`nelbo_bits`) within 0.5%.
+
+use bsar::model::{LogisticBins, Model, Net};
+use safetensors::{Dtype, SafeTensors};
+
+const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIX}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("expect file lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::F32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn i32s(st: &SafeTensors, name: &str) -> Vec<i32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("expect file lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::I32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+struct Fixture {
+    model: Model,
+    x: Vec<u8>,
+    batch: usize,
+    /// zbins[i] = bins of z_{i+1}.
+    zbins: Vec<Vec<u16>>,
+    expect: Vec<u8>,
+}
+
+fn fixture() -> Fixture {
+    let model = Model::load(&read("model-tiny.json"), &read("model-tiny.safetensors"))
+        .expect("fixture model loads");
+    let expect = read("model-tiny-expect.safetensors");
+    let st = SafeTensors::deserialize(&expect).unwrap();
+    let xt = st.tensor("x").unwrap();
+    assert_eq!(xt.dtype(), Dtype::U8);
+    let x = xt.data().to_vec();
+    let batch = xt.shape()[0];
+    let l = model.config().latent_layers;
+    let zbins = (1..=l)
+        .map(|i| {
+            i32s(&st, &format!("zbins.{i}"))
+                .into_iter()
+                .map(|b| u16::try_from(b).unwrap())
+                .collect()
+        })
+        .collect();
+    Fixture {
+        model,
+        x,
+        batch,
+        zbins,
+        expect,
+    }
+}
+
+/// Inputs the engine builds for each net from `x` and the bins: net -> input.
+fn inputs(f: &Fixture) -> Vec<(Net, String, Vec<f32>)> {
+    let (m, b, l) = (&f.model, f.batch, f.model.config().latent_layers);
+    let mut v = vec![(Net::Q(0), "q0".to_string(), m.input_from_pixels(&f.x, b))];
+    for i in 1..l {
+        v.push((
+            Net::Q(i),
+            format!("q{i}"),
+            m.input_from_bins(&f.zbins[i - 1], b),
+        ));
+    }
+    for i in 0..l {
+        // p0 sees z1; p{i} sees z_{i+1}.
+        v.push((
+            Net::P(i),
+            format!("p{i}"),
+            m.input_from_bins(&f.zbins[i], b),
+        ));
+    }
+    v
+}
+
+#[test]
+fn inputs_and_net_outputs_match_pytorch() {
+    let f = fixture();
+    let st = SafeTensors::deserialize(&f.expect).unwrap();
+    for (net, name, input) in inputs(&f) {
+        let want_in = f32s(&st, &format!("in.{name}"));
+        assert_eq!(input.len(), want_in.len(), "{name} input size");
+        let d_in = input
+            .iter()
+            .zip(&want_in)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d_in <= 1e-6,
+            "{name}: input differs from PyTorch's by {d_in}"
+        );
+        let out = f.model.run(net, &input, f.batch, 2);
+        for (what, got, want) in [
+            ("mu", &out.mu, f32s(&st, &format!("out.{name}.mu"))),
+            ("ls", &out.ls, f32s(&st, &format!("out.{name}.ls"))),
+        ] {
+            assert_eq!(got.len(), want.len(), "{name}.{what} size");
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0f32, f32::max);
+            eprintln!("{name}.{what}: max relative difference to PyTorch {worst:.2e}");
+            assert!(
+                worst < 1e-4,
+                "{name}.{what}: differs from PyTorch by {worst}"
+            );
+        }
+    }
+}
+
+/// The engine's Bit-Swap coding cost (bits) per image with the fixture's bins, from integer
+/// frequency tables at the given precisions.
+fn coding_cost(f: &Fixture, pixel_precision: u32, latent_precision: u32) -> Vec<f64> {
+    let m = &f.model;
+    let c = m.config();
+    let (b, l, g, cz) = (f.batch, c.latent_layers, c.grid(), c.latent_channels);
+    let per_z = g * g * cz;
+    let bits = |freq: u32, p: u32| p as f64 - (freq as f64).log2();
+    let mut cost = vec![0f64; b];
+    let outs: Vec<_> = inputs(f)
+        .into_iter()
+        .map(|(net, _, x)| (net, m.run(net, &x, b, 1)))
+        .collect();
+    let get = |net: Net| &outs.iter().find(|(n, _)| *n == net).unwrap().1;
+    let edges = m.latent_edges();
+    // -log p(x | z1), pixels paired with p0's squeezed outputs.
+    let p0 = get(Net::P(0));
+    let (pp, ch) = (c.patch, c.channels);
+    for (img, cost) in cost.iter_mut().enumerate() {
+        for y in 0..pp {
+            for x in 0..pp {
+                for k in 0..ch {
+                    let v = f.x[((img * pp + y) * pp + x) * ch + k] as u32;
+                    let idx = img * pp * pp * ch + m.squeezed_index(y, x, k);
+                    let d = LogisticBins::pixel(p0.mu[idx], p0.inv_s[idx], pixel_precision);
+                    *cost += bits(d.interval(v).1, pixel_precision);
+                }
+            }
+        }
+    }
+    for (img, cost) in cost.iter_mut().enumerate() {
+        for i in 0..l {
+            let z = &f.zbins[i][img * per_z..][..per_z];
+            let q = get(Net::Q(i));
+            for (j, &bin) in z.iter().enumerate() {
+                let idx = img * per_z + j;
+                // + log q(z_{i+1} | .)
+                *cost -= bits(
+                    q.bins(idx, edges, latent_precision).interval(bin as u32).1,
+                    latent_precision,
+                );
+                // - log p(z_{i+1} | z_{i+2}), or the top prior for z_L.
+                let prior = if i + 1 < l {
+                    get(Net::P(i + 1)).bins(idx, edges, latent_precision)
+                } else {
+                    m.top_prior(latent_precision)
+                };
+                *cost += bits(prior.interval(bin as u32).1, latent_precision);
+            }
+        }
+    }
+    cost
+}
+
+#[test]
+fn coding_cost_matches_pytorch_nelbo() {
+    let f = fixture();
+    let st = SafeTensors::deserialize(&f.expect).unwrap();
+    let want = f32s(&st, "nelbo_bits");
+    assert_eq!(want.len(), f.batch);
+    for (pp, pl) in [(16u32, 16u32), (20, 20), (24, 24)] {
+        let got = coding_cost(&f, pp, pl);
+        let (gs, ws): (f64, f64) = (got.iter().sum(), want.iter().map(|&w| w as f64).sum());
+        eprintln!(
+            "precision pixel {pp} latent {pl}: engine {gs:.2} bits, PyTorch {ws:.2} bits ({:+.3}%)",
+            (gs / ws - 1.0) * 100.0
+        );
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let rel = (g / *w as f64 - 1.0).abs();
+            assert!(
+                rel < 0.005,
+                "image {i} at precision {pp}/{pl}: engine {g:.2} bits vs PyTorch {w:.2} ({rel:.4})"
+            );
+        }
+    }
+}
