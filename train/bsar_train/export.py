@@ -32,6 +32,7 @@ def expected_shapes(cfg):
 def _atomic_write(path, write):
     tmp = path + ".tmp"
     write(tmp)
+    os.chmod(tmp, 0o644)  # safetensors creates files 0600
     os.replace(tmp, path)
 
 
