@@ -14,17 +14,25 @@ py() { python3 -m "bsar_train.$1" "${@:2}"; }
 echo "== self-test (distributions, squeeze, crops, export round trip)"
 py selftest
 
-echo "== train a tiny model for 30 steps on tests/fixtures/train-images"
+echo "== train a tiny model for 150 steps on tests/fixtures/train-images"
 py train --images tests/fixtures/train-images --name smoke --out "$tmp" --device cpu --threads 1 \
-  --patch 16 --layers 2 --zchannels 4 --width 16 --res-blocks 1 --batch 16 --steps 30 --warmup 5 \
-  --log-every 10 --eval-minutes 0.25 --heldout-crops 64 --scales 1,2
-grep -q '"heldout_discrete_bpd"' "$tmp/smoke.json" || { echo "error: no held-out bpd in smoke.json" >&2; exit 1; }
+  --patch 16 --layers 2 --zchannels 4 --width 16 --res-blocks 1 --batch 16 --steps 150 --warmup 20 \
+  --log-every 50 --eval-minutes 0.25 --heldout-crops 64 --scales 1,2
+python3 - "$tmp/smoke.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["train"]
+for k in ("heldout_nelbo_bpd", "heldout_discrete_bpd"):
+    v = t.get(k)
+    if not (isinstance(v, float) and 0 < v < 8.5):
+        sys.exit(f"error: smoke.json train.{k} = {v!r}, want a figure below 8.5 bits/dim after training")
+print(f"ok: held-out {t['heldout_nelbo_bpd']} bpd, discretised {t['heldout_discrete_bpd']} bpd")
+PY
 
-echo "== resume it for 10 more steps"
+echo "== resume it for 50 more steps"
 py train --images tests/fixtures/train-images --name smoke --out "$tmp" --device cpu --threads 1 \
-  --patch 16 --layers 2 --zchannels 4 --width 16 --res-blocks 1 --batch 16 --steps 40 --warmup 5 \
-  --log-every 10 --heldout-crops 64 --scales 1,2 --resume | tee "$tmp/resume.out"
-grep -q "training done: 40 steps" "$tmp/resume.out" || { echo "error: resume did not continue to step 40" >&2; exit 1; }
+  --patch 16 --layers 2 --zchannels 4 --width 16 --res-blocks 1 --batch 16 --steps 200 --warmup 20 \
+  --log-every 50 --heldout-crops 64 --scales 1,2 --resume | tee "$tmp/resume.out"
+grep -q "training done: 200 steps" "$tmp/resume.out" || { echo "error: resume did not continue to step 200" >&2; exit 1; }
 
 echo "== check the export against spec/model.md and the checkpoint"
 py check_export "$tmp/smoke.json" --ckpt "$tmp/smoke.ckpt"

@@ -118,7 +118,11 @@ class CropPool:
         for lv in level.unique():
             sel = level == lv
             weight[sel] = area[sel] / area[sel].sum() / n_levels
-        self.weight = weight.float().to(device)
+        # Sampling = searchsorted of a uniform in the cumulative weights (no host sync, unlike some
+        # multinomial paths); the last entry is forced to exceed 1 so no sample falls off the end.
+        cdf = weight.cumsum(0)
+        cdf[-1] = 2.0
+        self.cdf = cdf.float().to(device)
         self.n_images, self.scales = len(files), sorted(used_scales)
         self.pixels = int(self.flat.numel())
         p = torch.arange(patch, device=device)
@@ -127,7 +131,7 @@ class CropPool:
 
     def batch(self, n, generator=None):
         dev = self.flat.device
-        e = torch.multinomial(self.weight, n, replacement=True, generator=generator)
+        e = torch.searchsorted(self.cdf, torch.rand(n, device=dev, generator=generator), right=True)
         h, w, off = self.h[e], self.w[e], self.off[e]
         y0 = (torch.rand(n, device=dev, generator=generator) * (h - self.patch + 1)).long()
         x0 = (torch.rand(n, device=dev, generator=generator) * (w - self.patch + 1)).long()

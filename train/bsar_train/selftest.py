@@ -75,6 +75,22 @@ def main():
         found = all(any((arr[y:y + 8, x:x + 8] == cr).all() for y in range(33) for x in range(49)) for cr in crops[:8])
         check(found, "random crops are windows of the source image")
 
+        # IDX reader: header parsed, pixels in order; a truncated file is refused.
+        import gzip, struct
+        imgs = np.random.default_rng(1).integers(0, 256, (3, 5, 4), dtype=np.uint8)
+        raw = struct.pack(">IIII", 0x803, 3, 5, 4) + imgs.tobytes()
+        with gzip.open(os.path.join(tmp, "i.gz"), "wb") as f:
+            f.write(raw)
+        check(np.array_equal(data.read_idx_images(os.path.join(tmp, "i.gz")).numpy()[:, 0], imgs),
+              "IDX reader returns the stored images")
+        with open(os.path.join(tmp, "bad"), "wb") as f:
+            f.write(raw[:-1])
+        try:
+            data.read_idx_images(os.path.join(tmp, "bad"))
+            check(False, "truncated IDX file is refused")
+        except ValueError:
+            check(True, "truncated IDX file is refused")
+
         # Export: plain forward of the exported tensors == training model (weight norm folded right).
         cfg = ModelConfig(channels=3, patch=8, latent_layers=2, latent_channels=2, width=8, res_blocks=2)
         model = BitSwapVAE(cfg).eval()
