@@ -15,7 +15,7 @@ MINUTES=${1:?usage: OUT=dir bash train/gpu_train.sh MINUTES}
 OUT=${OUT:?set OUT to the export folder}
 DATA=${DATA:-gpu/data}
 RUNS=${RUNS:-runs/gpu}
-RESERVE=${RESERVE:-1.5}          # minutes kept for start-up, final evaluation and export
+RESERVE=${RESERVE:-1.25}         # minutes kept for start-up, final evaluation and export
 DEVICE=${DEVICE:-cuda}           # DEVICE=cpu (with tiny sizes) only to test this script itself
 TRAIN_MIN=$(python3 -c "print(max(0.5, $MINUTES - $RESERVE))")
 mkdir -p "$OUT" "$RUNS"
@@ -45,7 +45,7 @@ run rgb --images "$DATA/photos-train" \
 # Natural RGB 32x32, fast: a quarter of the compute per patch.
 run rgb-fast --images "$DATA/photos-train" \
   --layers ${FAST_L:-3} --zchannels ${FAST_CZ:-8} --width ${FAST_W:-64} --res-blocks ${FAST_R:-1} \
-  --batch ${FAST_BATCH:-256} --dropout 0.1 ${FAST_ARGS:-}
+  --batch ${FAST_BATCH:-512} --dropout 0.1 ${FAST_ARGS:-}
 
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
