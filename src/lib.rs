@@ -11,5 +11,7 @@ pub mod ans;
 pub mod archive;
 pub mod cli;
 pub mod codec;
+pub mod bitswap;
 pub mod model;
+pub mod shipped;
 pub mod imageio;

@@ -66,6 +66,7 @@ impl Source for Mem {
         Ok(Loaded {
             bytes: self.0[i].clone(),
             geometry: Default::default(),
+            pixels: None,
         })
     }
 }
@@ -79,6 +80,7 @@ fn spec(path: &str, size: usize) -> MemberSpec {
         mtime_nsec: 0,
         size: size as u64,
         link: vec![],
+        image: false,
     }
 }
 
@@ -96,6 +98,11 @@ fn a_new_codec_plugs_in_and_falls_back_to_zstd() {
         codec: 200,
         fallback: CODEC_ZSTD,
         bounds: ChunkBounds {
+            max_bytes: 100,
+            max_items: 10,
+        },
+        image_codec: None,
+        image_bounds: ChunkBounds {
             max_bytes: 100,
             max_items: 10,
         },

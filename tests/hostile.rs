@@ -190,16 +190,16 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
         err.contains("chunk 0") && err.contains("codec 2 (bitswap)") && err.contains("'f'"),
         "{err}"
     );
-    // Content kind 1 (pixels) is reserved.
+    // Content kind 7 is undefined.
     let mut m = members.to_vec();
-    m[0].content = 1;
+    m[0].content = 7;
     write(
         t.path(),
         "pix.bsar",
         &build_archive(&header(1, 0, 0), &[chunk()], &m),
     );
     let err = fails(t.path(), &["list", "pix.bsar"]);
-    assert!(err.contains("content kind 1"), "{err}");
+    assert!(err.contains("content kind 7"), "{err}");
 }
 
 #[test]

@@ -22,15 +22,18 @@ pub enum Kind {
     Symlink = 2,
 }
 
-/// How a file's content is kept in its chunk. Only `Bytes` exists in format 1.0.
+/// How a file's content is kept in its chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Content {
     /// The file's bytes, restored byte for byte.
     Bytes = 0,
+    /// The file's decoded 8-bit pixels (`width x height x channels` bytes, the member's size and
+    /// CRC), plus a wrapper kept in the member entry from which the file is rebuilt around them.
+    Pixels = 1,
 }
 
-/// Reserved content kind: decoded pixels, restored as an image file (see spec).
-pub const CONTENT_PIXELS_RESERVED: u8 = 1;
+/// Largest image wrapper (the bytes of an image file other than its pixels) a member may carry.
+pub const MAX_WRAPPER: usize = 1 << 24;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Geometry {
@@ -67,6 +70,9 @@ pub struct MemberEntry {
     pub geometry: Geometry,
     /// Symlink target; empty for other kinds.
     pub link: Vec<u8>,
+    /// For `Content::Pixels`: the image file's other bytes (opaque to the container; see
+    /// `crate::imageio::Wrapper`). Empty otherwise.
+    pub wrapper: Vec<u8>,
 }
 
 impl MemberEntry {
@@ -74,6 +80,11 @@ impl MemberEntry {
     pub fn shape(&self) -> ItemShape {
         match self.content {
             Content::Bytes => ItemShape::Bytes { len: self.size },
+            Content::Pixels => ItemShape::Image {
+                width: self.geometry.width,
+                height: self.geometry.height,
+                channels: self.geometry.channels,
+            },
         }
     }
 
@@ -120,6 +131,10 @@ pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
         b.put_u8(m.geometry.channels);
         b.put_u16(m.link.len() as u16);
         b.extend_from_slice(&m.link);
+        if m.content == Content::Pixels {
+            b.put_u32(m.wrapper.len() as u32);
+            b.extend_from_slice(&m.wrapper);
+        }
     }
     b
 }
@@ -253,13 +268,13 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     };
     let content = match c.u8()? {
         0 => Content::Bytes,
-        CONTENT_PIXELS_RESERVED => {
+        1 => Content::Pixels,
+        k => {
             return Err(MemberErr::Unsupported(format!(
-                "'{}' is stored as pixels (content kind 1), which this bsar does not support",
+                "'{}' has content kind {k}, which this bsar does not support",
                 show_path(&path)
             )))
         }
-        k => return Err(MemberErr::Bad(format!("unknown content kind {k}"))),
     };
     let mode = c.u32()?;
     let mtime_sec = c.i64()?;
@@ -280,6 +295,15 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
         )));
     }
     let link = c.take(link_len)?.to_vec();
+    let wrapper = if content == Content::Pixels {
+        let len = c.u32()? as usize;
+        if len > MAX_WRAPPER {
+            return Err(MemberErr::Bad(format!("image wrapper length {len} is out of range")));
+        }
+        c.take(len)?.to_vec()
+    } else {
+        Vec::new()
+    };
     Ok(MemberEntry {
         path,
         kind,
@@ -293,6 +317,7 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
         position,
         geometry,
         link,
+        wrapper,
     })
 }
 
@@ -309,6 +334,12 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
         return Err("invalid image geometry".into());
     }
     let no_content = m.chunk == NO_CHUNK && m.position == 0;
+    if m.content == Content::Pixels {
+        let pixels = g.width as u64 * g.height as u64 * g.channels as u64;
+        if m.kind != Kind::File || m.chunk == NO_CHUNK || m.size == 0 || g.channels == 0 || pixels != m.size {
+            return Err("pixel content without a matching image geometry and chunk".into());
+        }
+    }
     match m.kind {
         Kind::Dir => {
             if !no_content || m.size != 0 || m.crc != 0 || !m.link.is_empty() {

@@ -5,7 +5,7 @@ use super::error::{show_path, Error, Result};
 use super::format::{encode_header, encode_trailer, Trailer, HEADER_LEN};
 use super::index::{encode_index, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
 use super::plan::{plan_chunks, ChunkBounds};
-use crate::codec::{CodecError, Payload, Registry};
+use crate::codec::{CodecError, Image, Payload, Registry};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,12 +22,17 @@ pub struct MemberSpec {
     /// File size as seen when listing; the loaded content must have this length.
     pub size: u64,
     pub link: Vec<u8>,
+    /// The file looks like an image an image codec may take: it is planned into image chunks.
+    pub image: bool,
 }
 
 /// A file's content as fetched for its chunk, with the image geometry found in it (if any).
 pub struct Loaded {
     pub bytes: Vec<u8>,
     pub geometry: Geometry,
+    /// The decoded pixels and the wrapper that rebuilds the file around them, when the file is
+    /// an image that may be stored as pixels (content kind 1).
+    pub pixels: Option<(Image, Vec<u8>)>,
 }
 
 /// Fetches the content of file member `index` (an index into the spec list).
@@ -37,11 +42,15 @@ pub trait Source: Sync {
 
 #[derive(Clone, Debug)]
 pub struct WriteOptions {
-    /// Codec tried first for every chunk.
+    /// Codec tried first for every chunk of bytes.
     pub codec: u8,
     /// Codec used when the first one answers `CodecError::Unsupported`.
     pub fallback: u8,
     pub bounds: ChunkBounds,
+    /// Codec for chunks of images stored as pixels; `None` stores images as bytes.
+    pub image_codec: Option<u8>,
+    /// Bounds on image chunks (input bytes are pixel bytes).
+    pub image_bounds: ChunkBounds,
     pub threads: usize,
 }
 
@@ -60,6 +69,10 @@ struct Encoded {
     sizes: Vec<u64>,
     crcs: Vec<u32>,
     geometries: Vec<Geometry>,
+    /// Per item: `Some(wrapper)` when stored as pixels.
+    wrappers: Vec<Option<Vec<u8>>>,
+    /// Input bytes (file sizes), for progress.
+    input: u64,
 }
 
 /// Writes a whole archive to `out`. `progress` is called with the input bytes of each chunk as
@@ -76,11 +89,7 @@ pub fn write_archive(
         .iter()
         .map(entry_without_content)
         .collect::<Result<_>>()?;
-    let sizes: Vec<Option<u64>> = specs
-        .iter()
-        .map(|s| (s.kind == Kind::File && s.size > 0).then_some(s.size))
-        .collect();
-    let plan = plan_chunks(&sizes, opts.bounds);
+    let plan = plan_all(specs, opts);
     let io = |e: std::io::Error| Error::Io(format!("writing archive: {e}"));
     out.write_all(&encode_header()).map_err(io)?;
     let mut offset = HEADER_LEN as u64;
@@ -99,6 +108,10 @@ pub fn write_archive(
                 e.size = enc.sizes[pos];
                 e.crc = enc.crcs[pos];
                 e.geometry = enc.geometries[pos];
+                if let Some(w) = &enc.wrappers[pos] {
+                    e.content = Content::Pixels;
+                    e.wrapper = w.clone();
+                }
             }
             out.write_all(&enc.bytes).map_err(io)?;
             chunks.push(ChunkEntry {
@@ -109,7 +122,7 @@ pub fn write_archive(
                 codec: enc.codec,
             });
             offset += enc.bytes.len() as u64;
-            progress(enc.sizes.iter().sum());
+            progress(enc.input);
         }
     }
     let index = encode_index(&chunks, &members);
@@ -159,7 +172,25 @@ fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
         } else {
             Vec::new()
         },
+        wrapper: Vec::new(),
     })
+}
+
+/// Plans image files and other files into separate chunks (an image chunk's codec takes only
+/// images), then orders all chunks by their first member, so the file follows archive order.
+fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
+    let content = |s: &MemberSpec| s.kind == Kind::File && s.size > 0;
+    let is_image = |s: &MemberSpec| opts.image_codec.is_some() && s.image;
+    let sizes = |images: bool| -> Vec<Option<u64>> {
+        specs
+            .iter()
+            .map(|s| (content(s) && is_image(s) == images).then_some(s.size))
+            .collect()
+    };
+    let mut plan = plan_chunks(&sizes(false), opts.bounds);
+    plan.extend(plan_chunks(&sizes(true), opts.image_bounds));
+    plan.sort_by_key(|c| c[0]);
+    plan
 }
 
 fn encode_window(
@@ -202,53 +233,84 @@ fn encode_chunk(
     registry: &Registry,
     opts: &WriteOptions,
 ) -> Result<Encoded> {
-    let mut payloads = Vec::with_capacity(items.len());
-    let mut geometries = Vec::with_capacity(items.len());
+    let mut loaded = Vec::with_capacity(items.len());
     for &m in items {
         let path = show_path(&specs[m].path);
-        let Loaded { bytes, geometry } = source
+        let l = source
             .load(m)
             .map_err(|e| Error::Io(format!("reading '{path}': {e}")))?;
-        geometries.push(geometry);
-        if bytes.len() as u64 != specs[m].size {
+        if l.bytes.len() as u64 != specs[m].size {
             return Err(Error::Io(format!(
                 "'{path}' changed size while being archived ({} bytes, then {})",
                 specs[m].size,
-                bytes.len()
+                l.bytes.len()
             )));
         }
-        payloads.push(Payload::Bytes(bytes));
+        loaded.push(l);
     }
-    let sizes = payloads.iter().map(|p| match p {
-        Payload::Bytes(b) => b.len() as u64,
-        Payload::Image(i) => i.pixels.len() as u64,
-    });
-    let crcs = payloads.iter().map(|p| match p {
-        Payload::Bytes(b) => crc32fast::hash(b),
-        Payload::Image(i) => crc32fast::hash(&i.pixels),
-    });
-    let (sizes, crcs) = (sizes.collect(), crcs.collect());
-    let refs: Vec<&Payload> = payloads.iter().collect();
+    let input = loaded.iter().map(|l| l.bytes.len() as u64).sum();
+    let geometries = loaded.iter().map(|l| l.geometry).collect();
     let first = show_path(&specs[items[0]].path);
-    let run = |id: u8| -> std::result::Result<Vec<u8>, CodecError> {
+    let run = |id: u8, payloads: &[Payload]| -> std::result::Result<Vec<u8>, CodecError> {
         let codec = registry
             .get(id)
             .ok_or_else(|| CodecError::Internal(format!("codec {id} is not in this build")))?;
+        let refs: Vec<&Payload> = payloads.iter().collect();
         codec.encode_chunk(&refs)
     };
-    let (codec, result) = match run(opts.codec) {
+    let failed = |e: CodecError| Error::Io(format!("encoding the chunk starting at '{first}': {e}"));
+    // Images go to the image codec as pixels when every item decoded; anything else, or a chunk
+    // the image codec refuses, is stored as bytes.
+    if let (Some(id), true) = (opts.image_codec, loaded.iter().all(|l| l.pixels.is_some())) {
+        let (images, wrappers): (Vec<Payload>, Vec<Option<Vec<u8>>>) = loaded
+            .iter_mut()
+            .map(|l| {
+                let (img, w) = l.pixels.take().unwrap();
+                (Payload::Image(img), Some(w))
+            })
+            .unzip();
+        match run(id, &images) {
+            Ok(bytes) => {
+                let (sizes, crcs) = images.iter().map(size_and_crc).unzip();
+                return Ok(Encoded {
+                    codec: id,
+                    bytes,
+                    sizes,
+                    crcs,
+                    geometries,
+                    wrappers,
+                    input,
+                });
+            }
+            Err(CodecError::Unsupported(_)) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    let payloads: Vec<Payload> = loaded.into_iter().map(|l| Payload::Bytes(l.bytes)).collect();
+    let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
+    let (codec, result) = match run(opts.codec, &payloads) {
         Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {
-            (opts.fallback, run(opts.fallback))
+            (opts.fallback, run(opts.fallback, &payloads))
         }
         r => (opts.codec, r),
     };
-    let bytes =
-        result.map_err(|e| Error::Io(format!("encoding the chunk starting at '{first}': {e}")))?;
+    let bytes = result.map_err(failed)?;
     Ok(Encoded {
         codec,
         bytes,
         sizes,
         crcs,
         geometries,
+        wrappers: vec![None; items.len()],
+        input,
     })
+}
+
+/// The restored content's size and CRC32 as the member table records them (pixels for images).
+fn size_and_crc(p: &Payload) -> (u64, u32) {
+    let content = match p {
+        Payload::Bytes(b) => b,
+        Payload::Image(i) => &i.pixels,
+    };
+    (content.len() as u64, crc32fast::hash(content))
 }

@@ -26,6 +26,19 @@ pub enum Command {
     List(ListArgs),
     /// Decode every member and check every CRC
     Verify(VerifyArgs),
+    /// List the models built into this bsar
+    Models,
+}
+
+/// How images are stored.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageCodec {
+    /// Bit-Swap: recursive bits-back coding with the shipped models (the default)
+    Bitswap,
+    /// BB-ANS: plain bits-back coding with the same models (for comparison)
+    Bbans,
+    /// No image model: images are stored as bytes with zstd
+    Zstd,
 }
 
 #[derive(Args, Debug)]
@@ -47,6 +60,20 @@ pub struct CreateArgs {
     /// Encoding threads (default: all cores). The archive bytes do not depend on it
     #[arg(short = 'j', long)]
     pub threads: Option<usize>,
+    /// How images (8-bit PNG and PNM) are coded
+    #[arg(long, value_enum, default_value_t = ImageCodec::Bitswap)]
+    pub scheme: ImageCodec,
+    /// Model for RGB images, by name or id prefix (see `bsar models`)
+    #[arg(long, default_value = "rgb-photos")]
+    pub model: String,
+    /// Most images per Bit-Swap chunk: longer chunks spread the chunk's initial bits over more
+    /// images, shorter ones make extracting one image faster
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk_images: u32,
+    /// Most pixel bytes per Bit-Swap chunk (K, M, G suffixes); an image at least this large is
+    /// alone in its chunk
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    pub chunk_pixels: u64,
     /// Replace ARCHIVE if it exists
     #[arg(long)]
     pub overwrite: bool,

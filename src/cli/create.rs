@@ -1,14 +1,18 @@
 //! `bsar create`: walk the paths, write the archive to a temporary file beside the target, fsync,
 //! and rename it into place, so a failure never leaves a partial archive under the target name.
 
-use super::args::CreateArgs;
+use super::args::{CreateArgs, ImageCodec};
 use super::imageinfo::sniff;
 use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::walk::walk;
 use super::{CliError, CliResult};
 use crate::archive::{write_archive, ChunkBounds, Loaded, Source, WriteOptions};
-use crate::codec::{Registry, CODEC_ZSTD};
+use crate::bitswap::Scheme;
+use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+use crate::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
+use crate::model::Model;
+use std::sync::Arc;
 use std::collections::HashSet;
 use std::io::BufWriter;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -16,14 +20,41 @@ use std::path::PathBuf;
 
 struct FileSource<'a> {
     paths: &'a [PathBuf],
+    /// Which members were planned as images (decoded to pixels when loaded).
+    images: &'a [bool],
 }
 
 impl Source for FileSource<'_> {
     fn load(&self, index: usize) -> Result<Loaded, String> {
         let bytes = std::fs::read(&self.paths[index]).map_err(|e| e.to_string())?;
         let geometry = sniff(&bytes).unwrap_or_default();
-        Ok(Loaded { bytes, geometry })
+        let pixels = if self.images[index] {
+            crate::imageio::decode(&bytes).map(|(r, wrapper)| {
+                let image = Image { width: r.width, height: r.height, channels: r.channels, pixels: r.pixels };
+                (image, wrapper.to_bytes())
+            })
+        } else {
+            None
+        };
+        Ok(Loaded { bytes, geometry, pixels })
     }
+}
+
+/// The image models for this run: the one the user chose, then the shipped default for every
+/// other channel count.
+fn image_models(choice: &str) -> CliResult<Vec<Arc<Model>>> {
+    let err = |e: crate::model::ModelError| CliError(e.to_string());
+    let chosen = crate::shipped::find(choice).map_err(err)?.ok_or_else(|| {
+        CliError(format!("no model named '{choice}' (see `bsar models`)"))
+    })?;
+    let mut models = vec![chosen.model.clone()];
+    for e in crate::shipped::all().map_err(err)? {
+        let c = e.model.config().channels;
+        if !models.iter().any(|m| m.config().channels == c) {
+            models.push(e.model.clone());
+        }
+    }
+    Ok(models)
 }
 
 pub fn run(a: CreateArgs) -> CliResult<()> {
@@ -59,11 +90,22 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     }
     let w = walk(&a.paths, skip).map_err(CliError)?;
     let total: u64 = w.specs.iter().map(|s| s.size).sum();
+    let images: Vec<bool> = w.specs.iter().map(|s| s.image).collect();
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let mut registry = Registry::with_defaults(a.level);
+    let scheme = match a.scheme {
+        ImageCodec::Bitswap => Some(Scheme::BitSwap),
+        ImageCodec::Bbans => Some(Scheme::BbAns),
+        ImageCodec::Zstd => None,
+    };
+    if let Some(scheme) = scheme {
+        let models = image_models(&a.model)?;
+        registry.register(Box::new(BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS)));
+    }
     let opts = WriteOptions {
         codec: CODEC_ZSTD,
         fallback: CODEC_ZSTD,
@@ -71,16 +113,20 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             max_bytes: a.chunk_size,
             max_items: a.chunk_items as usize,
         },
+        image_codec: scheme.map(|_| CODEC_BITSWAP),
+        image_bounds: ChunkBounds {
+            max_bytes: a.chunk_pixels,
+            max_items: a.chunk_images as usize,
+        },
         threads: threads.max(1),
     };
-    let registry = Registry::with_defaults(a.level);
     let bar = bytes_bar(total, "create");
     let report = {
         let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
         let r = write_archive(
             &mut out,
             &w.specs,
-            &FileSource { paths: &w.sources },
+            &FileSource { paths: &w.sources, images: &images },
             &registry,
             &opts,
             &|n| bar.inc(n),

@@ -10,8 +10,8 @@ use super::progress::bytes_bar;
 use super::select::select;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
-use crate::archive::{Archive, Kind, MemberEntry, NO_CHUNK};
-use crate::codec::Registry;
+use crate::archive::{Archive, Content, Kind, MemberEntry, NO_CHUNK};
+use crate::imageio::{Raster, Wrapper};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
@@ -26,7 +26,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
     let members = archive.members();
-    let picked = select(members, &a.members)?;
+    let mut picked = select(members, &a.members)?;
     for &i in &picked {
         let m = &members[i];
         let refuse = |why: String| {
@@ -41,7 +41,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         }
     }
     fs::create_dir_all(&a.dir).map_err(|e| CliError(format!("{}: {e}", a.dir.display())))?;
-    let registry = Registry::default();
+    let registry = super::reading_registry();
     let total: u64 = picked.iter().map(|&i| members[i].size).sum();
     let bar = bytes_bar(total, "extract");
     let mut x = Extractor {
@@ -63,6 +63,17 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             *u = (*u).max(m.position as usize);
         }
     }
+    // Directories first, then file contents chunk by chunk (each chunk is decoded once, and only
+    // as far as needed), then symlinks, so that no file is written after a link that could lead
+    // it astray.
+    picked.sort_by_key(|&i| {
+        let m = &members[i];
+        match m.kind {
+            Kind::Dir => (0, 0, 0, i),
+            Kind::File => (1, m.chunk as u64, m.position, i),
+            Kind::Symlink => (2, 0, 0, i),
+        }
+    });
     for &i in &picked {
         let m = &members[i];
         let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
@@ -76,6 +87,13 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             &cache.items[m.position as usize]
         } else {
             &[]
+        };
+        let rebuilt;
+        let content = if m.content == Content::Pixels {
+            rebuilt = image_file(m, content).map_err(|e| CliError(format!("{shown}: {e}")))?;
+            &rebuilt[..]
+        } else {
+            content
         };
         x.restore(m, content)
             .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
@@ -219,4 +237,12 @@ fn to_system_time(sec: i64, nsec: u32) -> SystemTime {
             .and_then(|t| t.checked_add(Duration::from_nanos(nsec as u64)))
     };
     t.unwrap_or(UNIX_EPOCH)
+}
+
+/// Rebuilds an image file from its decoded pixels and the member's wrapper (spec/format.md 4.5).
+pub(super) fn image_file(m: &MemberEntry, pixels: &[u8]) -> Result<Vec<u8>, String> {
+    let wrapper = Wrapper::from_bytes(&m.wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))?;
+    let g = m.geometry;
+    let raster = Raster { width: g.width, height: g.height, channels: g.channels, pixels: pixels.to_vec() };
+    crate::imageio::encode(&raster, &wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))
 }

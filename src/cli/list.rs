@@ -6,14 +6,13 @@ use super::open::map_archive;
 use super::summary::stored_shares;
 use super::{CliError, CliResult};
 use crate::archive::{Archive, Kind, NO_CHUNK};
-use crate::codec::Registry;
 use std::io::{BufWriter, Write};
 
 pub fn run(a: ListArgs) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
-    let registry = Registry::default();
+    let registry = super::reading_registry();
     let members = archive.members();
     let shares = stored_shares(members, &archive.index.chunks);
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -5,6 +5,7 @@ mod create;
 mod extract;
 pub mod imageinfo;
 mod list;
+mod models;
 mod open;
 pub mod paths;
 mod progress;
@@ -33,6 +34,21 @@ impl From<crate::archive::Error> for CliError {
 
 pub type CliResult<T> = Result<T, CliError>;
 
+/// The codecs a reader needs: zstd, and Bit-Swap over every shipped model (loaded only when a
+/// Bit-Swap chunk is decoded).
+pub(crate) fn reading_registry() -> crate::codec::Registry {
+    use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+    let mut r = crate::codec::Registry::default();
+    let loader = Box::new(|| {
+        let all = crate::shipped::all().map_err(|e| e.to_string())?;
+        Ok(all.iter().map(|e| e.model.clone()).collect())
+    });
+    // The scheme and precisions of a chunk are read from the chunk itself when decoding.
+    let scheme = crate::bitswap::Scheme::BitSwap;
+    r.register(Box::new(BitswapCodec::lazy(loader, scheme, DEFAULT_PRECISIONS)));
+    r
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
@@ -40,5 +56,6 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Extract(a) => extract::run(a),
         Command::List(a) => list::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Models => models::run(),
     }
 }

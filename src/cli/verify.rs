@@ -8,14 +8,13 @@ use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
 use crate::archive::{check_content, Archive, Kind};
-use crate::codec::Registry;
 
 pub fn run(a: VerifyArgs) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let fail = |e: crate::archive::Error| CliError(format!("{shown}: {e}"));
     let archive = Archive::parse(&map).map_err(fail)?;
-    let registry = Registry::default();
+    let registry = super::reading_registry();
     let members = archive.members();
     // An archive that extract would refuse does not pass verification either.
     for m in members {

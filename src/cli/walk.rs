@@ -73,6 +73,7 @@ impl Walk {
                 mtime_nsec: meta.mtime_nsec().clamp(0, 999_999_999) as u32,
                 size: if kind == Kind::File { meta.len() } else { 0 },
                 link,
+                image: kind == Kind::File && meta.len() > 0 && looks_like_image(disk),
             });
             self.sources.push(disk.to_path_buf());
         }
@@ -94,4 +95,20 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// Reads the first bytes of a file to tell whether it may be stored as pixels; any read error
+/// just means "no" here (reading the content later reports it).
+fn looks_like_image(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let Ok(mut f) = fs::File::open(path) else { return false };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    crate::imageio::looks_storable(&head[..n])
 }

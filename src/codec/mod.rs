@@ -7,6 +7,7 @@
 //! promises. This module never imports the container.
 
 mod registry;
+pub mod bitswap;
 pub mod zstd;
 
 pub use registry::Registry;

@@ -50,6 +50,17 @@ impl std::error::Error for WrapperError {}
 /// Largest raster bsar accepts as an image (samples); bigger files are stored as bytes.
 pub const MAX_SAMPLES: u64 = 1 << 30;
 
+/// Whether a file that starts with `head` (its first bytes, 512 are plenty) looks like an image
+/// bsar can store as pixels. Cheap; `decode` has the last word.
+pub fn looks_storable(head: &[u8]) -> bool {
+    if head.starts_with(png_file::SIGNATURE) {
+        // IHDR comes first: bit depth at byte 24, colour type at byte 25.
+        head.get(12..16) == Some(b"IHDR") && head.get(24) == Some(&8) && matches!(head.get(25), Some(0 | 2 | 4 | 6))
+    } else {
+        (head.starts_with(b"P5") || head.starts_with(b"P6")) && pnm_file::header_ok(head)
+    }
+}
+
 /// Decodes `bytes` if they are an image bsar can store as pixels; `None` otherwise.
 pub fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     if bytes.starts_with(png_file::SIGNATURE) {

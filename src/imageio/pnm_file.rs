@@ -47,6 +47,11 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, u8, usize)> {
     Some((w as u32, h as u32, channels as u8, pos + 1))
 }
 
+/// Whether `head` starts with a header bsar takes (the raster may lie beyond `head`).
+pub(super) fn header_ok(head: &[u8]) -> bool {
+    header(head).is_some()
+}
+
 pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     let (width, height, channels, len) = header(bytes)?;
     let n = width as usize * height as usize * channels as usize;

@@ -1,0 +1,239 @@
+//! bsar against classical lossless codecs on real image data sets: one table of bits per
+//! dimension and MB/s (create and extract), every tool measured in the same run.
+//!
+//!     cargo build --release && cargo run --release --example bench_datasets -- [SET...] [--quick]
+//!
+//! SET is `mnist` (MNIST test split, 10,000 images), `cifar` (cifar10-sample, 2,000) or
+//! `photos` (photos-eval, 18); default all three. The data come from ../shared/data, which only
+//! the project's machines have: without it the benchmark says so and exits with status 2.
+//! Tools: optipng, cwebp/dwebp, cjxl/djxl, gzip, bzip2, xz, zstd (Debian: `apt-get install optipng
+//! webp libjxl-tools xz-utils bzip2 zstd`); a missing tool is reported and its rows skipped.
+//! Per-image codecs run on 2 worker threads, as bsar does on this 2-core machine.
+//! `--quick` skips JPEG-XL effort 9 (slow on full-size photos).
+//! `--model ID` passes a model selection to `bsar create`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+struct Set {
+    name: &'static str,
+    label: String,
+    /// Image files (PNG) written or found for the per-image tools and for bsar.
+    files: Vec<PathBuf>,
+    /// Raw samples, all images concatenated, for the byte-stream archivers.
+    raw: PathBuf,
+    samples: u64,
+}
+
+struct Row {
+    tool: String,
+    bytes: u64,
+    create_s: f64,
+    extract_s: Option<f64>,
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = here.join("../shared/data");
+    d.is_dir().then_some(d)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("spawn");
+    if !out.status.success() {
+        panic!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn decode_png(path: &Path) -> Vec<u8> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    buf
+}
+
+fn write_png(path: &Path, w: u32, h: u32, color: png::ColorType, data: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(data).unwrap();
+}
+
+fn mnist(data: &Path, work: &Path) -> Set {
+    let gz = std::fs::read(data.join("mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).unwrap();
+    let n = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let dir = work.join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..n {
+        let img = &bytes[16 + i * 784..16 + (i + 1) * 784];
+        let f = dir.join(format!("{i:05}.png"));
+        write_png(&f, 28, 28, png::ColorType::Grayscale, img);
+        files.push(f);
+    }
+    let raw = work.join("mnist.raw");
+    std::fs::write(&raw, &bytes[16..16 + n * 784]).unwrap();
+    Set { name: "mnist", label: format!("MNIST test split ({n} images, 28x28 grey)"), files, raw, samples: (n * 784) as u64 }
+}
+
+fn png_folder(name: &'static str, dir: &Path, what: &str, work: &Path) -> Set {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut raw = Vec::new();
+    for f in &files {
+        raw.extend(decode_png(f));
+    }
+    let raw_path = work.join(format!("{name}.raw"));
+    std::fs::write(&raw_path, &raw).unwrap();
+    let label = format!("{what} ({} images)", files.len());
+    Set { name, label, files, raw: raw_path, samples: raw.len() as u64 }
+}
+
+/// Runs `job(i)` for every file on 2 threads; returns the wall time.
+fn per_file(n: usize, job: impl Fn(usize) + Sync) -> f64 {
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                job(i);
+            });
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
+
+fn image_codec(set: &Set, work: &Path, tool: &str, ext: &str, enc: &dyn Fn(&Path, &Path) -> Command, dec: Option<&dyn Fn(&Path, &Path) -> Command>) -> Row {
+    let dir = work.join(format!("{}-{}", set.name, tool.replace(' ', "_")));
+    let back = dir.join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    let out = |i: usize| dir.join(format!("{i:05}.{ext}"));
+    let create_s = per_file(set.files.len(), |i| run(&mut enc(&set.files[i], &out(i))));
+    let bytes = (0..set.files.len()).map(|i| std::fs::metadata(out(i)).unwrap().len()).sum();
+    let extract_s = dec.map(|dec| per_file(set.files.len(), |i| run(&mut dec(&out(i), &back.join(format!("{i:05}.png"))))));
+    Row { tool: tool.into(), bytes, create_s, extract_s }
+}
+
+fn stream_codec(set: &Set, work: &Path, tool: &str, args: &[&str], dargs: &[&str]) -> Row {
+    let out = work.join(format!("{}.{}", set.name, tool.split(' ').next().unwrap()));
+    let t = Instant::now();
+    let file = std::fs::File::create(&out).unwrap();
+    let status = Command::new(tool.split(' ').next().unwrap()).args(args).arg("-c").arg(&set.raw).stdout(file).status().unwrap();
+    assert!(status.success(), "{tool} failed");
+    let create_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let status = Command::new(tool.split(' ').next().unwrap()).args(dargs).arg("-c").arg(&out).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{tool} -d failed");
+    Row { tool: tool.into(), bytes: std::fs::metadata(&out).unwrap().len(), create_s, extract_s: Some(t.elapsed().as_secs_f64()) }
+}
+
+fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
+    let dir = set.files[0].parent().unwrap();
+    let archive = work.join(format!("{}.bsar", set.name));
+    let _ = std::fs::remove_file(&archive);
+    let t = Instant::now();
+    // Store the folder itself, as a user would.
+    run(Command::new(bin).arg("create").args(extra).arg(&archive).arg(dir));
+    let create_s = t.elapsed().as_secs_f64();
+    let back = work.join(format!("{}-bsar-back", set.name));
+    let _ = std::fs::remove_dir_all(&back);
+    std::fs::create_dir_all(&back).unwrap();
+    let t = Instant::now();
+    run(Command::new(bin).arg("extract").arg(&archive).arg("-C").arg(&back));
+    let extract_s = t.elapsed().as_secs_f64();
+    let label = if extra.is_empty() { "bsar".to_string() } else { format!("bsar {}", extra.join(" ")) };
+    Row { tool: label, bytes: std::fs::metadata(&archive).unwrap().len(), create_s, extract_s: Some(extract_s) }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut bsar_extra = Vec::new();
+    if let Some(i) = args.iter().position(|a| a == "--model") {
+        bsar_extra = vec!["--model".to_string(), args[i + 1].clone()];
+    }
+    let sets: Vec<&str> = args.iter().filter(|a| ["mnist", "cifar", "photos"].contains(&a.as_str())).map(|s| s.as_str()).collect();
+    let sets = if sets.is_empty() { vec!["mnist", "cifar", "photos"] } else { sets };
+    let Some(data) = shared_data() else {
+        eprintln!("bench_datasets: SKIPPED: ../shared/data is not here (only the project's machines have the data sets)");
+        std::process::exit(2);
+    };
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bsar");
+    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let date = String::from_utf8(Command::new("date").arg("-u").arg("+%Y-%m-%d").output().unwrap().stdout).unwrap();
+    println!("bsar benchmark, {} on {} cores ({})", date.trim(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::env::consts::ARCH);
+    for name in sets {
+        let set = match name {
+            "mnist" => mnist(&data, work),
+            "cifar" => png_folder("cifar", &data.join("cifar10-sample"), "cifar10-sample", work),
+            _ => png_folder("photos", &data.join("photos-eval"), "photos-eval", work),
+        };
+        let mut rows = vec![bsar(&set, work, &bin, &bsar_extra)];
+        if have("optipng") {
+            rows.push(image_codec(&set, work, "PNG (optipng -o7)", "png", &|i, o| {
+                let mut c = Command::new("optipng");
+                c.args(["-quiet", "-o7", "-strip", "all", "-out"]).arg(o).arg(i);
+                c
+            }, None));
+        }
+        if have("cwebp") {
+            rows.push(image_codec(&set, work, "WebP (-lossless -z 9 -exact)", "webp", &|i, o| {
+                let mut c = Command::new("cwebp");
+                c.args(["-quiet", "-lossless", "-z", "9", "-exact", "-mt"]).arg(i).arg("-o").arg(o);
+                c
+            }, Some(&|i, o| {
+                let mut c = Command::new("dwebp");
+                c.arg("-quiet").arg(i).arg("-o").arg(o);
+                c
+            })));
+        }
+        if have("cjxl") {
+            let efforts: &[&str] = if quick { &["7"] } else { &["7", "9"] };
+            for e in efforts {
+                rows.push(image_codec(&set, work, &format!("JPEG-XL (-d 0 -e {e})"), "jxl", &|i, o| {
+                    let mut c = Command::new("cjxl");
+                    c.args(["-d", "0", "-e", e, "--quiet"]).arg(i).arg(o);
+                    c
+                }, Some(&|i, o| {
+                    let mut c = Command::new("djxl");
+                    c.arg(i).arg(o).arg("--quiet");
+                    c
+                })));
+            }
+        }
+        for (tool, a, d) in [("gzip", vec!["-9"], vec!["-d"]), ("bzip2", vec!["-9"], vec!["-d"]), ("xz", vec!["-9e", "-T1"], vec!["-d"]), ("zstd", vec!["-19", "-q"], vec!["-d", "-q"])] {
+            if have(tool) {
+                let label = format!("{tool} {} (raw samples)", a[0]);
+                let mut row = stream_codec(&set, work, tool, &a, &d);
+                row.tool = label;
+                rows.push(row);
+            }
+        }
+        let mb = set.samples as f64 / 1e6;
+        println!("\n{}: {} samples ({:.2} MB raw)", set.label, set.samples, mb);
+        println!("| tool | bytes | bits/dim | create MB/s | extract MB/s |");
+        println!("|---|---:|---:|---:|---:|");
+        for r in &rows {
+            let ext = r.extract_s.map(|s| format!("{:.2}", mb / s)).unwrap_or_else(|| "-".into());
+            println!("| {} | {} | {:.3} | {:.2} | {} |", r.tool, r.bytes, r.bytes as f64 * 8.0 / set.samples as f64, mb / r.create_s, ext);
+        }
+    }
+}

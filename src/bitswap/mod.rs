@@ -1,0 +1,9 @@
+//! Bits-back coding of image sequences: Bit-Swap and BB-ANS over the rANS stack, driven by the
+//! model engine (spec/bitswap.md).
+
+pub mod patches;
+mod scheme;
+mod stream;
+
+pub use scheme::{PatchCoder, Precisions, Scheme};
+pub use stream::{decode, encode, Planes, PlanesShape, StreamError};

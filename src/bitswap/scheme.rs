@@ -1,0 +1,221 @@
+//! Coding one patch with Bit-Swap or BB-ANS on a rANS stack.
+//!
+//! Conventions (spec/bitswap.md, "Patch procedure"):
+//! - a tensor of symbols is pushed in ascending index order and popped in descending order, so a
+//!   decoder that replays the encoder's operations backwards meets every symbol in reverse;
+//! - latent tensors are NHWC `[P/2][P/2][Cz]`, their symbols are bin indices;
+//! - pixel symbols are the real samples of the patch in `(y, x, c)` raster order, paired with the
+//!   squeezed position of the likelihood `p(x|z1)`; padding samples are never coded.
+
+use crate::ans::Stack;
+use crate::bitswap::patches::PatchPos;
+use crate::model::{Logistic, LogisticBins, Model, Net};
+
+/// Which bits-back scheme orders the operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Bit-Swap: interleaves posterior pops and prior pushes layer by layer.
+    BitSwap,
+    /// BB-ANS: pops every latent layer first, then pushes everything.
+    BbAns,
+}
+
+impl Scheme {
+    pub fn id(self) -> u8 {
+        match self {
+            Scheme::BitSwap => 0,
+            Scheme::BbAns => 1,
+        }
+    }
+
+    pub fn from_id(id: u8) -> Option<Scheme> {
+        match id {
+            0 => Some(Scheme::BitSwap),
+            1 => Some(Scheme::BbAns),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::BitSwap => "bitswap",
+            Scheme::BbAns => "bbans",
+        }
+    }
+}
+
+/// Precisions (bits) of the frequency tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Precisions {
+    pub pixel: u32,
+    pub latent: u32,
+}
+
+/// The rANS lane every symbol goes to. bsar chunks use one lane: the Bit-Swap recursion is
+/// sequential anyway, and a single head keeps the per-chunk overhead at one state.
+const LANE: usize = 0;
+
+/// Codes patches of one model on one stack.
+pub struct PatchCoder<'m> {
+    model: &'m Model,
+    prec: Precisions,
+}
+
+/// The distribution of every symbol of a latent tensor.
+enum Latents {
+    /// Net outputs, one logistic per symbol.
+    Net(Logistic),
+    /// The top prior: the standard logistic for every symbol.
+    Top,
+}
+
+impl<'m> PatchCoder<'m> {
+    pub fn new(model: &'m Model, prec: Precisions) -> Self {
+        PatchCoder { model, prec }
+    }
+
+    fn posterior_of_x(&self, patch: &[u8]) -> Logistic {
+        self.model.run(Net::Q(0), &self.model.input_from_pixels(patch, 1), 1, 1)
+    }
+
+    fn net_on_bins(&self, net: Net, bins: &[u16]) -> Logistic {
+        self.model.run(net, &self.model.input_from_bins(bins, 1), 1, 1)
+    }
+
+    fn latents(&self, net: Net, bins: &[u16]) -> Latents {
+        Latents::Net(self.net_on_bins(net, bins))
+    }
+
+    fn latent_bins<'a>(&'a self, d: &Latents, j: usize) -> LogisticBins<'a> {
+        match d {
+            Latents::Net(l) => l.bins(j, self.model.latent_edges(), self.prec.latent),
+            Latents::Top => self.model.top_prior(self.prec.latent),
+        }
+    }
+
+    fn latent_len(&self) -> usize {
+        let c = self.model.config();
+        (c.patch / 2) * (c.patch / 2) * c.latent_channels
+    }
+
+    // ---- latent tensors -------------------------------------------------------------------
+
+    fn push_latents(&self, stack: &mut Stack, bins: &[u16], d: &Latents) {
+        for (j, &b) in bins.iter().enumerate() {
+            let (start, freq) = self.latent_bins(d, j).interval(b as u32);
+            stack.push(LANE, start, freq, self.prec.latent);
+        }
+    }
+
+    fn pop_latents(&self, stack: &mut Stack, d: &Latents) -> Vec<u16> {
+        let mut bins = vec![0u16; self.latent_len()];
+        for j in (0..bins.len()).rev() {
+            let (sym, start, freq) = self.latent_bins(d, j).find(stack.peek(LANE, self.prec.latent));
+            stack.pop(LANE, start, freq, self.prec.latent);
+            bins[j] = sym as u16;
+        }
+        bins
+    }
+
+    // ---- pixels ---------------------------------------------------------------------------
+
+    fn pixel_bins(&self, p: &Logistic, y: usize, x: usize, c: usize) -> LogisticBins<'static> {
+        let k = self.model.squeezed_index(y, x, c);
+        LogisticBins::pixel(p.mu[k], p.inv_s[k], self.prec.pixel)
+    }
+
+    fn push_pixels(&self, stack: &mut Stack, patch: &[u8], pos: &PatchPos, p: &Logistic) {
+        let cfg = self.model.config();
+        let (pp, ch) = (cfg.patch, cfg.channels);
+        for y in 0..pos.real_h {
+            for x in 0..pos.real_w {
+                for c in 0..ch {
+                    let d = self.pixel_bins(p, y, x, c);
+                    let (start, freq) = d.interval(patch[(y * pp + x) * ch + c] as u32);
+                    stack.push(LANE, start, freq, self.prec.pixel);
+                }
+            }
+        }
+    }
+
+    fn pop_pixels(&self, stack: &mut Stack, patch: &mut [u8], pos: &PatchPos, p: &Logistic) {
+        let cfg = self.model.config();
+        let (pp, ch) = (cfg.patch, cfg.channels);
+        for y in (0..pos.real_h).rev() {
+            for x in (0..pos.real_w).rev() {
+                for c in (0..ch).rev() {
+                    let d = self.pixel_bins(p, y, x, c);
+                    let (sym, start, freq) = d.find(stack.peek(LANE, self.prec.pixel));
+                    stack.pop(LANE, start, freq, self.prec.pixel);
+                    patch[(y * pp + x) * ch + c] = sym as u8;
+                }
+            }
+        }
+        crate::bitswap::patches::pad(patch, pp, ch, pos);
+    }
+
+    // ---- the two schemes ------------------------------------------------------------------
+
+    /// Encodes one padded patch (`P x P x C`, real region `pos`) onto the stack.
+    pub fn encode(&self, scheme: Scheme, stack: &mut Stack, patch: &[u8], pos: &PatchPos) {
+        let layers = self.model.config().latent_layers;
+        match scheme {
+            Scheme::BitSwap => {
+                let z1 = self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)));
+                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z1));
+                let mut below = z1;
+                for i in 1..layers {
+                    let above = self.pop_latents(stack, &self.latents(Net::Q(i), &below));
+                    self.push_latents(stack, &below, &self.latents(Net::P(i), &above));
+                    below = above;
+                }
+                self.push_latents(stack, &below, &Latents::Top);
+            }
+            Scheme::BbAns => {
+                let mut z = vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)))];
+                for i in 1..layers {
+                    let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1]));
+                    z.push(next);
+                }
+                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
+                for i in 1..layers {
+                    self.push_latents(stack, &z[i - 1], &self.latents(Net::P(i), &z[i]));
+                }
+                self.push_latents(stack, &z[layers - 1], &Latents::Top);
+            }
+        }
+    }
+
+    /// Decodes one patch: the exact reverse of [`PatchCoder::encode`]. Returns the padded patch.
+    pub fn decode(&self, scheme: Scheme, stack: &mut Stack, pos: &PatchPos) -> Vec<u8> {
+        let cfg = self.model.config();
+        let layers = cfg.latent_layers;
+        let mut patch = vec![0u8; cfg.patch * cfg.patch * cfg.channels];
+        match scheme {
+            Scheme::BitSwap => {
+                let mut above = self.pop_latents(stack, &Latents::Top);
+                for i in (1..layers).rev() {
+                    let below = self.pop_latents(stack, &self.latents(Net::P(i), &above));
+                    self.push_latents(stack, &above, &self.latents(Net::Q(i), &below));
+                    above = below;
+                }
+                let z1 = above;
+                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z1));
+                self.push_latents(stack, &z1, &Latents::Net(self.posterior_of_x(&patch)));
+            }
+            Scheme::BbAns => {
+                let mut z = vec![Vec::new(); layers];
+                z[layers - 1] = self.pop_latents(stack, &Latents::Top);
+                for i in (1..layers).rev() {
+                    z[i - 1] = self.pop_latents(stack, &self.latents(Net::P(i), &z[i]));
+                }
+                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
+                for i in (1..layers).rev() {
+                    self.push_latents(stack, &z[i], &self.latents(Net::Q(i), &z[i - 1]));
+                }
+                self.push_latents(stack, &z[0], &Latents::Net(self.posterior_of_x(&patch)));
+            }
+        }
+        patch
+    }
+}

@@ -1,0 +1,145 @@
+//! A chunk's images as one long bits-back stream.
+//!
+//! Every image is cut into patches (raster order within an image, images in chunk order); the
+//! patches are encoded in reverse so that the decoder meets them first to last and can stop after
+//! the last patch of the image it was asked for.
+
+use crate::ans::Stack;
+use crate::bitswap::patches::{self, Grid};
+use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
+use crate::model::Model;
+use std::fmt;
+
+/// The colour planes of one image as the stream codes them (alpha is coded elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Planes {
+    pub width: usize,
+    pub height: usize,
+    /// 1 (grey) or 3 (RGB): the channel count of the model that codes it.
+    pub channels: usize,
+    /// Row-major, interleaved samples.
+    pub samples: Vec<u8>,
+    /// Index of the model (in the chunk's model list) that codes this image.
+    pub model: usize,
+}
+
+/// Shape of an image to decode, as the chunk header and the member table give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanesShape {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub model: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    /// A pop needed more words than the stream holds: the data are damaged.
+    Exhausted { image: usize },
+    /// The whole stream decoded, but the coder did not end in its initial state.
+    NotAtStart,
+    /// The image shape does not fit its model.
+    Shape { image: usize, why: String },
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Exhausted { image } => {
+                write!(f, "coded stream ends too early (image {image} of the chunk)")
+            }
+            StreamError::NotAtStart => write!(f, "coded stream has trailing or damaged data"),
+            StreamError::Shape { image, why } => write!(f, "image {image} of the chunk: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+fn grid(width: usize, height: usize, model: &Model) -> Grid {
+    Grid { width, height, patch: model.config().patch }
+}
+
+fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), StreamError> {
+    let bad = |why: String| Err(StreamError::Shape { image: i, why });
+    let Some(m) = models.get(s.model) else {
+        return bad(format!("model index {} is not in the chunk's model list", s.model));
+    };
+    if s.channels != m.config().channels {
+        return bad(format!("{} channels, model has {}", s.channels, m.config().channels));
+    }
+    if s.width == 0 || s.height == 0 {
+        return bad("empty image".into());
+    }
+    Ok(())
+}
+
+/// Encodes `images` onto a fresh stack and returns it.
+pub fn encode(
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
+    images: &[Planes],
+) -> Result<Stack, StreamError> {
+    let mut stack = Stack::new(1);
+    for (i, img) in images.iter().enumerate().rev() {
+        let shape = PlanesShape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            model: img.model,
+        };
+        check_shape(i, shape, models)?;
+        let model = models[img.model];
+        let coder = PatchCoder::new(model, prec);
+        let g = grid(img.width, img.height, model);
+        let p = g.patch;
+        let mut patch = vec![0u8; p * p * img.channels];
+        for k in (0..g.count()).rev() {
+            let pos = g.pos(k);
+            patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
+            coder.encode(scheme, &mut stack, &patch, &pos);
+        }
+    }
+    Ok(stack)
+}
+
+/// Decodes images `0..=upto` of the stream. When every image is decoded, also checks that the
+/// coder is back in its initial state, which catches damage that still decoded to pixels.
+pub fn decode(
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
+    mut stack: Stack,
+    shapes: &[PlanesShape],
+    upto: usize,
+) -> Result<Vec<Planes>, StreamError> {
+    let mut out = Vec::with_capacity(upto + 1);
+    for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
+        check_shape(i, s, models)?;
+        let model = models[s.model];
+        let coder = PatchCoder::new(model, prec);
+        let g = grid(s.width, s.height, model);
+        let mut samples = vec![0u8; s.width * s.height * s.channels];
+        for k in 0..g.count() {
+            let pos = g.pos(k);
+            let patch = coder.decode(scheme, &mut stack, &pos);
+            // A valid stream never pops past what the encoder pushed (see spec/bitswap.md).
+            if stack.borrowed() > 0 {
+                return Err(StreamError::Exhausted { image: i });
+            }
+            patches::insert(&mut samples, &g, s.channels, &pos, &patch);
+        }
+        out.push(Planes {
+            width: s.width,
+            height: s.height,
+            channels: s.channels,
+            samples,
+            model: s.model,
+        });
+    }
+    if upto + 1 == shapes.len() && stack.check_initial().is_err() {
+        return Err(StreamError::NotAtStart);
+    }
+    Ok(out)
+}

@@ -1,0 +1,278 @@
+//! Codec 2: images coded as one bits-back stream per chunk (spec/bitswap.md).
+//!
+//! This file owns the chunk layout (header, per-image flags, alpha block); the bits-back
+//! procedure itself lives in `crate::bitswap`.
+
+use super::{Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
+use crate::ans::Stack;
+use crate::bitswap::{self, Planes, PlanesShape, Precisions, Scheme};
+use crate::model::Model;
+use std::sync::{Arc, OnceLock};
+
+const VERSION: u8 = 1;
+/// Models one chunk may use (two bits of the per-image flags).
+const MAX_MODELS: usize = 4;
+const ALPHA_NONE: u8 = 0;
+const ALPHA_OPAQUE: u8 = 1;
+const ALPHA_PLANE: u8 = 2;
+/// zstd level for alpha planes: they are rare and small next to the colour planes.
+const ALPHA_LEVEL: i32 = 19;
+
+/// Default table precisions: high enough that the "+1 per bin" floor of the integer CDF costs
+/// under 0.1% of the rate (spec/bitswap.md).
+pub const DEFAULT_PRECISIONS: Precisions = Precisions { pixel: 20, latent: 20 };
+
+/// Supplies the codec's models on first use (parsing models costs time that listing an archive
+/// should not pay).
+pub type ModelLoader = Box<dyn Fn() -> Result<Vec<Arc<Model>>, String> + Send + Sync>;
+
+/// The Bit-Swap codec over a set of models. Encoding picks, for each image, the first model
+/// whose channel count matches the image's colour planes; decoding finds models by id.
+pub struct BitswapCodec {
+    loader: ModelLoader,
+    models: OnceLock<Result<Vec<Arc<Model>>, String>>,
+    scheme: Scheme,
+    precisions: Precisions,
+}
+
+fn corrupt(msg: impl Into<String>) -> CodecError {
+    CodecError::Corrupt(msg.into())
+}
+
+fn short_id(id: &[u8]) -> String {
+    id[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Colour planes of an image with `channels` samples per pixel, and whether it has alpha.
+fn split_channels(channels: u8) -> Option<(usize, bool)> {
+    match channels {
+        1 => Some((1, false)),
+        2 => Some((1, true)),
+        3 => Some((3, false)),
+        4 => Some((3, true)),
+        _ => None,
+    }
+}
+
+impl BitswapCodec {
+    /// A codec over `models`, in order of preference.
+    pub fn new(models: Vec<Arc<Model>>, scheme: Scheme, precisions: Precisions) -> BitswapCodec {
+        let models = OnceLock::from(Ok(models));
+        BitswapCodec { loader: Box::new(|| Ok(Vec::new())), models, scheme, precisions }
+    }
+
+    /// A codec whose models come from `loader` the first time a chunk is coded.
+    pub fn lazy(loader: ModelLoader, scheme: Scheme, precisions: Precisions) -> BitswapCodec {
+        BitswapCodec { loader, models: OnceLock::new(), scheme, precisions }
+    }
+
+    fn models(&self) -> Result<&[Arc<Model>], CodecError> {
+        let models = self.models.get_or_init(|| (self.loader)());
+        models.as_deref().map_err(|e| CodecError::Internal(e.clone()))
+    }
+}
+
+/// Splits interleaved samples into colour planes and an alpha plane.
+fn split_alpha(img: &Image, colour: usize) -> (Vec<u8>, Vec<u8>) {
+    let n = img.channels as usize;
+    let pixels = img.pixels.chunks_exact(n);
+    let rgb = pixels.clone().flat_map(|p| p[..colour].iter().copied()).collect();
+    let alpha = pixels.map(|p| p[colour]).collect();
+    (rgb, alpha)
+}
+
+fn join_alpha(colour: &[u8], alpha: &[u8], c: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(colour.len() + alpha.len());
+    for (px, &a) in colour.chunks_exact(c).zip(alpha) {
+        out.extend_from_slice(px);
+        out.push(a);
+    }
+    out
+}
+
+impl Codec for BitswapCodec {
+    fn id(&self) -> u8 {
+        CODEC_BITSWAP
+    }
+
+    fn name(&self) -> &str {
+        self.scheme.name()
+    }
+
+    fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
+        let available = self.models()?;
+        let mut used: Vec<usize> = Vec::new();
+        let mut flags = Vec::with_capacity(items.len());
+        let mut planes = Vec::with_capacity(items.len());
+        let mut alpha_planes = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Payload::Image(img) = item else {
+                return Err(CodecError::Unsupported(format!("item {i} is not an image")));
+            };
+            let unsupported = || CodecError::Unsupported(format!("no model for {} channels", img.channels));
+            let (colour, has_alpha) = split_channels(img.channels).ok_or_else(unsupported)?;
+            let model = available
+                .iter()
+                .position(|m| m.config().channels == colour)
+                .ok_or_else(unsupported)?;
+            let slot = match used.iter().position(|&m| m == model) {
+                Some(s) => s,
+                None => {
+                    used.push(model);
+                    used.len() - 1
+                }
+            };
+            let (samples, alpha_mode) = if has_alpha {
+                let (rgb, alpha) = split_alpha(img, colour);
+                if alpha.iter().all(|&a| a == 255) {
+                    (rgb, ALPHA_OPAQUE)
+                } else {
+                    alpha_planes.extend_from_slice(&alpha);
+                    (rgb, ALPHA_PLANE)
+                }
+            } else {
+                (img.pixels.clone(), ALPHA_NONE)
+            };
+            flags.push(slot as u8 | alpha_mode << 2);
+            planes.push(Planes {
+                width: img.width as usize,
+                height: img.height as usize,
+                channels: colour,
+                samples,
+                model: slot,
+            });
+        }
+        let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
+        let stack = bitswap::encode(&models, self.scheme, self.precisions, &planes)
+            .map_err(|e| CodecError::Unsupported(e.to_string()))?;
+
+        let mut out = vec![VERSION, self.scheme.id(), self.precisions.pixel as u8];
+        out.push(self.precisions.latent as u8);
+        out.push(models.len() as u8);
+        for m in &models {
+            out.extend_from_slice(&m.id());
+        }
+        out.extend_from_slice(&flags);
+        let alpha = if alpha_planes.is_empty() {
+            Vec::new()
+        } else {
+            zstd::bulk::compress(&alpha_planes, ALPHA_LEVEL).map_err(|e| CodecError::Internal(e.to_string()))?
+        };
+        out.extend_from_slice(&(alpha.len() as u32).to_le_bytes());
+        out.extend_from_slice(&alpha);
+        out.extend_from_slice(&stack.to_bytes());
+        Ok(out)
+    }
+
+    fn decode_chunk(&self, data: &[u8], shapes: &[ItemShape], upto: usize) -> Result<Vec<Payload>, CodecError> {
+        let header = Header::parse(data, shapes.len())?;
+        let scheme = Scheme::from_id(header.scheme).ok_or_else(|| corrupt(format!("unknown scheme {}", header.scheme)))?;
+        let precisions = Precisions { pixel: header.pixel_precision as u32, latent: header.latent_precision as u32 };
+        if !(8..=24).contains(&precisions.pixel) || !(12..=24).contains(&precisions.latent) {
+            return Err(corrupt("Bit-Swap chunk has an invalid precision"));
+        }
+        let available = self.models()?;
+        let mut models = Vec::with_capacity(header.model_ids.len());
+        for id in &header.model_ids {
+            let m = available.iter().find(|m| &m.id()[..] == *id).ok_or_else(|| {
+                CodecError::Unsupported(format!("chunk needs model {}, which this bsar does not have", short_id(id)))
+            })?;
+            models.push(&**m);
+        }
+        // Shapes and flags must agree before anything is allocated.
+        let mut plane_shapes = Vec::with_capacity(shapes.len());
+        let mut alpha_len = 0u64;
+        for (i, (shape, &flag)) in shapes.iter().zip(header.flags).enumerate() {
+            let ItemShape::Image { width, height, channels } = *shape else {
+                return Err(corrupt(format!("item {i} of a Bit-Swap chunk is not an image")));
+            };
+            let (colour, has_alpha) =
+                split_channels(channels).ok_or_else(|| corrupt(format!("item {i}: {channels} channels")))?;
+            let (slot, mode) = ((flag & 3) as usize, flag >> 2);
+            if slot >= models.len() || mode > ALPHA_PLANE || (mode != ALPHA_NONE) != has_alpha {
+                return Err(corrupt(format!("item {i}: invalid flags {flag:#04x}")));
+            }
+            if models[slot].config().channels != colour {
+                return Err(corrupt(format!("item {i}: model does not match its channels")));
+            }
+            if mode == ALPHA_PLANE {
+                alpha_len += width as u64 * height as u64;
+            }
+            plane_shapes.push(PlanesShape { width: width as usize, height: height as usize, channels: colour, model: slot });
+        }
+        let alpha = if header.alpha.is_empty() {
+            Vec::new()
+        } else {
+            let cap = usize::try_from(alpha_len).map_err(|_| corrupt("alpha planes too large"))?;
+            zstd::bulk::decompress(header.alpha, cap).map_err(|e| corrupt(format!("alpha block: {e}")))?
+        };
+        if alpha.len() as u64 != alpha_len {
+            return Err(corrupt("alpha block does not match the images"));
+        }
+        let stack = Stack::from_bytes(header.message).map_err(|e| corrupt(format!("coded stream: {e}")))?;
+        let decoded = bitswap::decode(&models, scheme, precisions, stack, &plane_shapes, upto)
+            .map_err(|e| corrupt(e.to_string()))?;
+
+        let mut alpha_at = 0;
+        let mut out = Vec::with_capacity(decoded.len());
+        for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(header.flags) {
+            let ItemShape::Image { width, height, channels } = *shape else { unreachable!() };
+            let n = width as usize * height as usize;
+            let pixels = match flag >> 2 {
+                ALPHA_NONE => planes.samples,
+                ALPHA_OPAQUE => join_alpha(&planes.samples, &vec![255; n], planes.channels),
+                _ => {
+                    let a = &alpha[alpha_at..alpha_at + n];
+                    alpha_at += n;
+                    join_alpha(&planes.samples, a, planes.channels)
+                }
+            };
+            out.push(Payload::Image(Image { width, height, channels, pixels }));
+        }
+        Ok(out)
+    }
+}
+
+/// The chunk header, borrowed from the chunk bytes.
+struct Header<'a> {
+    scheme: u8,
+    pixel_precision: u8,
+    latent_precision: u8,
+    model_ids: Vec<&'a [u8]>,
+    flags: &'a [u8],
+    alpha: &'a [u8],
+    message: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    fn parse(data: &'a [u8], items: usize) -> Result<Header<'a>, CodecError> {
+        let short = || corrupt("Bit-Swap chunk header is truncated");
+        let fixed = data.get(..5).ok_or_else(short)?;
+        // A later version may lay the header out differently: refuse it before reading on.
+        if fixed[0] != VERSION {
+            return Err(corrupt(format!("Bit-Swap chunk version {} is not supported", fixed[0])));
+        }
+        let count = fixed[4] as usize;
+        if count == 0 || count > MAX_MODELS {
+            return Err(corrupt(format!("Bit-Swap chunk lists {count} models")));
+        }
+        let mut pos = 5;
+        let ids = data.get(pos..pos + 32 * count).ok_or_else(short)?;
+        pos += 32 * count;
+        let flags = data.get(pos..pos + items).ok_or_else(short)?;
+        pos += items;
+        let alpha_len = u32::from_le_bytes(data.get(pos..pos + 4).ok_or_else(short)?.try_into().unwrap()) as usize;
+        pos += 4;
+        let alpha = data.get(pos..pos.saturating_add(alpha_len)).ok_or_else(short)?;
+        pos += alpha_len;
+        Ok(Header {
+            scheme: fixed[1],
+            pixel_precision: fixed[2],
+            latent_precision: fixed[3],
+            model_ids: ids.chunks_exact(32).collect(),
+            flags,
+            alpha,
+            message: &data[pos..],
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! The models that ship inside bsar (`models/`, trained by `train/`; see README).
+//!
+//! They are compiled into the binary so that `bsar create` works with no model at hand, and are
+//! parsed once, on first use. An archive records the id (content hash) of every model it used;
+//! a reader that lacks one refuses that chunk with one clear line.
+
+use crate::model::{Model, ModelError};
+use std::sync::{Arc, OnceLock};
+
+/// One shipped model: its name and files.
+struct Shipped {
+    name: &'static str,
+    json: &'static [u8],
+    weights: &'static [u8],
+    /// What it is for, for `bsar models`.
+    about: &'static str,
+}
+
+const SHIPPED: &[Shipped] = &[
+    Shipped {
+        name: "rgb-photos",
+        json: include_bytes!("../models/rgb-photos.json"),
+        weights: include_bytes!("../models/rgb-photos.safetensors"),
+        about: "natural RGB images (default for RGB and RGBA)",
+    },
+    Shipped {
+        name: "rgb-fast",
+        json: include_bytes!("../models/rgb-fast.json"),
+        weights: include_bytes!("../models/rgb-fast.safetensors"),
+        about: "natural RGB images, about 6x less compute per patch",
+    },
+    Shipped {
+        name: "gray-mnist",
+        json: include_bytes!("../models/gray-mnist.json"),
+        weights: include_bytes!("../models/gray-mnist.safetensors"),
+        about: "grayscale images, trained on MNIST digits (default for grey and grey+alpha)",
+    },
+];
+
+/// A shipped model, loaded.
+pub struct Entry {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub model: Arc<Model>,
+}
+
+/// Every shipped model, default first for each channel count. Loading is done once; a model that
+/// fails to load is a build defect, reported as an error rather than a panic.
+pub fn all() -> Result<&'static [Entry], ModelError> {
+    static MODELS: OnceLock<Result<Vec<Entry>, ModelError>> = OnceLock::new();
+    let loaded = MODELS.get_or_init(|| {
+        SHIPPED
+            .iter()
+            .map(|s| {
+                let model = Model::load(s.json, s.weights).map_err(|e| {
+                    ModelError::new(format!("shipped model {}: {e}", s.name))
+                })?;
+                Ok(Entry { name: s.name, about: s.about, model: Arc::new(model) })
+            })
+            .collect()
+    });
+    loaded.as_deref().map_err(Clone::clone)
+}
+
+/// The first 8 bytes of a model id, in hex: how users see model ids.
+pub fn short_id(id: &[u8; 32]) -> String {
+    id[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds a shipped model by name or by a prefix (at least 4 hex digits) of its id.
+pub fn find(key: &str) -> Result<Option<&'static Entry>, ModelError> {
+    let all = all()?;
+    let key = key.to_ascii_lowercase();
+    Ok(all.iter().find(|e| {
+        e.name == key || (key.len() >= 4 && full_hex(&e.model.id()).starts_with(&key))
+    }))
+}
+
+fn full_hex(id: &[u8; 32]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
