@@ -9,6 +9,7 @@
 # All three runs share the GPU and each stops after its --minutes, so all are exported within MINUTES
 # (start-up, data loading, final evaluation and export take about a minute, reserved below).
 # $OUT receives NAME.json + NAME.safetensors for each model and one combined train.log (7 files).
+# Size overrides: MNIST_L/_CZ/_W/_R/_BATCH, RGB_..., FAST_... (see below); *_ARGS add trainer options.
 # Checkpoints stay in runs/gpu/ (too big for $OUT); `--resume` continues from them.
 set -euo pipefail
 MINUTES=${1:?usage: OUT=dir bash train/gpu_train.sh MINUTES}
@@ -28,9 +29,12 @@ if [ "$DEVICE" = cuda ]; then
 fi
 
 common=(--device "$DEVICE" --minutes "$TRAIN_MIN" --out "$RUNS" --threads ${THREADS:-4} --log-every ${LOG_EVERY:-500})
-run() {  # run NAME ARGS...: one training process in the background, its log in $RUNS/NAME.out
+# All three append to one log in $OUT (every line is prefixed with its model's name and written in
+# one piece), so the log is there even if this script is stopped early.
+LOG="$OUT/train.log"
+run() {  # run NAME ARGS...: one training process in the background
   local name=$1; shift
-  python3 -m bsar_train.train --name "$name" "${common[@]}" "$@" > "$RUNS/$name.out" 2>&1 &
+  python3 -m bsar_train.train --name "$name" "${common[@]}" "$@" >> "$LOG" 2>&1 &
   pids+=($!)
 }
 pids=()
@@ -50,11 +54,10 @@ run rgb-fast --images "$DATA/photos-train" \
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 for name in mnist rgb rgb-fast; do
-  { echo "===== $name"; cat "$RUNS/$name.out"; } >> "$OUT/train.log"
   for ext in json safetensors; do
     [ -f "$RUNS/$name.$ext" ] && cp "$RUNS/$name.$ext" "$OUT/" || { echo "error: $name.$ext missing" >&2; status=1; }
   done
 done
-python3 -m bsar_train.check_export "$OUT"/*.json >> "$OUT/train.log" 2>&1 || status=1
-grep -h "held-out (" "$RUNS"/*.out || true
+python3 -m bsar_train.check_export "$OUT"/*.json >> "$LOG" 2>&1 || status=1
+grep -e "held-out (" -e "^ok:" -e "^error" "$LOG" || true
 exit $status
