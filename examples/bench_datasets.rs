@@ -119,7 +119,7 @@ fn per_file(n: usize, job: impl Fn(usize) + Sync) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn image_codec(set: &Set, work: &Path, tool: &str, ext: &str, enc: &dyn Fn(&Path, &Path) -> Command, dec: Option<&dyn Fn(&Path, &Path) -> Command>) -> Row {
+fn image_codec(set: &Set, work: &Path, tool: &str, ext: &str, enc: &(dyn Fn(&Path, &Path) -> Command + Sync), dec: Option<&(dyn Fn(&Path, &Path) -> Command + Sync)>) -> Row {
     let dir = work.join(format!("{}-{}", set.name, tool.replace(' ', "_")));
     let back = dir.join("back");
     std::fs::create_dir_all(&back).unwrap();
