@@ -178,7 +178,7 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
     assert!(err.contains("features"), "{err}");
     // Codec 2 (reserved for Bit-Swap) is named, and the index is still listable.
     let mut c = chunk();
-    c.codec = 2;
+    c.codec = 9;
     write(
         t.path(),
         "codec.bsar",
@@ -187,7 +187,20 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
     ok(t.path(), &["list", "codec.bsar"]);
     let err = fails(t.path(), &["verify", "codec.bsar"]);
     assert!(
-        err.contains("chunk 0") && err.contains("codec 2 (bitswap)") && err.contains("'f'"),
+        err.contains("chunk 0") && err.contains("codec 9 (codec#9)") && err.contains("'f'"),
+        "{err}"
+    );
+    // A Bit-Swap chunk that holds something else names the chunk and its member.
+    let mut c = chunk();
+    c.codec = 2;
+    write(
+        t.path(),
+        "bitswap.bsar",
+        &build_archive(&header(1, 0, 0), &[c], &members),
+    );
+    let err = fails(t.path(), &["verify", "bitswap.bsar"]);
+    assert!(
+        err.contains("chunk 0") && err.contains("'f'") && err.contains("cannot be decoded"),
         "{err}"
     );
     // Content kind 7 is undefined.

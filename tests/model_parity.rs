@@ -188,7 +188,14 @@ fn coding_cost_matches_pytorch_nelbo() {
     let st = SafeTensors::deserialize(&f.expect).unwrap();
     let want = f32s(&st, "nelbo_bits");
     assert_eq!(want.len(), f.batch);
-    for (pp, pl) in [(16u32, 16u32), (20, 20), (24, 24)] {
+    // The codec codes at 20 bits (codec::bitswap::DEFAULT_PRECISIONS); 24 bits must agree too.
+    // 16 bits is printed for information only: the integer CDF gives every one of the 1,024
+    // latent bins at least 1/2^p, which costs up to n/2^p = 1.6% on broad distributions (the
+    // fixture clamps its scales high on purpose).
+    let got16 = coding_cost(&f, 16, 16).iter().sum::<f64>();
+    let want_sum: f64 = want.iter().map(|&w| w as f64).sum();
+    eprintln!("precision 16: engine {got16:.2} bits, PyTorch {want_sum:.2} bits ({:+.3}%)", (got16 / want_sum - 1.0) * 100.0);
+    for (pp, pl) in [(20u32, 20u32), (24, 24)] {
         let got = coding_cost(&f, pp, pl);
         let (gs, ws): (f64, f64) = (got.iter().sum(), want.iter().map(|&w| w as f64).sum());
         eprintln!(

@@ -47,4 +47,6 @@ py make_fixture --verify --out tests/fixtures
 echo "== the fixture generator runs (into a scratch folder)"
 py make_fixture --images tests/fixtures/train-images --out "$tmp"
 py make_fixture --verify --out "$tmp"
+echo "== bsar's Rust engine loads the exported model and codes an image with it"
+cargo run --quiet --release --example check_model -- "$tmp/smoke.json" "$tmp/smoke.safetensors"
 echo "train/ci_smoke.sh: all passed"

@@ -63,15 +63,15 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             *u = (*u).max(m.position as usize);
         }
     }
-    // Directories first, then file contents chunk by chunk (each chunk is decoded once, and only
-    // as far as needed), then symlinks, so that no file is written after a link that could lead
-    // it astray.
+    // Directories and symlinks first, in archive order, then file contents chunk by chunk, so
+    // that each chunk is decoded once and only as far as needed (image and byte chunks
+    // interleave in archive order). A file whose parent is one of those symlinks is refused when
+    // its turn comes.
     picked.sort_by_key(|&i| {
         let m = &members[i];
         match m.kind {
-            Kind::Dir => (0, 0, 0, i),
             Kind::File => (1, m.chunk as u64, m.position, i),
-            Kind::Symlink => (2, 0, 0, i),
+            _ => (0, 0, 0, i),
         }
     });
     for &i in &picked {

@@ -5,7 +5,8 @@ use super::args::ListArgs;
 use super::open::map_archive;
 use super::summary::stored_shares;
 use super::{CliError, CliResult};
-use crate::archive::{Archive, Kind, NO_CHUNK};
+use crate::archive::{Archive, Content, Kind, NO_CHUNK};
+use crate::imageio::Wrapper;
 use std::io::{BufWriter, Write};
 
 pub fn run(a: ListArgs) -> CliResult<()> {
@@ -20,9 +21,10 @@ pub fn run(a: ListArgs) -> CliResult<()> {
         if a.l {
             writeln!(
                 out,
-                "type mode       size     stored  ratio codec  chunk  image        path"
+                "type mode       size     stored  ratio codec    chunk  image        path"
             )?;
         }
+        let mut pixel_only = false;
         for (i, m) in members.iter().enumerate() {
             if !a.l {
                 writeln!(out, "{}", m.shown())?;
@@ -46,8 +48,13 @@ pub fn run(a: ListArgs) -> CliResult<()> {
                 // '~' marks an estimate: the member shares its coded stream with others.
                 let stored = format!("{}{:.0}", if shared { "~" } else { "" }, shares[i]);
                 let ratio = format!("{:.2}", m.size as f64 / shares[i].max(1e-9));
+                // '*': stored as pixels and restored pixel-identical, not byte-identical.
+                let exact = m.content == Content::Bytes
+                    || Wrapper::from_bytes(&m.wrapper).is_ok_and(|w| w.byte_exact());
+                pixel_only |= !exact;
+                let mark = if exact { "" } else { "*" };
                 (
-                    registry.describe(c.codec),
+                    format!("{}{mark}", registry.describe(c.codec)),
                     m.chunk.to_string(),
                     stored,
                     ratio,
@@ -66,7 +73,7 @@ pub fn run(a: ListArgs) -> CliResult<()> {
             };
             writeln!(
                 out,
-                "{kind}    {:04o} {:>10} {:>10} {:>6} {:<6} {:>5}  {:<12} {}{link}",
+                "{kind}    {:04o} {:>10} {:>10} {:>6} {:<8} {:>5}  {:<12} {}{link}",
                 m.mode,
                 m.size,
                 stored,
@@ -76,6 +83,9 @@ pub fn run(a: ListArgs) -> CliResult<()> {
                 image,
                 m.shown()
             )?;
+        }
+        if pixel_only {
+            writeln!(out, "* stored as pixels: restored pixel-identical with its metadata chunks, not byte-identical")?;
         }
         out.flush()
     })();

@@ -7,7 +7,7 @@ use super::paths::{check_link_target, check_member_path};
 use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
-use crate::archive::{check_content, Archive, Kind};
+use crate::archive::{check_content, Archive, Content, Kind};
 
 pub fn run(a: VerifyArgs) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
@@ -31,6 +31,11 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
         }
         if m.kind == Kind::Symlink {
             check_content(m, &m.link).map_err(fail)?;
+        }
+        // Extraction rebuilds a pixel member's file from its wrapper: it must parse.
+        if m.content == Content::Pixels {
+            crate::imageio::Wrapper::from_bytes(&m.wrapper)
+                .map_err(|e| CliError(format!("{shown}: member '{}': {e}", m.shown())))?;
         }
     }
     let total: u64 = members.iter().map(|m| m.size).sum();
