@@ -76,6 +76,12 @@ impl Stack {
         &self.tail
     }
 
+    /// Starts a new count of `borrowed()`: a decoder handed the encoder's own stack (rather than
+    /// its serialised bytes, which do not carry the count) calls this before decoding.
+    pub fn clear_borrowed(&mut self) {
+        self.borrowed = 0;
+    }
+
     /// How many words pops have read from an empty tail so far (the "initial
     /// bits" of bits-back coding are `32 * borrowed()`).
     pub fn borrowed(&self) -> u64 {

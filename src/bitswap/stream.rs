@@ -114,6 +114,8 @@ pub fn decode(
     shapes: &[PlanesShape],
     upto: usize,
 ) -> Result<Vec<Planes>, StreamError> {
+    // Count only this pass's reads past the end (the encoder's own count may come along).
+    stack.clear_borrowed();
     let mut out = Vec::with_capacity(upto + 1);
     for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
         check_shape(i, s, models)?;
