@@ -564,3 +564,31 @@ fn initial_bits_are_paid_once_per_chunk() {
         );
     }
 }
+
+/// The fuzz seeds (fuzz/seeds/bitswap_chunk) are valid chunks under the fuzz target's input
+/// layout, so that mutations start from real structure; re-made by the encoder when the format
+/// changes.
+#[test]
+fn fuzz_seeds_are_valid_chunks() {
+    let codec = BitswapCodec::new(vec![tiny_rgb()], Scheme::BitSwap, DEFAULT_PRECISIONS);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/bitswap_chunk");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        // The layout of fuzz/fuzz_targets/bitswap_chunk.rs.
+        let count = (data[0] & 3) as usize + 1;
+        let upto = (data[0] >> 2) as usize % count;
+        let shapes: Vec<ItemShape> = data[1..1 + 3 * count]
+            .chunks_exact(3)
+            .map(|d| ItemShape::Image {
+                width: (d[0] % 40) as u32 + 1,
+                height: (d[1] % 40) as u32 + 1,
+                channels: d[2] % 4 + 1,
+            })
+            .collect();
+        assert_eq!(upto, count - 1, "seeds decode the whole chunk");
+        decode(&codec, &data[1 + 3 * count..], &shapes, upto).unwrap();
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}
