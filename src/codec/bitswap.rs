@@ -54,6 +54,24 @@ fn split_channels(channels: u8) -> Option<(usize, bool)> {
     }
 }
 
+/// Checks precisions against the spec's ranges and the models' bins: `2^p_z` must hold every latent
+/// bin, or the frequency tables cannot give each bin its floor of 1 (`LogisticBins::new` asserts
+/// it). The header's ranges alone (p_z >= 12) do not ensure this for a model with over 4096 bins.
+fn check_precisions(p: Precisions, models: &[&Model]) -> Result<(), String> {
+    if !(8..=24).contains(&p.pixel) || !(12..=24).contains(&p.latent) {
+        return Err(format!("invalid precisions (pixel {}, latent {})", p.pixel, p.latent));
+    }
+    if let Some(m) = models.iter().find(|m| (1u64 << p.latent) < m.config().latent_bins as u64) {
+        return Err(format!(
+            "latent precision {} cannot hold the {} latent bins of model {}",
+            p.latent,
+            m.config().latent_bins,
+            short_id(&m.id())
+        ));
+    }
+    Ok(())
+}
+
 impl BitswapCodec {
     /// A codec over `models`, in order of preference.
     pub fn new(models: Vec<Arc<Model>>, scheme: Scheme, precisions: Precisions) -> BitswapCodec {
@@ -143,6 +161,7 @@ impl Codec for BitswapCodec {
             });
         }
         let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
+        check_precisions(self.precisions, &models).map_err(CodecError::Unsupported)?;
         let stack = bitswap::encode(&models, self.scheme, self.precisions, &planes)
             .map_err(|e| CodecError::Unsupported(e.to_string()))?;
 
@@ -165,12 +184,13 @@ impl Codec for BitswapCodec {
     }
 
     fn decode_chunk(&self, data: &[u8], shapes: &[ItemShape], upto: usize) -> Result<Vec<Payload>, CodecError> {
+        // The trait promises exactly `upto + 1` items; the stream decoder would return fewer.
+        if upto >= shapes.len() {
+            return Err(corrupt(format!("item {upto} asked of a chunk of {} items", shapes.len())));
+        }
         let header = Header::parse(data, shapes.len())?;
         let scheme = Scheme::from_id(header.scheme).ok_or_else(|| corrupt(format!("unknown scheme {}", header.scheme)))?;
         let precisions = Precisions { pixel: header.pixel_precision as u32, latent: header.latent_precision as u32 };
-        if !(8..=24).contains(&precisions.pixel) || !(12..=24).contains(&precisions.latent) {
-            return Err(corrupt("Bit-Swap chunk has an invalid precision"));
-        }
         let available = self.models()?;
         let mut models = Vec::with_capacity(header.model_ids.len());
         for id in &header.model_ids {
@@ -179,6 +199,7 @@ impl Codec for BitswapCodec {
             })?;
             models.push(&**m);
         }
+        check_precisions(precisions, &models).map_err(|e| corrupt(format!("Bit-Swap chunk: {e}")))?;
         // Shapes and flags must agree before anything is allocated.
         let mut plane_shapes = Vec::with_capacity(shapes.len());
         let mut alpha_len = 0u64;
@@ -210,6 +231,11 @@ impl Codec for BitswapCodec {
             return Err(corrupt("alpha block does not match the images"));
         }
         let stack = Stack::from_bytes(header.message).map_err(|e| corrupt(format!("coded stream: {e}")))?;
+        // Chunks code on lane 0 of a one-lane stack (spec/bitswap.md); an extra lane left at its
+        // initial head would pass the end-of-stream check, so refuse it here.
+        if stack.lanes() != 1 {
+            return Err(corrupt(format!("coded stream has {} lanes, not 1", stack.lanes())));
+        }
         let decoded = bitswap::decode(&models, scheme, precisions, stack, &plane_shapes, upto)
             .map_err(|e| corrupt(e.to_string()))?;
 

@@ -1,0 +1,56 @@
+//! The Bit-Swap chunk decoder (codec 2) on arbitrary bytes, with the tiny fixture model (RGB,
+//! 8x8 patches, two latent layers). The first byte picks how many images the chunk is said to
+//! hold (1..=4) and which to decode up to; then three bytes per image give its width and height
+//! (1..=40, so one input stays fast) and channel count (1..=4); the rest is the chunk, whose own
+//! header chooses the scheme and precisions. Nothing may panic, and a successful decode must
+//! return exactly the promised images.
+//!
+//! Input: [count/upto][w h c] x count [chunk bytes...]
+//!     cargo +nightly fuzz run bitswap_chunk corpus/bitswap_chunk seeds/bitswap_chunk
+#![no_main]
+
+use bsar::bitswap::Scheme;
+use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+use bsar::codec::{Codec, ItemShape};
+use bsar::model::Model;
+use libfuzzer_sys::fuzz_target;
+use std::sync::{Arc, OnceLock};
+
+fn codec() -> &'static BitswapCodec {
+    static CODEC: OnceLock<BitswapCodec> = OnceLock::new();
+    CODEC.get_or_init(|| {
+        let model = Model::load(
+            include_bytes!("../../tests/fixtures/model-tiny.json"),
+            include_bytes!("../../tests/fixtures/model-tiny.safetensors"),
+        )
+        .expect("the fixture model loads");
+        // The scheme and precisions given here only matter for encoding.
+        BitswapCodec::new(vec![Arc::new(model)], Scheme::BitSwap, DEFAULT_PRECISIONS)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let count = (first & 3) as usize + 1;
+    let upto = ((first >> 2) as usize) % count;
+    if rest.len() < 3 * count {
+        return;
+    }
+    let (dims, chunk) = rest.split_at(3 * count);
+    let shapes: Vec<ItemShape> = dims
+        .chunks_exact(3)
+        .map(|d| ItemShape::Image {
+            width: (d[0] % 40) as u32 + 1,
+            height: (d[1] % 40) as u32 + 1,
+            channels: d[2] % 4 + 1,
+        })
+        .collect();
+    if let Ok(items) = codec().decode_chunk(chunk, &shapes, upto) {
+        assert_eq!(items.len(), upto + 1);
+        for (item, shape) in items.iter().zip(&shapes) {
+            assert!(shape.matches(item));
+        }
+    }
+});

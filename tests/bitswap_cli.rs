@@ -1,0 +1,446 @@
+//! The Bit-Swap image path through the real binary and the shipped models: a small folder of
+//! PNG (every 8-bit colour type, odd sizes, ancillary chunks), PNM, images bsar must store as
+//! bytes (16-bit, palette) and a text file. Extraction gives PNM back byte for byte and PNG pixel
+//! for pixel with every ancillary chunk; archives do not depend on threads or the SIMD path;
+//! damage to a Bit-Swap chunk is reported on one line naming the chunk.
+//!
+//! Images are kept small: the shipped RGB model takes about 20 ms per 32x32 patch.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// xorshift-perturbed smooth gradient, `channels` samples per pixel; alpha (channel 1 of grey+alpha,
+/// 3 of RGBA) is a different ramp so it varies.
+fn pixels(w: u32, h: u32, channels: u8, seed: u64) -> Vec<u8> {
+    let n = (w * h) as usize;
+    let jitter = noise(n * channels as usize, seed);
+    let mut out = Vec::with_capacity(n * channels as usize);
+    for i in 0..n {
+        let (x, y) = ((i as u32 % w) as i32, (i as u32 / w) as i32);
+        for c in 0..channels as usize {
+            let alpha = (channels == 2 && c == 1) || (channels == 4 && c == 3);
+            let v = if alpha {
+                (x * 13 + y * 7) % 256
+            } else {
+                60 + x * 120 / w as i32
+                    + y * 60 / h as i32
+                    + 10 * c as i32
+                    + (jitter[i * channels as usize + c] % 9) as i32
+                    - 4
+            };
+            out.push(v.clamp(0, 255) as u8);
+        }
+    }
+    out
+}
+
+fn colour(channels: u8) -> png::ColorType {
+    match channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    }
+}
+
+fn write_png(path: &Path, w: u32, h: u32, channels: u8, seed: u64, text: Option<(&str, &str)>) {
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, w, h);
+        enc.set_color(colour(channels));
+        enc.set_depth(png::BitDepth::Eight);
+        if let Some((k, v)) = text {
+            enc.add_text_chunk(k.into(), v.into()).unwrap();
+        }
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&pixels(w, h, channels, seed)).unwrap();
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// A raw PNG chunk (length, type, data, CRC).
+fn raw_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut c = (data.len() as u32).to_be_bytes().to_vec();
+    c.extend_from_slice(kind);
+    c.extend_from_slice(data);
+    let mut h = crc32fast::Hasher::new();
+    h.update(kind);
+    h.update(data);
+    c.extend_from_slice(&h.finalize().to_be_bytes());
+    c
+}
+
+/// The chunks of a PNG file other than IHDR, IDAT and IEND, each with whether it came before
+/// the image data.
+fn ancillary_chunks(bytes: &[u8]) -> Vec<(bool, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 8;
+    let mut seen_idat = false;
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind = &bytes[pos + 4..pos + 8];
+        let end = pos + 12 + len;
+        match kind {
+            b"IDAT" => seen_idat = true,
+            b"IHDR" | b"IEND" => {}
+            _ => out.push((!seen_idat, bytes[pos..end].to_vec())),
+        }
+        pos = end;
+    }
+    out
+}
+
+/// Decodes a PNG with no transformations: (width, height, colour type, bit depth, samples).
+fn png_pixels(bytes: &[u8]) -> (u32, u32, png::ColorType, png::BitDepth, Vec<u8>) {
+    let mut d = png::Decoder::new(bytes);
+    d.set_transformations(png::Transformations::IDENTITY);
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size()];
+    let f = r.next_frame(&mut buf).unwrap();
+    buf.truncate(f.buffer_size());
+    (f.width, f.height, f.color_type, f.bit_depth, buf)
+}
+
+/// Files that must come back byte for byte, and PNGs that must come back pixel for pixel.
+struct Folder {
+    exact: Vec<&'static str>,
+    pixel: Vec<&'static str>,
+    images: Vec<&'static str>,
+    fallback: Vec<&'static str>,
+}
+
+fn make_folder(root: &Path) -> Folder {
+    let d = root.join("data");
+    fs::create_dir_all(&d).unwrap();
+    write_png(&d.join("grey.png"), 12, 10, 1, 1, None);
+    write_png(&d.join("grey-alpha.png"), 9, 7, 2, 2, None);
+    write_png(&d.join("rgb-33x35.png"), 33, 35, 3, 3, None);
+    write_png(&d.join("rgba.png"), 17, 5, 4, 4, None);
+    write_png(&d.join("one.png"), 1, 1, 3, 5, None);
+    write_png(&d.join("tall.png"), 1, 40, 1, 6, None);
+    // Ancillary chunks before the image data (tEXt from the encoder) and after it (spliced in).
+    write_png(
+        &d.join("text.png"),
+        8,
+        8,
+        3,
+        7,
+        Some(("Comment", "kept by bsar")),
+    );
+    let mut t = fs::read(d.join("text.png")).unwrap();
+    let iend = t.len() - 12;
+    t.splice(
+        iend..iend,
+        raw_chunk(b"tEXt", b"Author\0after the image data"),
+    );
+    fs::write(d.join("text.png"), t).unwrap();
+    // PNM with comments: restored byte for byte.
+    let mut pgm = b"P5\n# a comment\n10 6\n# another\n255\n".to_vec();
+    pgm.extend(pixels(10, 6, 1, 8));
+    fs::write(d.join("grey.pgm"), pgm).unwrap();
+    let mut ppm = b"P6 # rgb\n7 9 255\n".to_vec();
+    ppm.extend(pixels(7, 9, 3, 9));
+    ppm.extend_from_slice(b"trailing bytes");
+    fs::write(d.join("rgb.ppm"), ppm).unwrap();
+    // Not images to bsar: 16-bit and palette PNGs go to zstd, byte for byte.
+    let mut deep = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut deep, 5, 4);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Sixteen);
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&noise(5 * 4 * 2, 10)).unwrap();
+    }
+    fs::write(d.join("deep16.png"), deep).unwrap();
+    let mut pal = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut pal, 6, 6);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(vec![0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]);
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&(0..36).map(|i| (i % 4) as u8).collect::<Vec<u8>>())
+            .unwrap();
+    }
+    fs::write(d.join("palette.png"), pal).unwrap();
+    fs::write(d.join("notes.txt"), "labels: cat, dog\n".repeat(20)).unwrap();
+    Folder {
+        exact: vec![
+            "grey.pgm",
+            "rgb.ppm",
+            "deep16.png",
+            "palette.png",
+            "notes.txt",
+        ],
+        pixel: vec![
+            "grey.png",
+            "grey-alpha.png",
+            "rgb-33x35.png",
+            "rgba.png",
+            "one.png",
+            "tall.png",
+            "text.png",
+        ],
+        images: vec![
+            "grey.png",
+            "grey-alpha.png",
+            "rgb-33x35.png",
+            "rgba.png",
+            "one.png",
+            "tall.png",
+            "text.png",
+            "grey.pgm",
+            "rgb.ppm",
+        ],
+        fallback: vec!["deep16.png", "palette.png", "notes.txt"],
+    }
+}
+
+fn assert_extracted(root: &Path, out: &Path, f: &Folder) {
+    for name in &f.exact {
+        let (a, b) = (root.join("data").join(name), out.join("data").join(name));
+        assert!(
+            fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+            "{name} is not byte-identical"
+        );
+    }
+    for name in &f.pixel {
+        let a = fs::read(root.join("data").join(name)).unwrap();
+        let b = fs::read(out.join("data").join(name)).unwrap();
+        assert_eq!(png_pixels(&a), png_pixels(&b), "{name}: pixels differ");
+        assert_eq!(
+            ancillary_chunks(&a),
+            ancillary_chunks(&b),
+            "{name}: ancillary chunks differ"
+        );
+    }
+    let text = ancillary_chunks(&fs::read(out.join("data/text.png")).unwrap());
+    assert_eq!(text.len(), 2, "text.png keeps both tEXt chunks");
+    assert!(
+        text[0].0 && !text[1].0,
+        "one before the image data, one after"
+    );
+}
+
+fn extract(root: &Path, archive: &str, dir: &str) -> std::path::PathBuf {
+    let out = root.join(dir);
+    fs::create_dir_all(&out).unwrap();
+    ok(root, &["extract", archive, "-C", dir, "-q"]);
+    out
+}
+
+#[test]
+fn mixed_folder_round_trips_and_lists_its_codecs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let f = make_folder(root);
+    ok(root, &["create", "a.bsar", "data", "-q"]);
+    ok(root, &["verify", "a.bsar", "-q"]);
+    let out = extract(root, "a.bsar", "out");
+    assert_extracted(root, &out, &f);
+
+    let listing = String::from_utf8(ok(root, &["list", "-l", "a.bsar"]).stdout).unwrap();
+    for name in f.images.iter().chain(&f.fallback) {
+        let line = listing
+            .lines()
+            .find(|l| l.ends_with(&format!("data/{name}")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{listing}"));
+        let codec = line.split_whitespace().nth(5).unwrap();
+        let want = if f.images.contains(name) {
+            "bitswap"
+        } else {
+            "zstd"
+        };
+        assert_eq!(codec, want, "{line}");
+    }
+}
+
+#[test]
+fn bbans_round_trips_and_differs_from_bitswap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let f = make_folder(root);
+    ok(
+        root,
+        &["create", "b.bsar", "data", "--scheme", "bbans", "-q"],
+    );
+    ok(
+        root,
+        &["create", "s.bsar", "data", "--scheme", "bitswap", "-q"],
+    );
+    ok(root, &["verify", "b.bsar", "-q"]);
+    let out = extract(root, "b.bsar", "out");
+    assert_extracted(root, &out, &f);
+    assert_ne!(
+        fs::read(root.join("b.bsar")).unwrap(),
+        fs::read(root.join("s.bsar")).unwrap()
+    );
+}
+
+#[test]
+fn archive_bytes_do_not_depend_on_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_folder(root);
+    // Several Bit-Swap chunks, so that threads really code chunks side by side.
+    for j in ["1", "2", "3"] {
+        let name = format!("j{j}.bsar");
+        ok(
+            root,
+            &[
+                "create",
+                &name,
+                "data",
+                "-q",
+                "--chunk-images",
+                "2",
+                "-j",
+                j,
+            ],
+        );
+    }
+    let j1 = fs::read(root.join("j1.bsar")).unwrap();
+    assert!(chunk_table(&j1).iter().filter(|c| c.2 == 2).count() >= 4);
+    for j in ["2", "3"] {
+        assert!(
+            j1 == fs::read(root.join(format!("j{j}.bsar"))).unwrap(),
+            "-j 1 and -j {j} differ"
+        );
+    }
+}
+
+/// Runs bsar with the scalar kernels forced (the engine reads BSAR_FORCE_SCALAR once per process,
+/// so only a subprocess can switch paths).
+fn scalar(root: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("BSAR_FORCE_SCALAR", "1")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scalar bsar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn archive_bytes_do_not_depend_on_the_simd_path() {
+    // The scalar kernels are much slower than the SIMD ones (seconds per patch on this machine's
+    // shared cores): two one-patch images, one per shipped default model.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::create_dir_all(root.join("small")).unwrap();
+    write_png(&root.join("small/rgba.png"), 9, 7, 4, 11, None);
+    let mut pgm = b"P5\n6 5\n255\n".to_vec();
+    pgm.extend(pixels(6, 5, 1, 12));
+    fs::write(root.join("small/grey.pgm"), pgm).unwrap();
+    ok(root, &["create", "simd.bsar", "small", "-q"]);
+    scalar(root, &["create", "scalar.bsar", "small", "-q"]);
+    let simd = fs::read(root.join("simd.bsar")).unwrap();
+    assert_eq!(chunk_table(&simd).iter().filter(|c| c.2 == 2).count(), 1);
+    assert!(
+        simd == fs::read(root.join("scalar.bsar")).unwrap(),
+        "BSAR_FORCE_SCALAR=1 changes the archive"
+    );
+    // The scalar path decodes what the SIMD path encoded, bit for bit (verify checks every CRC).
+    scalar(root, &["verify", "simd.bsar", "-q"]);
+}
+
+/// The chunk table of an archive (spec/format.md 3, 4, 4.1): (offset, length, codec) per chunk.
+fn chunk_table(archive: &[u8]) -> Vec<(usize, usize, u8)> {
+    let t = &archive[archive.len() - 32..];
+    let index = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    let ix = &archive[index..];
+    assert_eq!(&ix[0..4], b"BSIX");
+    let count = u32::from_le_bytes(ix[4..8].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| {
+            let e = &ix[12 + 32 * i..12 + 32 * (i + 1)];
+            (
+                u64::from_le_bytes(e[0..8].try_into().unwrap()) as usize,
+                u64::from_le_bytes(e[8..16].try_into().unwrap()) as usize,
+                e[24],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_folder(root);
+    ok(
+        root,
+        &["create", "a.bsar", "data", "-q", "--chunk-images", "4"],
+    );
+    let good = fs::read(root.join("a.bsar")).unwrap();
+    let chunks = chunk_table(&good);
+    let bitswap: Vec<usize> = (0..chunks.len()).filter(|&i| chunks[i].2 == 2).collect();
+    assert!(bitswap.len() >= 2, "{chunks:?}");
+    for &ci in &bitswap {
+        let (off, len, _) = chunks[ci];
+        // The header, the middle and the last byte of the coded stream.
+        for at in [off + 1, off + len / 2, off + len - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x20;
+            fs::write(root.join("bad.bsar"), &bad).unwrap();
+            let err = fails(root, &["verify", "bad.bsar", "-q"]);
+            assert!(
+                err.contains(&format!("chunk {ci} ")),
+                "byte {at} of chunk {ci}: {err}"
+            );
+            // Extraction refuses it too, and other chunks' members are unaffected.
+            let _ = fs::remove_dir_all(root.join("x"));
+            fs::create_dir_all(root.join("x")).unwrap();
+            fails(root, &["extract", "bad.bsar", "-C", "x", "-q"]);
+        }
+    }
+}
+
+#[test]
+fn models_lists_the_three_shipped_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = String::from_utf8(ok(tmp.path(), &["models"]).stdout).unwrap();
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    for (name, channels) in [("rgb-photos", "3"), ("rgb-fast", "3"), ("gray-mnist", "1")] {
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1].len(), 16, "id column of {row}");
+        assert!(cols[1].bytes().all(|b| b.is_ascii_hexdigit()), "{row}");
+        assert_eq!(cols[2], channels, "{row}");
+    }
+}
+
+#[test]
+fn another_rgb_model_round_trips_and_an_unknown_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let f = make_folder(root);
+    ok(
+        root,
+        &["create", "fast.bsar", "data", "-q", "--model", "rgb-fast"],
+    );
+    ok(root, &["create", "photos.bsar", "data", "-q"]);
+    assert_ne!(
+        fs::read(root.join("fast.bsar")).unwrap(),
+        fs::read(root.join("photos.bsar")).unwrap()
+    );
+    let out = extract(root, "fast.bsar", "out");
+    assert_extracted(root, &out, &f);
+    let err = fails(
+        root,
+        &["create", "x.bsar", "data", "--model", "no-such-model"],
+    );
+    assert!(err.contains("no-such-model"), "{err}");
+    assert!(!root.join("x.bsar").exists());
+}

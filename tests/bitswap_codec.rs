@@ -1,0 +1,594 @@
+//! The Bit-Swap codec (codec 2) at the library level, with the tiny fixture model (RGB, P = 8,
+//! two latent layers) and a random-weights grey model of the same shape: exact round trips of
+//! every kind of image, random access, determinism, corruption and truncation, the chunk header's
+//! checks, and the "initial bits" (paid once per chunk, bounded by one patch's latents).
+
+mod model_support;
+
+use bsar::ans::Stack;
+use bsar::bitswap::{self, Planes, Precisions, Scheme};
+use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+use bsar::codec::{Codec, CodecError, Image, ItemShape, Payload};
+use bsar::model::Model;
+use model_support::{random_model, Shape};
+use std::sync::Arc;
+
+const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
+
+fn tiny_rgb() -> Arc<Model> {
+    let m = Model::load(
+        include_bytes!("fixtures/model-tiny.json"),
+        include_bytes!("fixtures/model-tiny.safetensors"),
+    )
+    .expect("fixture model loads");
+    assert_eq!((m.config().channels, m.config().patch), (3, 8));
+    Arc::new(m)
+}
+
+/// A grey model with random weights, shaped like the fixture (the shipped grey model has 28x28
+/// patches and eight layers: too slow for a test that codes hundreds of chunks).
+fn tiny_grey_with_bins(latent_bins: usize) -> Arc<Model> {
+    let shape = Shape {
+        channels: 1,
+        patch: 8,
+        latent_layers: 2,
+        latent_channels: 2,
+        width: 8,
+        res_blocks: 1,
+        latent_bins,
+    };
+    let f = random_model(shape, 42);
+    Arc::new(Model::load(&f.json, &f.safetensors()).expect("random grey model loads"))
+}
+
+fn tiny_grey() -> Arc<Model> {
+    tiny_grey_with_bins(1024)
+}
+
+fn codec(scheme: Scheme) -> BitswapCodec {
+    BitswapCodec::new(vec![tiny_rgb(), tiny_grey()], scheme, DEFAULT_PRECISIONS)
+}
+
+/// xorshift bytes: reproducible noise without a rand crate.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Alpha {
+    /// Every alpha sample 255 (coded as a flag, no alpha plane).
+    Opaque,
+    /// Alpha samples that vary (coded in the alpha block).
+    Varied,
+}
+
+/// A `w x h` image with `channels` samples per pixel. Even seeds give smooth gradients with a
+/// little noise (what the model is trained for), odd seeds pure noise (its worst case).
+fn image(w: u32, h: u32, channels: u8, seed: u64, alpha: Alpha) -> Image {
+    let n = (w * h) as usize;
+    let jitter = noise(n * 4, seed);
+    let colour = if channels >= 3 { 3 } else { 1 };
+    let has_alpha = channels == 2 || channels == 4;
+    let mut pixels = Vec::with_capacity(n * channels as usize);
+    for i in 0..n {
+        let (x, y) = ((i as u32 % w) as u64, (i as u32 / w) as u64);
+        for c in 0..colour {
+            let v = if seed % 2 == 0 {
+                let ramp = (x * 200 / w as u64 + y * 50 / h as u64 + 30 * c as u64) as i32;
+                (ramp + (jitter[i * 4 + c] % 7) as i32 - 3).clamp(0, 255) as u8
+            } else {
+                jitter[i * 4 + c]
+            };
+            pixels.push(v);
+        }
+        if has_alpha {
+            pixels.push(match alpha {
+                Alpha::Opaque => 255,
+                Alpha::Varied => (x * 37 + y * 11) as u8 ^ jitter[i * 4 + 3] >> 6,
+            });
+        }
+    }
+    Image {
+        width: w,
+        height: h,
+        channels,
+        pixels,
+    }
+}
+
+fn shape_of(img: &Image) -> ItemShape {
+    ItemShape::Image {
+        width: img.width,
+        height: img.height,
+        channels: img.channels,
+    }
+}
+
+fn encode(codec: &BitswapCodec, images: &[Image]) -> Vec<u8> {
+    let payloads: Vec<Payload> = images.iter().cloned().map(Payload::Image).collect();
+    let refs: Vec<&Payload> = payloads.iter().collect();
+    codec.encode_chunk(&refs).expect("encodes")
+}
+
+fn decode(
+    codec: &BitswapCodec,
+    chunk: &[u8],
+    shapes: &[ItemShape],
+    upto: usize,
+) -> Result<Vec<Image>, CodecError> {
+    let out = codec.decode_chunk(chunk, shapes, upto)?;
+    assert_eq!(
+        out.len(),
+        upto + 1,
+        "decode_chunk returns exactly upto + 1 items"
+    );
+    Ok(out
+        .into_iter()
+        .map(|p| match p {
+            Payload::Image(i) => i,
+            Payload::Bytes(_) => panic!("Bit-Swap decoded bytes, not an image"),
+        })
+        .collect())
+}
+
+fn assert_round_trip(codec: &BitswapCodec, images: &[Image]) -> Vec<u8> {
+    let chunk = encode(codec, images);
+    let shapes: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    let back = decode(codec, &chunk, &shapes, images.len() - 1)
+        .unwrap_or_else(|e| panic!("decoding {:?}: {e}", shapes));
+    for (i, (a, b)) in images.iter().zip(&back).enumerate() {
+        assert!(
+            a == b,
+            "image {i} ({}x{}x{}) differs after the round trip",
+            a.width,
+            a.height,
+            a.channels
+        );
+    }
+    chunk
+}
+
+/// Shapes around the 8x8 patch: single pixels, single rows and columns, partial, exact and
+/// several patches.
+const SIZES: [(u32, u32); 9] = [
+    (1, 1),
+    (13, 1),
+    (1, 11),
+    (7, 5),
+    (8, 8),
+    (9, 8),
+    (8, 17),
+    (16, 16),
+    (21, 19),
+];
+
+/// (channels, alpha) pairs: grey, grey+opaque alpha, grey+varied alpha, RGB, RGBA both ways.
+const KINDS: [(u8, Alpha); 6] = [
+    (1, Alpha::Opaque),
+    (2, Alpha::Opaque),
+    (2, Alpha::Varied),
+    (3, Alpha::Opaque),
+    (4, Alpha::Opaque),
+    (4, Alpha::Varied),
+];
+
+#[test]
+fn every_shape_and_channel_count_round_trips_alone_with_both_schemes() {
+    for scheme in SCHEMES {
+        let codec = codec(scheme);
+        for (k, &(w, h)) in SIZES.iter().enumerate() {
+            for (j, &(channels, alpha)) in KINDS.iter().enumerate() {
+                let img = image(w, h, channels, (k * 8 + j) as u64, alpha);
+                let chunk = assert_round_trip(&codec, &[img]);
+                assert_eq!(chunk[1], scheme.id(), "the chunk records its scheme");
+            }
+        }
+    }
+}
+
+#[test]
+fn mixed_images_share_one_chunk_and_decode_in_any_prefix() {
+    let mut images = Vec::new();
+    for (k, &(w, h)) in SIZES.iter().enumerate() {
+        let (channels, alpha) = KINDS[k % KINDS.len()];
+        images.push(image(w, h, channels, k as u64, alpha));
+        // The other colour kind too, so grey and RGB images alternate.
+        let (channels, alpha) = KINDS[(k + 3) % KINDS.len()];
+        images.push(image(h, w, channels, 100 + k as u64, alpha));
+    }
+    let shapes: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    for scheme in SCHEMES {
+        let codec = codec(scheme);
+        let chunk = assert_round_trip(&codec, &images);
+        assert_eq!(chunk[4], 2, "both models are listed in the chunk");
+        // Random access: any prefix, without the rest.
+        for upto in 0..images.len() {
+            let got = decode(&codec, &chunk, &shapes, upto).unwrap();
+            assert_eq!(got, images[..=upto], "prefix up to {upto}");
+        }
+    }
+}
+
+#[test]
+fn extreme_precisions_round_trip() {
+    let images = [
+        image(9, 10, 3, 2, Alpha::Opaque),
+        image(5, 12, 1, 3, Alpha::Opaque),
+    ];
+    for (pixel, latent) in [(8, 12), (24, 24), (12, 20)] {
+        for scheme in SCHEMES {
+            let codec = BitswapCodec::new(
+                vec![tiny_rgb(), tiny_grey()],
+                scheme,
+                Precisions { pixel, latent },
+            );
+            let chunk = assert_round_trip(&codec, &images);
+            assert_eq!((chunk[2], chunk[3]), (pixel as u8, latent as u8));
+        }
+    }
+}
+
+#[test]
+fn encoding_is_deterministic() {
+    let images = [
+        image(17, 9, 4, 6, Alpha::Varied),
+        image(8, 8, 1, 7, Alpha::Opaque),
+        image(3, 30, 3, 8, Alpha::Opaque),
+    ];
+    for scheme in SCHEMES {
+        let a = encode(&codec(scheme), &images);
+        // A fresh codec, fresh model instances: same bytes.
+        let b = encode(&codec(scheme), &images);
+        assert_eq!(a, b, "{scheme:?}");
+        let c = encode(&codec(scheme), &images);
+        assert_eq!(a, c, "{scheme:?}");
+    }
+    // The two schemes really are different codes of the same images.
+    assert_ne!(
+        encode(&codec(Scheme::BitSwap), &images),
+        encode(&codec(Scheme::BbAns), &images)
+    );
+}
+
+/// Length of the chunk's header (everything before the rANS message), from spec/bitswap.md 2.
+fn header_len(chunk: &[u8], items: usize) -> usize {
+    let m = chunk[4] as usize;
+    let at = 5 + 32 * m + items;
+    let alpha = u32::from_le_bytes(chunk[at..at + 4].try_into().unwrap()) as usize;
+    at + 4 + alpha
+}
+
+fn alpha_block(chunk: &[u8], items: usize) -> std::ops::Range<usize> {
+    let at = 5 + 32 * chunk[4] as usize + items + 4;
+    at..header_len(chunk, items)
+}
+
+#[test]
+fn flipped_bytes_in_header_or_message_are_refused() {
+    let images = [
+        image(10, 9, 3, 2, Alpha::Opaque),
+        image(6, 7, 2, 4, Alpha::Varied),
+        image(8, 3, 4, 5, Alpha::Opaque),
+    ];
+    let shapes: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    for scheme in SCHEMES {
+        let codec = codec(scheme);
+        let chunk = encode(&codec, &images);
+        let alpha = alpha_block(&chunk, images.len());
+        assert!(!alpha.is_empty(), "the test needs an alpha block");
+        let mut checked = 0;
+        for pos in (0..chunk.len()).filter(|p| !alpha.contains(p)) {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut bad = chunk.clone();
+                bad[pos] ^= mask;
+                match codec.decode_chunk(&bad, &shapes, images.len() - 1) {
+                    Err(CodecError::Corrupt(_)) | Err(CodecError::Unsupported(_)) => checked += 1,
+                    Err(e) => panic!("byte {pos} ^ {mask:#04x}: unexpected error kind {e:?}"),
+                    Ok(_) => panic!(
+                        "{scheme:?}: byte {pos} ^ {mask:#04x} of {} decoded without error",
+                        chunk.len()
+                    ),
+                }
+            }
+        }
+        assert!(checked > 3 * 100, "{checked}");
+        // The alpha block is one zstd frame with no checksum of its own (the container's content
+        // CRC guards it): damage there may decode, but must not panic nor touch the colour planes.
+        for pos in alpha.clone() {
+            let mut bad = chunk.clone();
+            bad[pos] ^= 0x10;
+            if let Ok(got) = codec.decode_chunk(&bad, &shapes, images.len() - 1) {
+                assert_eq!(got.len(), images.len());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    let images = [
+        image(9, 9, 4, 2, Alpha::Varied),
+        image(4, 4, 1, 3, Alpha::Opaque),
+    ];
+    let shapes: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    for scheme in SCHEMES {
+        let codec = codec(scheme);
+        let chunk = encode(&codec, &images);
+        for len in 0..chunk.len() {
+            assert!(
+                codec.decode_chunk(&chunk[..len], &shapes, 1).is_err(),
+                "{scheme:?}: chunk cut to {len} of {} bytes decoded",
+                chunk.len()
+            );
+        }
+        // Extra bytes after the message are damage too (the stack is not back at its start).
+        let mut longer = chunk.clone();
+        longer.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(codec.decode_chunk(&longer, &shapes, 1).is_err());
+    }
+}
+
+#[test]
+fn a_missing_model_is_named() {
+    let images = [image(8, 8, 3, 2, Alpha::Opaque)];
+    let rgb = tiny_rgb();
+    let chunk = encode(
+        &BitswapCodec::new(vec![rgb.clone()], Scheme::BitSwap, DEFAULT_PRECISIONS),
+        &images,
+    );
+    let grey_only = BitswapCodec::new(vec![tiny_grey()], Scheme::BitSwap, DEFAULT_PRECISIONS);
+    let err = grey_only
+        .decode_chunk(&chunk, &[shape_of(&images[0])], 0)
+        .unwrap_err();
+    let short: String = rgb.id()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    match err {
+        CodecError::Unsupported(m) => {
+            assert!(m.contains("needs model") && m.contains(&short), "{m}");
+            assert!(!m.contains('\n'));
+        }
+        e => panic!("expected Unsupported, got {e:?}"),
+    }
+    // And an encoder without a model for the colour planes refuses (the writer then falls back).
+    let refs = [&Payload::Image(images[0].clone())];
+    assert!(matches!(
+        grey_only.encode_chunk(&refs),
+        Err(CodecError::Unsupported(_))
+    ));
+    let bytes = Payload::Bytes(b"not an image".to_vec());
+    assert!(matches!(
+        grey_only.encode_chunk(&[&bytes]),
+        Err(CodecError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn shapes_that_disagree_with_the_chunk_are_refused() {
+    let images = [
+        image(10, 9, 3, 2, Alpha::Opaque),
+        image(7, 6, 1, 4, Alpha::Opaque),
+        image(8, 8, 4, 6, Alpha::Varied),
+    ];
+    let good: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    let img = |w, h, c| ItemShape::Image {
+        width: w,
+        height: h,
+        channels: c,
+    };
+    for scheme in SCHEMES {
+        let codec = codec(scheme);
+        let chunk = encode(&codec, &images);
+        assert!(codec.decode_chunk(&chunk, &good, 2).is_ok());
+        let variants: Vec<Vec<ItemShape>> = vec![
+            good[..2].to_vec(),
+            [&good[..], &[img(8, 8, 3)]].concat(),
+            vec![img(11, 9, 3), good[1], good[2]],
+            vec![img(10, 8, 3), good[1], good[2]],
+            vec![img(9, 10, 3), good[1], good[2]],
+            vec![good[0], img(6, 7, 1), good[2]],
+            vec![good[0], good[1], img(8, 8, 3)],
+            vec![good[0], img(7, 6, 3), good[2]],
+            vec![good[0], img(7, 6, 2), good[2]],
+            vec![img(10, 9, 1), good[1], good[2]],
+            vec![good[0], ItemShape::Bytes { len: 42 }, good[2]],
+            vec![good[0], img(0, 6, 1), good[2]],
+            vec![good[0], img(7, 6, 5), good[2]],
+        ];
+        for shapes in &variants {
+            let last = shapes.len() - 1;
+            assert!(
+                codec.decode_chunk(&chunk, shapes, last).is_err(),
+                "{scheme:?}: {shapes:?} accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn asking_past_the_last_item_is_refused() {
+    let images = [image(5, 5, 1, 2, Alpha::Opaque)];
+    let codec = codec(Scheme::BitSwap);
+    let chunk = encode(&codec, &images);
+    let shapes = [shape_of(&images[0])];
+    for upto in [1, 2, usize::MAX] {
+        assert!(
+            codec.decode_chunk(&chunk, &shapes, upto).is_err(),
+            "upto {upto}"
+        );
+    }
+    assert!(codec.decode_chunk(&chunk, &[], 0).is_err());
+}
+
+#[test]
+fn a_message_with_more_than_one_lane_is_refused() {
+    // spec/bitswap.md: chunks use a one-lane stack. Rewrite a valid message as a two-lane stack
+    // whose extra head is the initial 2^32, which every other check would accept.
+    let images = [image(8, 8, 3, 2, Alpha::Opaque)];
+    let codec = codec(Scheme::BitSwap);
+    let chunk = encode(&codec, &images);
+    let shapes = [shape_of(&images[0])];
+    let at = header_len(&chunk, 1);
+    let stack = Stack::from_bytes(&chunk[at..]).unwrap();
+    assert_eq!(stack.lanes(), 1);
+    let msg = &chunk[at..];
+    let head_len = 5 + (msg[1] & 3) as usize;
+    let mut two = vec![2u8, msg[1] & 3];
+    two.extend_from_slice(&msg[2..2 + head_len]);
+    two.extend_from_slice(&[0, 0, 0, 0, 1]);
+    two.extend_from_slice(&msg[2 + head_len..]);
+    assert_eq!(Stack::from_bytes(&two).unwrap().lanes(), 2);
+    let mut bad = chunk[..at].to_vec();
+    bad.extend_from_slice(&two);
+    assert!(matches!(
+        codec.decode_chunk(&bad, &shapes, 0),
+        Err(CodecError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn precisions_too_low_for_the_model_are_errors_not_panics() {
+    // A model with 8192 latent bins needs latent precision >= 13. A chunk that claims 12 (in the
+    // range the header allows) must be refused, and an encoder asked for it must refuse too.
+    let grey = tiny_grey_with_bins(8192);
+    let images = [image(9, 9, 1, 2, Alpha::Opaque)];
+    let shapes = [shape_of(&images[0])];
+    let ok = BitswapCodec::new(
+        vec![grey.clone()],
+        Scheme::BitSwap,
+        Precisions {
+            pixel: 16,
+            latent: 13,
+        },
+    );
+    let mut chunk = assert_round_trip(&ok, &images);
+    assert_eq!(chunk[3], 13);
+    chunk[3] = 12;
+    assert!(matches!(
+        ok.decode_chunk(&chunk, &shapes, 0),
+        Err(CodecError::Corrupt(_))
+    ));
+    let low = BitswapCodec::new(
+        vec![grey],
+        Scheme::BitSwap,
+        Precisions {
+            pixel: 16,
+            latent: 12,
+        },
+    );
+    let refs = [&Payload::Image(images[0].clone())];
+    assert!(low.encode_chunk(&refs).is_err());
+    // Precisions outside the spec's ranges are refused by the encoder as well.
+    for (pixel, latent) in [(7, 20), (25, 20), (20, 11), (20, 25)] {
+        let c = BitswapCodec::new(
+            vec![tiny_rgb()],
+            Scheme::BbAns,
+            Precisions { pixel, latent },
+        );
+        let refs = [&Payload::Image(image(4, 4, 3, 1, Alpha::Opaque))];
+        assert!(c.encode_chunk(&refs).is_err(), "({pixel}, {latent})");
+    }
+}
+
+/// Initial bits: the stack borrows words only while the first patch the encoder meets pops its
+/// latents (spec/bitswap.md 3.4), so however many images a chunk holds, the borrowed words are
+/// bounded by one patch's latent symbols at the latent precision.
+#[test]
+fn initial_bits_are_paid_once_per_chunk() {
+    let rgb = tiny_rgb();
+    let cfg = rgb.config();
+    let latents_per_patch =
+        (cfg.patch / 2) * (cfg.patch / 2) * cfg.latent_channels * cfg.latent_layers;
+    let bound_words =
+        (latents_per_patch as u64 * DEFAULT_PRECISIONS.latent as u64).div_ceil(32) + 2;
+    let imgs: Vec<Image> = (0..20)
+        .map(|i| image(16, 16, 3, 2 * i, Alpha::Opaque))
+        .collect();
+    let planes = |n: usize| -> Vec<Planes> {
+        imgs[..n]
+            .iter()
+            .map(|im| Planes {
+                width: 16,
+                height: 16,
+                channels: 3,
+                samples: im.pixels.clone(),
+                model: 0,
+            })
+            .collect()
+    };
+    for scheme in SCHEMES {
+        let one = bitswap::encode(&[&rgb], scheme, DEFAULT_PRECISIONS, &planes(1)).unwrap();
+        let all = bitswap::encode(&[&rgb], scheme, DEFAULT_PRECISIONS, &planes(20)).unwrap();
+        assert!(
+            one.borrowed() > 0,
+            "the first patch pops from an empty stack"
+        );
+        assert!(
+            one.borrowed() <= bound_words,
+            "{scheme:?}: {} words > {bound_words}",
+            one.borrowed()
+        );
+        assert!(
+            all.borrowed() <= bound_words,
+            "{scheme:?}: {} words for 20 images > {bound_words}",
+            all.borrowed()
+        );
+
+        // Through the codec: the rANS message per image shrinks as the chunk grows, and one
+        // image costs at most its raw size plus the initial bits and the head.
+        let codec = BitswapCodec::new(vec![rgb.clone()], scheme, DEFAULT_PRECISIONS);
+        let c1 = encode(&codec, &imgs[..1]);
+        let c20 = encode(&codec, &imgs);
+        let m1 = c1.len() - header_len(&c1, 1);
+        let m20 = c20.len() - header_len(&c20, 20);
+        assert!(
+            m20 < m1 * 20,
+            "{scheme:?}: 20 images {m20} bytes, one image {m1} bytes"
+        );
+        let raw = 16 * 16 * 3;
+        assert!(
+            m1 <= raw + 4 * bound_words as usize + 10,
+            "{scheme:?}: {m1} bytes for {raw} samples"
+        );
+        // Smooth images under a trained model: the whole chunk beats the raw samples.
+        assert!(
+            c20.len() < 20 * raw,
+            "{scheme:?}: {} bytes for 20 x {raw}",
+            c20.len()
+        );
+    }
+}
+
+/// The fuzz seeds (fuzz/seeds/bitswap_chunk) are valid chunks under the fuzz target's input
+/// layout, so that mutations start from real structure; re-made by the encoder when the format
+/// changes.
+#[test]
+fn fuzz_seeds_are_valid_chunks() {
+    let codec = BitswapCodec::new(vec![tiny_rgb()], Scheme::BitSwap, DEFAULT_PRECISIONS);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/bitswap_chunk");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        // The layout of fuzz/fuzz_targets/bitswap_chunk.rs.
+        let count = (data[0] & 3) as usize + 1;
+        let upto = (data[0] >> 2) as usize % count;
+        let shapes: Vec<ItemShape> = data[1..1 + 3 * count]
+            .chunks_exact(3)
+            .map(|d| ItemShape::Image {
+                width: (d[0] % 40) as u32 + 1,
+                height: (d[1] % 40) as u32 + 1,
+                channels: d[2] % 4 + 1,
+            })
+            .collect();
+        assert_eq!(upto, count - 1, "seeds decode the whole chunk");
+        decode(&codec, &data[1 + 3 * count..], &shapes, upto).unwrap();
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}
