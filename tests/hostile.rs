@@ -241,15 +241,24 @@ fn absurd_sizes_give_clear_errors_quickly() {
     );
     let err = fails(t.path(), &["verify", "bomb.bsar"]);
     assert!(err.contains("'bomb'"), "{err}");
-    // Counts that cannot fit: patch the member count of a valid archive and fix up the CRCs.
-    let mut a = simple_archive("f", content);
+    // Counts that cannot fit: patch the member count of a valid archive's (unpacked) index,
+    // repack it and fix up the trailer.
+    let a = simple_archive("f", content);
     let n = a.len();
     let index_offset = u64::from_le_bytes(a[n - 32..n - 24].try_into().unwrap()) as usize;
-    a[index_offset + 8..index_offset + 12].copy_from_slice(&u32::MAX.to_le_bytes());
-    let index_crc = crc32fast::hash(&a[index_offset..n - 32]);
-    a[n - 16..n - 12].copy_from_slice(&index_crc.to_le_bytes());
-    let trailer_crc = crc32fast::hash(&a[n - 32..n - 12]);
-    a[n - 12..n - 8].copy_from_slice(&trailer_crc.to_le_bytes());
+    let mut raw = zstd::stream::decode_all(&a[index_offset + 8..n - 32]).unwrap();
+    raw[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut index = (raw.len() as u64).to_le_bytes().to_vec();
+    index.extend(zstd::bulk::compress(&raw, 3).unwrap());
+    let mut a = a[..index_offset].to_vec();
+    a.extend(&index);
+    let mut trailer = (index_offset as u64).to_le_bytes().to_vec();
+    trailer.extend((index.len() as u64).to_le_bytes());
+    trailer.extend(crc32fast::hash(&index).to_le_bytes());
+    let trailer_crc = crc32fast::hash(&trailer);
+    trailer.extend(trailer_crc.to_le_bytes());
+    trailer.extend(b"BSAR_END");
+    a.extend(trailer);
     write(t.path(), "count.bsar", &a);
     let err = fails(t.path(), &["list", "count.bsar"]);
     assert!(

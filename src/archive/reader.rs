@@ -33,7 +33,7 @@ impl<'a> Archive<'a> {
         if !crc_ok(index_bytes, t.index_crc) {
             return Err(Error::Corrupt("index is damaged (CRC mismatch)".into()));
         }
-        let index = parse_index(index_bytes, t.index_offset)?;
+        let index = parse_index(&super::packed::unpack_index(index_bytes)?, t.index_offset)?;
         Ok(Archive { data, index })
     }
 

@@ -125,7 +125,7 @@ pub fn write_archive(
             progress(enc.input);
         }
     }
-    let index = encode_index(&chunks, &members);
+    let index = super::packed::pack_index(&encode_index(&chunks, &members));
     let trailer = Trailer {
         index_offset: offset,
         index_len: index.len() as u64,

@@ -293,6 +293,10 @@ pub fn build_archive(header_bytes: &[u8], chunks: &[RawChunk], members: &[RawMem
         index.extend((m.link.len() as u16).to_le_bytes());
         index.extend(&m.link);
     }
+    // The index is stored as its raw length and one zstd frame (spec/format.md section 4).
+    let mut packed = (index.len() as u64).to_le_bytes().to_vec();
+    packed.extend(zstd::bulk::compress(&index, 3).unwrap());
+    let index = packed;
     let index_offset = out.len() as u64;
     out.extend(&index);
     let mut trailer = Vec::new();
