@@ -10,7 +10,7 @@
 //! webp libjxl-tools xz-utils bzip2 zstd`); a missing tool is reported and its rows skipped.
 //! Per-image codecs run on 2 worker threads, as bsar does on this 2-core machine.
 //! `--quick` skips JPEG-XL effort 9 (slow on full-size photos).
-//! `--model ID` passes a model selection to `bsar create`.
+//! `--model NAME` adds a second bsar row that uses that model (`bsar create --model NAME`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -186,7 +186,10 @@ fn main() {
             "cifar" => png_folder("cifar", &data.join("cifar10-sample"), "cifar10-sample", work),
             _ => png_folder("photos", &data.join("photos-eval"), "photos-eval", work),
         };
-        let mut rows = vec![bsar(&set, work, &bin, &bsar_extra)];
+        let mut rows = vec![bsar(&set, work, &bin, &[])];
+        if !bsar_extra.is_empty() {
+            rows.push(bsar(&set, work, &bin, &bsar_extra));
+        }
         if have("optipng") {
             rows.push(image_codec(&set, work, "PNG (optipng -o7)", "png", &|i, o| {
                 let mut c = Command::new("optipng");

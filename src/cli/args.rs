@@ -64,7 +64,7 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = ImageCodec::Bitswap)]
     pub scheme: ImageCodec,
     /// Model for RGB images, by name or id prefix (see `bsar models`)
-    #[arg(long, default_value = "rgb-photos")]
+    #[arg(long, default_value = "rgb-fast")]
     pub model: String,
     /// Most images per Bit-Swap chunk: longer chunks spread the chunk's initial bits over more
     /// images, shorter ones make extracting one image faster
