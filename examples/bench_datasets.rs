@@ -148,8 +148,9 @@ fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
     let archive = work.join(format!("{}.bsar", set.name));
     let _ = std::fs::remove_file(&archive);
     let t = Instant::now();
-    // Store the folder itself, as a user would.
-    run(Command::new(bin).arg("create").args(extra).arg(&archive).arg(dir));
+    // Store the folder itself, as a user would: by its name, from its parent.
+    let (parent, name) = (dir.parent().unwrap(), dir.file_name().unwrap());
+    run(Command::new(bin).current_dir(parent).arg("create").args(extra).arg(&archive).arg(name));
     let create_s = t.elapsed().as_secs_f64();
     let back = work.join(format!("{}-bsar-back", set.name));
     let _ = std::fs::remove_dir_all(&back);
