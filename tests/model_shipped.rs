@@ -30,7 +30,10 @@ fn shipped_models_load_with_fitted_tables() {
             (name, channels, patch)
         );
         let (edges, centres) = (m.latent_edges(), m.latent_centres());
-        assert_eq!((edges.len() + 1, centres.len()), (c.latent_bins, c.latent_bins));
+        assert_eq!(
+            (edges.len() + 1, centres.len()),
+            (c.latent_bins, c.latent_bins)
+        );
         assert!(
             edges[0] < -10.0 && edges[edges.len() - 1] > 10.0,
             "{name}: edges {} .. {} are not a fitted table",
