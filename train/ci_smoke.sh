@@ -40,6 +40,12 @@ py check_export "$tmp/smoke.json" --ckpt "$tmp/smoke.ckpt"
 echo "== evaluate the exported model on full 16x16 tiles"
 py evaluate --model "$tmp/smoke" --images tests/fixtures/train-images
 
+echo "== fit its latent bin table and re-export (nets copied, table checked against spec 4.7)"
+py fit_bins --model "$tmp/smoke" --images tests/fixtures/train-images --scales 1,2 --out "$tmp/fit" \
+  --name smoke-fit --fit-images 128 --heldout-crops 64 --threads 1
+py check_export "$tmp/fit/smoke-fit.json"
+py evaluate --model "$tmp/fit/smoke-fit" --images tests/fixtures/train-images
+
 echo "== the committed parity fixture agrees with its model"
 py check_export tests/fixtures/model-tiny.json
 py make_fixture --verify --out tests/fixtures

@@ -89,6 +89,28 @@ def latent_centres(n, dtype=torch.float64):
     return torch.log((i + 0.5) / (n - i - 0.5)).to(dtype)
 
 
+def table_problems(edges, centres):
+    """Ways an f32 latent bin table breaks spec section 4.7 (empty list: a valid table).
+
+    edges = E_1..E_{N-1} strictly increasing and finite; centres c_0..c_{N-1} finite, each in its
+    bin [E_i, E_{i+1}] with E_0 = -inf, E_N = +inf.
+    """
+    problems = []
+    if edges.dim() != 1 or centres.shape != (edges.numel() + 1,):
+        return [f"table shapes {tuple(edges.shape)} / {tuple(centres.shape)}, want (N-1,) / (N,)"]
+    if not (torch.isfinite(edges).all() and torch.isfinite(centres).all()):
+        problems.append("latent table holds non-finite values")
+    bad = (edges[1:] <= edges[:-1]).nonzero()
+    if bad.numel():
+        problems.append(f"latent.edges not strictly increasing at index {int(bad[0]) + 2}")
+    inf = edges.new_tensor([float("inf")])
+    lo, hi = torch.cat([-inf, edges]), torch.cat([edges, inf])
+    out = (~((lo <= centres) & (centres <= hi))).nonzero()
+    if out.numel():
+        problems.append(f"latent centre {int(out[0])} lies outside its bin")
+    return problems
+
+
 def latent_bin_of(z, edges):
     """Index i with E_i <= z < E_{i+1} (edges = E_1..E_{N-1}, same dtype as z)."""
     return torch.searchsorted(edges, z.contiguous(), right=True)

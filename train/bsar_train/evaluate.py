@@ -17,19 +17,21 @@ from .config import LN2
 
 
 @torch.no_grad()
-def heldout_bpd(model, images, batch, device, seed=0, discrete=True, limit=None):
+def heldout_bpd(model, images, batch, device, seed=0, discrete=True, limit=None, table=None):
     """(continuous nELBO bpd, discrete coding-cost bpd or None) averaged over `images` [N,C,P,P].
 
     Runs in f32 with TF32 off, i.e. the arithmetic of the exported model, with a fixed seed so that
-    successive evaluations are comparable.
+    successive evaluations are comparable. `table` = (edges, centres), f32 tensors as shipped in a
+    model file; None means the default equal-mass table of spec section 2.
     """
     was_training = model.training
     model.eval()
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     cfg = model.cfg
-    edges = dists.latent_edges(cfg.latent_bins, torch.float32).to(device)
-    centres = dists.latent_centres(cfg.latent_bins, torch.float32).to(device)
+    if table is None:
+        table = dists.latent_edges(cfg.latent_bins, torch.float32), dists.latent_centres(cfg.latent_bins, torch.float32)
+    edges, centres = (t.to(device=device, dtype=torch.float32) for t in table)
     gen = torch.Generator(device=device).manual_seed(seed)
     cpu_state = torch.random.get_rng_state()
     cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
@@ -72,7 +74,7 @@ def folder_tiles(folder, patch, channels):
 
 
 def main(argv=None):
-    from .export import load_exported
+    from .export import load_exported, read_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="path prefix of NAME.json / NAME.safetensors")
@@ -86,6 +88,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         model, cfg = load_exported(a.model)
+        _, _, tensors = read_model(a.model)
+        table = tensors["latent.edges"], tensors["latent.centres"]  # the file's own bin table
         device = torch.device(a.device)
         model.to(device)
         if a.mnist:
@@ -98,7 +102,7 @@ def main(argv=None):
             raise ValueError(f"images are {tuple(imgs.shape[1:])}, model wants C,P,P = "
                              f"{(cfg.channels, cfg.patch, cfg.patch)}")
         n = imgs.shape[0] if a.limit is None else min(a.limit, imgs.shape[0])
-        cont, disc = heldout_bpd(model, imgs, a.batch, device, a.seed, limit=n)
+        cont, disc = heldout_bpd(model, imgs, a.batch, device, a.seed, limit=n, table=table)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

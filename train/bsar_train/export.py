@@ -36,10 +36,17 @@ def _atomic_write(path, write):
     os.replace(tmp, path)
 
 
-def write_model(model, prefix, name, train_info):
-    """Write PREFIX.safetensors and PREFIX.json from a (EMA) BitSwapVAE."""
+def write_model(model, prefix, name, train_info, table=None):
+    """Write PREFIX.safetensors and PREFIX.json from a (EMA) BitSwapVAE.
+
+    table: (edges, centres) f32 latent bin table to ship; None = the default equal-mass table.
+    """
     cfg = model.cfg
     tensors = model.export_tensors()
+    if table is not None:
+        assert not dists.table_problems(*table), dists.table_problems(*table)
+        tensors["latent.edges"] = table[0].float().cpu().contiguous()
+        tensors["latent.centres"] = table[1].float().cpu().contiguous()
     assert {k: tuple(v.shape) for k, v in tensors.items()} == expected_shapes(cfg)
     doc = {"format": FORMAT, "version": VERSION, "name": name, **cfg.to_json_fields(), "train": train_info}
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
@@ -118,9 +125,6 @@ def check_exported(prefix):
             elif not torch.isfinite(f.get_tensor(k)).all():
                 problems.append(f"{k}: non-finite values")
         if not problems:
-            n = cfg.latent_bins
-            if not torch.equal(f.get_tensor("latent.edges"), dists.latent_edges(n).float()):
-                problems.append("latent.edges differ from ln(i/(N-i)) computed in float64, cast to f32")
-            if not torch.equal(f.get_tensor("latent.centres"), dists.latent_centres(n).float()):
-                problems.append("latent.centres differ from ln((i+0.5)/(N-i-0.5)) in float64, cast to f32")
+            # Any valid table is allowed (the default equal-mass one, or one fitted by fit_bins).
+            problems += dists.table_problems(f.get_tensor("latent.edges"), f.get_tensor("latent.centres"))
     return problems

@@ -55,6 +55,34 @@ def main():
     c = dists.latent_centres(n)
     check(bool(((full[:-1] < c) & (c < full[1:])).all()), "each centre lies inside its bin")
 
+    std_table = dists.latent_edges(n).float(), dists.latent_centres(n).float()
+    check(not dists.table_problems(*std_table), "the default f32 table meets spec 4.7")
+    e, c = std_table[0].clone(), std_table[1].clone()
+    e[10] = e[9]
+    check(any("strictly increasing" in p for p in dists.table_problems(e, c)), "a repeated edge is refused")
+    e, c = std_table[0].clone(), std_table[1].clone()
+    c[0] = e[0] + 0.1
+    check(any("centre 0" in p for p in dists.table_problems(e, c)), "a centre outside its bin is refused")
+
+    # A fitted table covers posterior samples far outside the default table's +-6.93 finely.
+    from . import fit_bins
+    g = torch.Generator().manual_seed(3)
+    far = torch.cat([torch.randn(20000, generator=g, dtype=d) * 0.2 + 15,
+                     torch.randn(20000, generator=g, dtype=d) * 0.2 - 12,
+                     torch.randn(20000, generator=g, dtype=d)]).numpy()
+    scale = np.concatenate([np.full(40000, 0.2), np.full(20000, 1.0)])
+    fe, fc = fit_bins.to_f32_table(*fit_bins.fit_table(far, scale, n))
+    check(not dists.table_problems(fe, fc) and fe.shape == (n - 1,), "a fitted table meets spec 4.7")
+    full = torch.cat([torch.tensor([-np.inf]), fe, torch.tensor([np.inf])])
+    zf = torch.from_numpy(far).float()
+    b = dists.latent_bin_of(zf, fe)
+    check(bool(((full[b] <= zf) & (zf < full[b + 1])).all()) and 0 < int(b.min()) and int(b.max()) < n - 1,
+          "fitted edges place every sample in an interior bin")
+    err = (fc[b] - zf).abs()
+    check(float(err[:40000].max()) < 0.05, f"fitted centres lie within 0.05 of tail samples (max {float(err[:40000].max()):.3f})")
+    std_err = (std_table[1][dists.latent_bin_of(zf, std_table[0])] - zf).abs()
+    check(float(std_err[:40000].mean()) > 3, "(the default table clamps those samples to its end bins)")
+
     r = torch.tensor([-5.0, -1.0, -5.0], requires_grad=True)
     out = dists.clamp_log_scale(r, -2.0)
     check(torch.equal(out.detach(), torch.tensor([-2.0, -1.0, -2.0])), "log-scale clamp is max(r, min)")
