@@ -59,30 +59,47 @@ fn shared_data() -> Option<PathBuf> {
 }
 
 fn planes(width: usize, height: usize, channels: usize, samples: Vec<u8>) -> Planes {
-    Planes { width, height, channels, samples, model: 0 }
+    Planes {
+        width,
+        height,
+        channels,
+        samples,
+        model: 0,
+    }
 }
 
 fn load_mnist(data: &Path, limit: usize) -> Vec<Planes> {
     let gz = std::fs::read(data.join("mnist/t10k-images-idx3-ubyte.gz")).expect("read MNIST");
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).expect("gunzip MNIST");
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut bytes)
+        .expect("gunzip MNIST");
     let n = (u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize).min(limit);
-    (0..n).map(|i| planes(28, 28, 1, bytes[16 + i * 784..16 + (i + 1) * 784].to_vec())).collect()
+    (0..n)
+        .map(|i| planes(28, 28, 1, bytes[16 + i * 784..16 + (i + 1) * 784].to_vec()))
+        .collect()
 }
 
 fn load_cifar(data: &Path, limit: usize) -> Vec<Planes> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(data.join("cifar10-sample")).expect("cifar10-sample").map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("cifar10-sample"))
+        .expect("cifar10-sample")
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files.truncate(limit);
     files
         .iter()
         .map(|f| {
             let file = std::fs::File::open(f).unwrap();
-            let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+            let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+                .read_info()
+                .unwrap();
             let mut buf = vec![0; reader.output_buffer_size()];
             let info = reader.next_frame(&mut buf).unwrap();
-            assert!(info.color_type == png::ColorType::Rgb && info.bit_depth == png::BitDepth::Eight, "{f:?}: not 8-bit RGB");
+            assert!(
+                info.color_type == png::ColorType::Rgb && info.bit_depth == png::BitDepth::Eight,
+                "{f:?}: not 8-bit RGB"
+            );
             buf.truncate(info.buffer_size());
             planes(info.width as usize, info.height as usize, 3, buf)
         })
@@ -100,7 +117,10 @@ fn cpu_times() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at field 3 ("state").
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     let tick = clock_ticks();
     let at = |k: usize| f.get(k - 3).copied().unwrap_or(0.0) / tick;
     (at(14) + at(15), at(16) + at(17))
@@ -110,12 +130,18 @@ fn clock_ticks() -> f64 {
     static TICK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICK.get_or_init(|| {
         let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-        out.and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok()).unwrap_or(100.0)
+        out.and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0)
     })
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---- parallel helper ---------------------------------------------------------------------------
@@ -138,7 +164,14 @@ fn par<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Sync) -> (V
         }
     });
     let secs = t.elapsed().as_secs_f64();
-    (out.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect(), secs)
+    (
+        out.into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect(),
+        secs,
+    )
 }
 
 // ---- the discretised negative ELBO -------------------------------------------------------------
@@ -168,7 +201,12 @@ fn cost(freq: u32, p: u32) -> f64 {
 
 /// Samples a latent tensor from `bins(j)` for every j; returns the bins and the total cost
 /// (-log2 of the sample's probability under those tables).
-fn sample<'a>(n: usize, p: u32, rng: &mut Rng, bins: impl Fn(usize) -> LogisticBins<'a>) -> (Vec<u16>, f64) {
+fn sample<'a>(
+    n: usize,
+    p: u32,
+    rng: &mut Rng,
+    bins: impl Fn(usize) -> LogisticBins<'a>,
+) -> (Vec<u16>, f64) {
     let mut z = vec![0u16; n];
     let mut bits = 0.0;
     for (j, zj) in z.iter_mut().enumerate() {
@@ -181,7 +219,10 @@ fn sample<'a>(n: usize, p: u32, rng: &mut Rng, bins: impl Fn(usize) -> LogisticB
 
 /// Bits of `z` under `bins(j)`.
 fn score<'a>(z: &[u16], p: u32, bins: impl Fn(usize) -> LogisticBins<'a>) -> f64 {
-    z.iter().enumerate().map(|(j, &s)| cost(bins(j).interval(s as u32).1, p)).sum()
+    z.iter()
+        .enumerate()
+        .map(|(j, &s)| cost(bins(j).interval(s as u32).1, p))
+        .sum()
 }
 
 /// One-sample discretised negative ELBO of an image, in bits, with the coder's integer tables.
@@ -191,7 +232,11 @@ fn nelbo_bits(model: &Model, prec: Precisions, img: &Planes, seed: u64) -> f64 {
     let n = (pp / 2) * (pp / 2) * cfg.latent_channels;
     let (pz, px) = (prec.latent, prec.pixel);
     let edges = model.latent_edges();
-    let g = Grid { width: img.width, height: img.height, patch: pp };
+    let g = Grid {
+        width: img.width,
+        height: img.height,
+        patch: pp,
+    };
     let mut rng = Rng(seed);
     let mut patch = vec![0u8; pp * pp * ch];
     let mut bits = 0.0;
@@ -255,11 +300,23 @@ impl RateRow {
     }
 }
 
-fn rate_rows(model_name: &'static str, model: &Model, data: &str, images: &[Planes], layouts: &[Layout]) -> Vec<RateRow> {
+fn rate_rows(
+    model_name: &'static str,
+    model: &Model,
+    data: &str,
+    images: &[Planes],
+    layouts: &[Layout],
+) -> Vec<RateRow> {
     let prec = DEFAULT_PRECISIONS;
     let used = layouts.iter().map(|l| l.len * l.chunks).max().unwrap();
-    assert!(used <= images.len(), "{data}: layouts need {used} images, have {}", images.len());
-    let (elbo, secs) = par(used, THREADS, |i| nelbo_bits(model, prec, &images[i], 0x5EED_0000 + i as u64));
+    assert!(
+        used <= images.len(),
+        "{data}: layouts need {used} images, have {}",
+        images.len()
+    );
+    let (elbo, secs) = par(used, THREADS, |i| {
+        nelbo_bits(model, prec, &images[i], 0x5EED_0000 + i as u64)
+    });
     eprintln!("  {model_name}: nELBO of {used} images in {secs:.1} s");
     let mut rows = Vec::new();
     for scheme in [Scheme::BitSwap, Scheme::BbAns] {
@@ -270,7 +327,12 @@ fn rate_rows(model_name: &'static str, model: &Model, data: &str, images: &[Plan
                 (stack.to_bytes().len() as u64, stack.borrowed() * 32)
             });
             let n = layout.len * layout.chunks;
-            eprintln!("  {model_name} {}: {} x {} images in {secs:.1} s", scheme.name(), layout.chunks, layout.len);
+            eprintln!(
+                "  {model_name} {}: {} x {} images in {secs:.1} s",
+                scheme.name(),
+                layout.chunks,
+                layout.len
+            );
             rows.push(RateRow {
                 model: model_name,
                 data: data.to_string(),
@@ -289,7 +351,10 @@ fn rate_rows(model_name: &'static str, model: &Model, data: &str, images: &[Plan
 fn print_rate_table(rows: &[RateRow]) {
     println!("\n## 1. Coded rate against the model's discretised negative ELBO (same images)\n");
     println!("Coded = rANS message bytes from `bitswap::encode` (initial bits included, chunk header excluded); nELBO = one-sample");
-    println!("discretised negative ELBO with the coder's integer tables (p_x = {}, p_z = {}).\n", DEFAULT_PRECISIONS.pixel, DEFAULT_PRECISIONS.latent);
+    println!(
+        "discretised negative ELBO with the coder's integer tables (p_x = {}, p_z = {}).\n",
+        DEFAULT_PRECISIONS.pixel, DEFAULT_PRECISIONS.latent
+    );
     println!("| model | data (images coded) | scheme | images/chunk | chunks | coded bpd | nELBO bpd | coded/nELBO | overhead B/chunk | initial bits/chunk |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
@@ -318,7 +383,10 @@ fn print_curve(rows: &[RateRow]) {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mnist: Vec<&RateRow> = rows.iter().filter(|r| r.model == "gray-mnist").collect();
     for bs in mnist.iter().filter(|r| r.scheme == Scheme::BitSwap) {
-        let bb = mnist.iter().find(|r| r.scheme == Scheme::BbAns && r.layout.len == bs.layout.len).unwrap();
+        let bb = mnist
+            .iter()
+            .find(|r| r.scheme == Scheme::BbAns && r.layout.len == bs.layout.len)
+            .unwrap();
         let pct = |r: &RateRow| 100.0 * (r.coded_bpd() / r.nelbo_bpd() - 1.0);
         println!(
             "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:+.2}% | {:+.2}% |",
@@ -338,19 +406,36 @@ fn print_curve(rows: &[RateRow]) {
 
 fn write_png(path: &Path, img: &Planes) {
     let file = std::fs::File::create(path).unwrap();
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), img.width as u32, img.height as u32);
+    let mut enc = png::Encoder::new(
+        std::io::BufWriter::new(file),
+        img.width as u32,
+        img.height as u32,
+    );
     enc.set_color(png::ColorType::Grayscale);
     enc.set_depth(png::BitDepth::Eight);
-    enc.write_header().unwrap().write_image_data(&img.samples).unwrap();
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&img.samples)
+        .unwrap();
 }
 
 /// Runs bsar; returns (wall s, CPU s of the bsar process).
 fn run_bsar(bin: &Path, cwd: &Path, args: &[&str]) -> (f64, f64) {
     let cpu0 = cpu_times().1;
     let t = Instant::now();
-    let out = Command::new(bin).current_dir(cwd).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("spawn bsar");
+    let out = Command::new(bin)
+        .current_dir(cwd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn bsar");
     let secs = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "bsar {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "bsar {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (secs, cpu_times().1 - cpu0)
 }
 
@@ -380,10 +465,22 @@ fn random_access(bin: &Path, images: &[Planes], chunk_lens: &[usize]) {
     println!("bpd counts every archive byte (member table, names, PNG wrappers, index) over the pixel samples.\n");
     println!("| archive | chunks | archive bytes | bpd (whole archive) | create s wall (CPU) | extract first ms | middle ms | last ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut configs: Vec<(String, Vec<String>, usize)> =
-        chunk_lens.iter().map(|&c| (format!("bitswap --chunk-images {c}"), vec!["--chunk-images".into(), c.to_string()], c)).collect();
+    let mut configs: Vec<(String, Vec<String>, usize)> = chunk_lens
+        .iter()
+        .map(|&c| {
+            (
+                format!("bitswap --chunk-images {c}"),
+                vec!["--chunk-images".into(), c.to_string()],
+                c,
+            )
+        })
+        .collect();
     let base = chunk_lens[chunk_lens.len() / 2];
-    configs.push(("zstd (baseline, no model)".into(), vec!["--scheme".into(), "zstd".into()], base));
+    configs.push((
+        "zstd (baseline, no model)".into(),
+        vec!["--scheme".into(), "zstd".into()],
+        base,
+    ));
     for (label, extra, c) in configs {
         let archive = "a.bsar";
         let mut args: Vec<&str> = vec!["create", "-q", "-j", "2", "--overwrite"];
@@ -397,7 +494,13 @@ fn random_access(bin: &Path, images: &[Planes], chunk_lens: &[usize]) {
             .iter()
             .map(|&m| {
                 let name = format!("mnist/{m:05}.png");
-                let (wall, cpu) = median3(|| run_bsar(bin, work, &["extract", "-q", "--overwrite", archive, &name, "-C", "out"]));
+                let (wall, cpu) = median3(|| {
+                    run_bsar(
+                        bin,
+                        work,
+                        &["extract", "-q", "--overwrite", archive, &name, "-C", "out"],
+                    )
+                });
                 format!("{:.0} ({:.0})", 1000.0 * wall, 1000.0 * cpu)
             })
             .collect();
@@ -405,7 +508,11 @@ fn random_access(bin: &Path, images: &[Planes], chunk_lens: &[usize]) {
         let back = std::fs::read(work.join(format!("out/mnist/{:05}.png", members[2]))).unwrap();
         let orig = std::fs::read(dir.join(format!("{:05}.png", members[2]))).unwrap();
         assert_eq!(back, orig, "{label}: extracted member differs");
-        let chunks = if label.starts_with("zstd") { "-".to_string() } else { n.div_ceil(c).to_string() };
+        let chunks = if label.starts_with("zstd") {
+            "-".to_string()
+        } else {
+            n.div_ceil(c).to_string()
+        };
         println!(
             "| {label} | {chunks} | {bytes} | {:.4} | {create_s:.1} ({create_cpu:.1}) | {} | {} | {} |",
             bytes as f64 * 8.0 / samples,
@@ -418,7 +525,13 @@ fn random_access(bin: &Path, images: &[Planes], chunk_lens: &[usize]) {
 
 // ---- table 4: speed --------------------------------------------------------------------------
 
-fn speed(model_name: &str, model: &Model, data: &str, images: &[Planes], chunk: usize) -> Vec<String> {
+fn speed(
+    model_name: &str,
+    model: &Model,
+    data: &str,
+    images: &[Planes],
+    chunk: usize,
+) -> Vec<String> {
     let prec = DEFAULT_PRECISIONS;
     let chunks: Vec<&[Planes]> = images.chunks(chunk).collect();
     let mb = dims(images) as f64 / 1e6;
@@ -426,16 +539,39 @@ fn speed(model_name: &str, model: &Model, data: &str, images: &[Planes], chunk: 
     let mut rows = Vec::new();
     for threads in [1, THREADS] {
         let cpu0 = cpu_times().0;
-        let (stacks, enc_s) =
-            par(chunks.len(), threads, |c| bitswap::encode(&[model], Scheme::BitSwap, prec, chunks[c]).expect("encode").to_bytes());
+        let (stacks, enc_s) = par(chunks.len(), threads, |c| {
+            bitswap::encode(&[model], Scheme::BitSwap, prec, chunks[c])
+                .expect("encode")
+                .to_bytes()
+        });
         let enc_cpu = cpu_times().0 - cpu0;
         let cpu0 = cpu_times().0;
         let (_, dec_s) = par(chunks.len(), threads, |c| {
-            let shapes: Vec<PlanesShape> =
-                chunks[c].iter().map(|p| PlanesShape { width: p.width, height: p.height, channels: p.channels, model: 0 }).collect();
+            let shapes: Vec<PlanesShape> = chunks[c]
+                .iter()
+                .map(|p| PlanesShape {
+                    width: p.width,
+                    height: p.height,
+                    channels: p.channels,
+                    model: 0,
+                })
+                .collect();
             let stack = Stack::from_bytes(&stacks[c]).unwrap();
-            let back = bitswap::decode(&[model], Scheme::BitSwap, prec, stack, &shapes, shapes.len() - 1).expect("decode");
-            assert!(back.iter().zip(chunks[c]).all(|(a, b)| a.samples == b.samples), "{model_name}: decode differs");
+            let back = bitswap::decode(
+                &[model],
+                Scheme::BitSwap,
+                prec,
+                stack,
+                &shapes,
+                shapes.len() - 1,
+            )
+            .expect("decode");
+            assert!(
+                back.iter()
+                    .zip(chunks[c])
+                    .all(|(a, b)| a.samples == b.samples),
+                "{model_name}: decode differs"
+            );
         });
         let dec_cpu = cpu_times().0 - cpu0;
         rows.push(format!(
@@ -455,7 +591,9 @@ fn speed(model_name: &str, model: &Model, data: &str, images: &[Planes], chunk: 
 // ---- main --------------------------------------------------------------------------------------
 
 fn find_model(name: &str) -> &'static Model {
-    let entry = bsar::shipped::find(name).expect("load shipped models").unwrap_or_else(|| panic!("no shipped model {name}"));
+    let entry = bsar::shipped::find(name)
+        .expect("load shipped models")
+        .unwrap_or_else(|| panic!("no shipped model {name}"));
     &entry.model
 }
 
@@ -466,33 +604,78 @@ fn main() {
         std::process::exit(2);
     };
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bsar");
-    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    assert!(
+        bin.exists(),
+        "build the release binary first: cargo build --release"
+    );
 
     // Sizes fit a shared 2-core machine in about 15 minutes; raise them where cores are free.
-    let (mnist_n, cifar_n, access_n) = if quick { (1000, 200, 1000) } else { (10_000, 1024, 4096) };
+    let (mnist_n, cifar_n, access_n) = if quick {
+        (1000, 200, 1000)
+    } else {
+        (10_000, 1024, 4096)
+    };
     let l = |len, chunks| Layout { len, chunks };
     let (mnist_layouts, cifar_layouts, access, speed_n) = if quick {
-        (vec![l(1, 10), l(10, 10), l(100, 5), l(1000, 1)], vec![l(1, 10), l(10, 10), l(100, 2)], vec![64, 256], 256)
+        (
+            vec![l(1, 10), l(10, 10), l(100, 5), l(1000, 1)],
+            vec![l(1, 10), l(10, 10), l(100, 2)],
+            vec![64, 256],
+            256,
+        )
     } else {
-        (vec![l(1, 100), l(10, 100), l(100, 20), l(1000, 2)], vec![l(1, 50), l(10, 50), l(100, 10)], vec![64, 256, 1024], 512)
+        (
+            vec![l(1, 100), l(10, 100), l(100, 20), l(1000, 2)],
+            vec![l(1, 50), l(10, 50), l(100, 10)],
+            vec![64, 256, 1024],
+            512,
+        )
     };
     let mnist = load_mnist(&data, mnist_n);
     let cifar = load_cifar(&data, cifar_n);
-    let date = String::from_utf8(Command::new("date").args(["-u", "+%Y-%m-%d"]).output().unwrap().stdout).unwrap();
+    let date = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%Y-%m-%d"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     println!(
         "# bench_bitswap{}, {} on {} cores ({})",
         if quick { " --quick" } else { "" },
         date.trim(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         std::env::consts::ARCH
     );
-    println!("Load average at start: {} (2-core machine; other jobs may share it).", loadavg());
-    println!("Data: MNIST test split ({} images, 28x28 grey), cifar10-sample ({} images, 32x32 RGB).", mnist.len(), cifar.len());
+    println!(
+        "Load average at start: {} (2-core machine; other jobs may share it).",
+        loadavg()
+    );
+    println!(
+        "Data: MNIST test split ({} images, 28x28 grey), cifar10-sample ({} images, 32x32 RGB).",
+        mnist.len(),
+        cifar.len()
+    );
 
     let t = Instant::now();
-    let mut rows = rate_rows("gray-mnist", find_model("gray-mnist"), "MNIST test", &mnist, &mnist_layouts);
+    let mut rows = rate_rows(
+        "gray-mnist",
+        find_model("gray-mnist"),
+        "MNIST test",
+        &mnist,
+        &mnist_layouts,
+    );
     for name in ["rgb-photos", "rgb-fast"] {
-        rows.extend(rate_rows(name, find_model(name), "cifar10-sample", &cifar, &cifar_layouts));
+        rows.extend(rate_rows(
+            name,
+            find_model(name),
+            "cifar10-sample",
+            &cifar,
+            &cifar_layouts,
+        ));
     }
     eprintln!("tables 1-2: {:.0} s", t.elapsed().as_secs_f64());
     print_rate_table(&rows);
@@ -509,9 +692,21 @@ fn main() {
     println!("CPU seconds instead of wall seconds: it shows the per-core rate when other jobs share the machine.\n");
     println!("| model | data (images) | threads | encode img/s | encode MB/s | decode img/s | decode MB/s | encode img/CPU-s | decode img/CPU-s |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut speed_rows = speed("gray-mnist", find_model("gray-mnist"), "MNIST test", &mnist[..speed_n], chunk);
+    let mut speed_rows = speed(
+        "gray-mnist",
+        find_model("gray-mnist"),
+        "MNIST test",
+        &mnist[..speed_n],
+        chunk,
+    );
     for name in ["rgb-photos", "rgb-fast"] {
-        speed_rows.extend(speed(name, find_model(name), "cifar10-sample", &cifar[..speed_n.min(cifar.len())], chunk));
+        speed_rows.extend(speed(
+            name,
+            find_model(name),
+            "cifar10-sample",
+            &cifar[..speed_n.min(cifar.len())],
+            chunk,
+        ));
     }
     for r in speed_rows {
         println!("{r}");

@@ -42,11 +42,20 @@ fn shared_data() -> Option<PathBuf> {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("spawn");
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
     if !out.status.success() {
         panic!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
     }
@@ -54,7 +63,9 @@ fn run(cmd: &mut Command) {
 
 fn decode_png(path: &Path) -> Vec<u8> {
     let file = std::fs::File::open(path).unwrap();
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     buf.truncate(info.buffer_size());
@@ -72,7 +83,9 @@ fn write_png(path: &Path, w: u32, h: u32, color: png::ColorType, data: &[u8]) {
 fn mnist(data: &Path, work: &Path) -> Set {
     let gz = std::fs::read(data.join("mnist/t10k-images-idx3-ubyte.gz")).unwrap();
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).unwrap();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut bytes)
+        .unwrap();
     let n = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
     let dir = work.join("mnist");
     std::fs::create_dir_all(&dir).unwrap();
@@ -85,11 +98,20 @@ fn mnist(data: &Path, work: &Path) -> Set {
     }
     let raw = work.join("mnist.raw");
     std::fs::write(&raw, &bytes[16..16 + n * 784]).unwrap();
-    Set { name: "mnist", label: format!("MNIST test split ({n} images, 28x28 grey)"), files, raw, samples: (n * 784) as u64 }
+    Set {
+        name: "mnist",
+        label: format!("MNIST test split ({n} images, 28x28 grey)"),
+        files,
+        raw,
+        samples: (n * 784) as u64,
+    }
 }
 
 fn png_folder(name: &'static str, dir: &Path, what: &str, work: &Path) -> Set {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut raw = Vec::new();
     for f in &files {
@@ -98,7 +120,13 @@ fn png_folder(name: &'static str, dir: &Path, what: &str, work: &Path) -> Set {
     let raw_path = work.join(format!("{name}.raw"));
     std::fs::write(&raw_path, &raw).unwrap();
     let label = format!("{what} ({} images)", files.len());
-    Set { name, label, files, raw: raw_path, samples: raw.len() as u64 }
+    Set {
+        name,
+        label,
+        files,
+        raw: raw_path,
+        samples: raw.len() as u64,
+    }
 }
 
 /// Runs `job(i)` for every file on 2 threads; returns the wall time.
@@ -119,28 +147,63 @@ fn per_file(n: usize, job: impl Fn(usize) + Sync) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn image_codec(set: &Set, work: &Path, tool: &str, ext: &str, enc: &(dyn Fn(&Path, &Path) -> Command + Sync), dec: Option<&(dyn Fn(&Path, &Path) -> Command + Sync)>) -> Row {
+fn image_codec(
+    set: &Set,
+    work: &Path,
+    tool: &str,
+    ext: &str,
+    enc: &(dyn Fn(&Path, &Path) -> Command + Sync),
+    dec: Option<&(dyn Fn(&Path, &Path) -> Command + Sync)>,
+) -> Row {
     let dir = work.join(format!("{}-{}", set.name, tool.replace(' ', "_")));
     let back = dir.join("back");
     std::fs::create_dir_all(&back).unwrap();
     let out = |i: usize| dir.join(format!("{i:05}.{ext}"));
     let create_s = per_file(set.files.len(), |i| run(&mut enc(&set.files[i], &out(i))));
-    let bytes = (0..set.files.len()).map(|i| std::fs::metadata(out(i)).unwrap().len()).sum();
-    let extract_s = dec.map(|dec| per_file(set.files.len(), |i| run(&mut dec(&out(i), &back.join(format!("{i:05}.png"))))));
-    Row { tool: tool.into(), bytes, create_s, extract_s }
+    let bytes = (0..set.files.len())
+        .map(|i| std::fs::metadata(out(i)).unwrap().len())
+        .sum();
+    let extract_s = dec.map(|dec| {
+        per_file(set.files.len(), |i| {
+            run(&mut dec(&out(i), &back.join(format!("{i:05}.png"))))
+        })
+    });
+    Row {
+        tool: tool.into(),
+        bytes,
+        create_s,
+        extract_s,
+    }
 }
 
 fn stream_codec(set: &Set, work: &Path, tool: &str, args: &[&str], dargs: &[&str]) -> Row {
     let out = work.join(format!("{}.{}", set.name, tool.split(' ').next().unwrap()));
     let t = Instant::now();
     let file = std::fs::File::create(&out).unwrap();
-    let status = Command::new(tool.split(' ').next().unwrap()).args(args).arg("-c").arg(&set.raw).stdout(file).status().unwrap();
+    let status = Command::new(tool.split(' ').next().unwrap())
+        .args(args)
+        .arg("-c")
+        .arg(&set.raw)
+        .stdout(file)
+        .status()
+        .unwrap();
     assert!(status.success(), "{tool} failed");
     let create_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let status = Command::new(tool.split(' ').next().unwrap()).args(dargs).arg("-c").arg(&out).stdout(Stdio::null()).status().unwrap();
+    let status = Command::new(tool.split(' ').next().unwrap())
+        .args(dargs)
+        .arg("-c")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success(), "{tool} -d failed");
-    Row { tool: tool.into(), bytes: std::fs::metadata(&out).unwrap().len(), create_s, extract_s: Some(t.elapsed().as_secs_f64()) }
+    Row {
+        tool: tool.into(),
+        bytes: std::fs::metadata(&out).unwrap().len(),
+        create_s,
+        extract_s: Some(t.elapsed().as_secs_f64()),
+    }
 }
 
 fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
@@ -150,16 +213,34 @@ fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
     let t = Instant::now();
     // Store the folder itself, as a user would: by its name, from its parent.
     let (parent, name) = (dir.parent().unwrap(), dir.file_name().unwrap());
-    run(Command::new(bin).current_dir(parent).arg("create").args(extra).arg(&archive).arg(name));
+    run(Command::new(bin)
+        .current_dir(parent)
+        .arg("create")
+        .args(extra)
+        .arg(&archive)
+        .arg(name));
     let create_s = t.elapsed().as_secs_f64();
     let back = work.join(format!("{}-bsar-back", set.name));
     let _ = std::fs::remove_dir_all(&back);
     std::fs::create_dir_all(&back).unwrap();
     let t = Instant::now();
-    run(Command::new(bin).arg("extract").arg(&archive).arg("-C").arg(&back));
+    run(Command::new(bin)
+        .arg("extract")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&back));
     let extract_s = t.elapsed().as_secs_f64();
-    let label = if extra.is_empty() { "bsar".to_string() } else { format!("bsar {}", extra.join(" ")) };
-    Row { tool: label, bytes: std::fs::metadata(&archive).unwrap().len(), create_s, extract_s: Some(extract_s) }
+    let label = if extra.is_empty() {
+        "bsar".to_string()
+    } else {
+        format!("bsar {}", extra.join(" "))
+    };
+    Row {
+        tool: label,
+        bytes: std::fs::metadata(&archive).unwrap().len(),
+        create_s,
+        extract_s: Some(extract_s),
+    }
 }
 
 fn main() {
@@ -169,22 +250,53 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--model") {
         bsar_extra = vec!["--model".to_string(), args[i + 1].clone()];
     }
-    let sets: Vec<&str> = args.iter().filter(|a| ["mnist", "cifar", "photos"].contains(&a.as_str())).map(|s| s.as_str()).collect();
-    let sets = if sets.is_empty() { vec!["mnist", "cifar", "photos"] } else { sets };
+    let sets: Vec<&str> = args
+        .iter()
+        .filter(|a| ["mnist", "cifar", "photos"].contains(&a.as_str()))
+        .map(|s| s.as_str())
+        .collect();
+    let sets = if sets.is_empty() {
+        vec!["mnist", "cifar", "photos"]
+    } else {
+        sets
+    };
     let Some(data) = shared_data() else {
         eprintln!("bench_datasets: SKIPPED: ../shared/data is not here (only the project's machines have the data sets)");
         std::process::exit(2);
     };
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bsar");
-    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    assert!(
+        bin.exists(),
+        "build the release binary first: cargo build --release"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
-    let date = String::from_utf8(Command::new("date").arg("-u").arg("+%Y-%m-%d").output().unwrap().stdout).unwrap();
-    println!("bsar benchmark, {} on {} cores ({})", date.trim(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::env::consts::ARCH);
+    let date = String::from_utf8(
+        Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    println!(
+        "bsar benchmark, {} on {} cores ({})",
+        date.trim(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::env::consts::ARCH
+    );
     for name in sets {
         let set = match name {
             "mnist" => mnist(&data, work),
-            "cifar" => png_folder("cifar", &data.join("cifar10-sample"), "cifar10-sample", work),
+            "cifar" => png_folder(
+                "cifar",
+                &data.join("cifar10-sample"),
+                "cifar10-sample",
+                work,
+            ),
             _ => png_folder("photos", &data.join("photos-eval"), "photos-eval", work),
         };
         let mut rows = vec![bsar(&set, work, &bin, &[])];
@@ -192,38 +304,69 @@ fn main() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));
         }
         if have("optipng") {
-            rows.push(image_codec(&set, work, "PNG (optipng -o7)", "png", &|i, o| {
-                let mut c = Command::new("optipng");
-                c.args(["-quiet", "-o7", "-strip", "all", "-out"]).arg(o).arg(i);
-                c
-            }, None));
+            rows.push(image_codec(
+                &set,
+                work,
+                "PNG (optipng -o7)",
+                "png",
+                &|i, o| {
+                    let mut c = Command::new("optipng");
+                    c.args(["-quiet", "-o7", "-strip", "all", "-out"])
+                        .arg(o)
+                        .arg(i);
+                    c
+                },
+                None,
+            ));
         }
         if have("cwebp") {
-            rows.push(image_codec(&set, work, "WebP (-lossless -z 9 -exact)", "webp", &|i, o| {
-                let mut c = Command::new("cwebp");
-                c.args(["-quiet", "-lossless", "-z", "9", "-exact", "-mt"]).arg(i).arg("-o").arg(o);
-                c
-            }, Some(&|i, o| {
-                let mut c = Command::new("dwebp");
-                c.arg("-quiet").arg(i).arg("-o").arg(o);
-                c
-            })));
+            rows.push(image_codec(
+                &set,
+                work,
+                "WebP (-lossless -z 9 -exact)",
+                "webp",
+                &|i, o| {
+                    let mut c = Command::new("cwebp");
+                    c.args(["-quiet", "-lossless", "-z", "9", "-exact", "-mt"])
+                        .arg(i)
+                        .arg("-o")
+                        .arg(o);
+                    c
+                },
+                Some(&|i, o| {
+                    let mut c = Command::new("dwebp");
+                    c.arg("-quiet").arg(i).arg("-o").arg(o);
+                    c
+                }),
+            ));
         }
         if have("cjxl") {
             let efforts: &[&str] = if quick { &["7"] } else { &["7", "9"] };
             for e in efforts {
-                rows.push(image_codec(&set, work, &format!("JPEG-XL (-d 0 -e {e})"), "jxl", &|i, o| {
-                    let mut c = Command::new("cjxl");
-                    c.args(["-d", "0", "-e", e, "--quiet"]).arg(i).arg(o);
-                    c
-                }, Some(&|i, o| {
-                    let mut c = Command::new("djxl");
-                    c.arg(i).arg(o).arg("--quiet");
-                    c
-                })));
+                rows.push(image_codec(
+                    &set,
+                    work,
+                    &format!("JPEG-XL (-d 0 -e {e})"),
+                    "jxl",
+                    &|i, o| {
+                        let mut c = Command::new("cjxl");
+                        c.args(["-d", "0", "-e", e, "--quiet"]).arg(i).arg(o);
+                        c
+                    },
+                    Some(&|i, o| {
+                        let mut c = Command::new("djxl");
+                        c.arg(i).arg(o).arg("--quiet");
+                        c
+                    }),
+                ));
             }
         }
-        for (tool, a, d) in [("gzip", vec!["-9"], vec!["-d"]), ("bzip2", vec!["-9"], vec!["-d"]), ("xz", vec!["-9e", "-T1"], vec!["-d"]), ("zstd", vec!["-19", "-q"], vec!["-d", "-q"])] {
+        for (tool, a, d) in [
+            ("gzip", vec!["-9"], vec!["-d"]),
+            ("bzip2", vec!["-9"], vec!["-d"]),
+            ("xz", vec!["-9e", "-T1"], vec!["-d"]),
+            ("zstd", vec!["-19", "-q"], vec!["-d", "-q"]),
+        ] {
             if have(tool) {
                 let label = format!("{tool} {} (raw samples)", a[0]);
                 let mut row = stream_codec(&set, work, tool, &a, &d);
@@ -232,12 +375,25 @@ fn main() {
             }
         }
         let mb = set.samples as f64 / 1e6;
-        println!("\n{}: {} samples ({:.2} MB raw)", set.label, set.samples, mb);
+        println!(
+            "\n{}: {} samples ({:.2} MB raw)",
+            set.label, set.samples, mb
+        );
         println!("| tool | bytes | bits/dim | create MB/s | extract MB/s |");
         println!("|---|---:|---:|---:|---:|");
         for r in &rows {
-            let ext = r.extract_s.map(|s| format!("{:.2}", mb / s)).unwrap_or_else(|| "-".into());
-            println!("| {} | {} | {:.3} | {:.2} | {} |", r.tool, r.bytes, r.bytes as f64 * 8.0 / set.samples as f64, mb / r.create_s, ext);
+            let ext = r
+                .extract_s
+                .map(|s| format!("{:.2}", mb / s))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "| {} | {} | {:.3} | {:.2} | {} |",
+                r.tool,
+                r.bytes,
+                r.bytes as f64 * 8.0 / set.samples as f64,
+                mb / r.create_s,
+                ext
+            );
         }
     }
 }

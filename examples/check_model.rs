@@ -22,16 +22,36 @@ fn main() {
     };
     let c = model.config().clone();
     let id: String = model.id()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    println!("loaded {} (id {id}): C={} P={} L={} Cz={} W={} R={}", c.name, c.channels, c.patch, c.latent_layers, c.latent_channels, c.width, c.res_blocks);
+    println!(
+        "loaded {} (id {id}): C={} P={} L={} Cz={} W={} R={}",
+        c.name, c.channels, c.patch, c.latent_layers, c.latent_channels, c.width, c.res_blocks
+    );
     // A smooth image one and a half patches wide: edge patches and padding are exercised.
     let (w, h) = (c.patch * 3 / 2, c.patch + 1);
-    let samples: Vec<u8> = (0..w * h * c.channels).map(|i| ((i / c.channels) % w * 255 / w) as u8).collect();
-    let img = Planes { width: w, height: h, channels: c.channels, samples, model: 0 };
-    let prec = Precisions { pixel: 20, latent: 20 };
+    let samples: Vec<u8> = (0..w * h * c.channels)
+        .map(|i| ((i / c.channels) % w * 255 / w) as u8)
+        .collect();
+    let img = Planes {
+        width: w,
+        height: h,
+        channels: c.channels,
+        samples,
+        model: 0,
+    };
+    let prec = Precisions {
+        pixel: 20,
+        latent: 20,
+    };
     let models = [&model];
-    let stack = bitswap::encode(&models, Scheme::BitSwap, prec, std::slice::from_ref(&img)).expect("encode");
+    let stack = bitswap::encode(&models, Scheme::BitSwap, prec, std::slice::from_ref(&img))
+        .expect("encode");
     let bytes = stack.to_bytes().len();
-    let shape = PlanesShape { width: w, height: h, channels: c.channels, model: 0 };
+    let shape = PlanesShape {
+        width: w,
+        height: h,
+        channels: c.channels,
+        model: 0,
+    };
     let back = bitswap::decode(&models, Scheme::BitSwap, prec, stack, &[shape], 0).expect("decode");
     if back[0] != img {
         eprintln!("check_model: the decoded image differs from the original");

@@ -9,9 +9,9 @@
 
 pub mod ans;
 pub mod archive;
+pub mod bitswap;
 pub mod cli;
 pub mod codec;
-pub mod bitswap;
+pub mod imageio;
 pub mod model;
 pub mod shipped;
-pub mod imageio;

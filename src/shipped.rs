@@ -21,13 +21,15 @@ const SHIPPED: &[Shipped] = &[
         name: "rgb-fast",
         json: include_bytes!("../models/rgb-fast.json"),
         weights: include_bytes!("../models/rgb-fast.safetensors"),
-        about: "natural RGB images (default for RGB and RGBA: the best rate measured, 136 MMAC/patch)",
+        about:
+            "natural RGB images (default for RGB and RGBA: the best rate measured, 136 MMAC/patch)",
     },
     Shipped {
         name: "rgb-photos",
         json: include_bytes!("../models/rgb-photos.json"),
         weights: include_bytes!("../models/rgb-photos.safetensors"),
-        about: "natural RGB images, wider and deeper (5x the compute; needs more training to pay off)",
+        about:
+            "natural RGB images, wider and deeper (5x the compute; needs more training to pay off)",
     },
     Shipped {
         name: "gray-mnist",
@@ -52,10 +54,13 @@ pub fn all() -> Result<&'static [Entry], ModelError> {
         SHIPPED
             .iter()
             .map(|s| {
-                let model = Model::load(s.json, s.weights).map_err(|e| {
-                    ModelError::new(format!("shipped model {}: {e}", s.name))
-                })?;
-                Ok(Entry { name: s.name, about: s.about, model: Arc::new(model) })
+                let model = Model::load(s.json, s.weights)
+                    .map_err(|e| ModelError::new(format!("shipped model {}: {e}", s.name)))?;
+                Ok(Entry {
+                    name: s.name,
+                    about: s.about,
+                    model: Arc::new(model),
+                })
             })
             .collect()
     });
@@ -71,9 +76,9 @@ pub fn short_id(id: &[u8; 32]) -> String {
 pub fn find(key: &str) -> Result<Option<&'static Entry>, ModelError> {
     let all = all()?;
     let key = key.to_ascii_lowercase();
-    Ok(all.iter().find(|e| {
-        e.name == key || (key.len() >= 4 && full_hex(&e.model.id()).starts_with(&key))
-    }))
+    Ok(all
+        .iter()
+        .find(|e| e.name == key || (key.len() >= 4 && full_hex(&e.model.id()).starts_with(&key))))
 }
 
 fn full_hex(id: &[u8; 32]) -> String {

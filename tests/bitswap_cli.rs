@@ -433,7 +433,14 @@ fn another_rgb_model_round_trips_and_an_unknown_one_is_refused() {
     // The default RGB model is rgb-fast; rgb-photos is the other one.
     ok(
         root,
-        &["create", "photos.bsar", "data", "-q", "--model", "rgb-photos"],
+        &[
+            "create",
+            "photos.bsar",
+            "data",
+            "-q",
+            "--model",
+            "rgb-photos",
+        ],
     );
     ok(root, &["create", "fast.bsar", "data", "-q"]);
     // Compare without assert_ne!, whose message would print both archives.

@@ -194,7 +194,10 @@ fn coding_cost_matches_pytorch_nelbo() {
     // fixture clamps its scales high on purpose).
     let got16 = coding_cost(&f, 16, 16).iter().sum::<f64>();
     let want_sum: f64 = want.iter().map(|&w| w as f64).sum();
-    eprintln!("precision 16: engine {got16:.2} bits, PyTorch {want_sum:.2} bits ({:+.3}%)", (got16 / want_sum - 1.0) * 100.0);
+    eprintln!(
+        "precision 16: engine {got16:.2} bits, PyTorch {want_sum:.2} bits ({:+.3}%)",
+        (got16 / want_sum - 1.0) * 100.0
+    );
     for (pp, pl) in [(20u32, 20u32), (24, 24)] {
         let got = coding_cost(&f, pp, pl);
         let (gs, ws): (f64, f64) = (got.iter().sum(), want.iter().map(|&w| w as f64).sum());

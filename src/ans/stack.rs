@@ -23,7 +23,9 @@ pub struct Stack {
 #[inline]
 pub fn supply_word(k: u64) -> u32 {
     // MurmurHash3's 32-bit finaliser over a Weyl sequence: cheap and well mixed.
-    let mut x = (k as u32).wrapping_mul(0x9E37_79B9).wrapping_add(0x7F4A_7C15);
+    let mut x = (k as u32)
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add(0x7F4A_7C15);
     x ^= x >> 16;
     x = x.wrapping_mul(0x85EB_CA6B);
     x ^= x >> 13;
@@ -222,7 +224,12 @@ impl Stack {
         }
         // The words given back are the supply's first words, the first one on top.
         let n = self.tail.len() as u64;
-        if self.tail.iter().enumerate().any(|(i, &w)| w != supply_word(n - 1 - i as u64)) {
+        if self
+            .tail
+            .iter()
+            .enumerate()
+            .any(|(i, &w)| w != supply_word(n - 1 - i as u64))
+        {
             return Err(AnsError::NotInitial("unread data left in the tail"));
         }
         Ok(self.tail.len())

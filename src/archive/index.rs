@@ -298,7 +298,9 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     let wrapper = if content == Content::Pixels {
         let len = c.u32()? as usize;
         if len > MAX_WRAPPER {
-            return Err(MemberErr::Bad(format!("image wrapper length {len} is out of range")));
+            return Err(MemberErr::Bad(format!(
+                "image wrapper length {len} is out of range"
+            )));
         }
         c.take(len)?.to_vec()
     } else {
@@ -336,7 +338,12 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
     let no_content = m.chunk == NO_CHUNK && m.position == 0;
     if m.content == Content::Pixels {
         let pixels = g.width as u64 * g.height as u64 * g.channels as u64;
-        if m.kind != Kind::File || m.chunk == NO_CHUNK || m.size == 0 || g.channels == 0 || pixels != m.size {
+        if m.kind != Kind::File
+            || m.chunk == NO_CHUNK
+            || m.size == 0
+            || g.channels == 0
+            || pixels != m.size
+        {
             return Err("pixel content without a matching image geometry and chunk".into());
         }
     }

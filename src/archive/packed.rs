@@ -31,14 +31,21 @@ pub fn unpack_index(stored: &[u8]) -> Result<Vec<u8>> {
         return Err(bad("shorter than its length field".into()));
     };
     let raw_len = u64::from_le_bytes(*len);
-    let bound = (stored.len() as u64).saturating_mul(MAX_RATIO).saturating_add(SLACK).min(MAX_RAW);
+    let bound = (stored.len() as u64)
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(SLACK)
+        .min(MAX_RAW);
     if raw_len > bound {
-        return Err(bad(format!("claims {raw_len} bytes unpacked, more than {bound}")));
+        return Err(bad(format!(
+            "claims {raw_len} bytes unpacked, more than {bound}"
+        )));
     }
     let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
         .map_err(|e| bad(format!("zstd: {e}")))?
         .single_frame();
-    decoder.window_log_max(27).map_err(|e| bad(format!("zstd: {e}")))?;
+    decoder
+        .window_log_max(27)
+        .map_err(|e| bad(format!("zstd: {e}")))?;
     let mut raw = Vec::with_capacity(raw_len as usize);
     // One byte past the promise catches an over-long frame without trusting it.
     decoder
@@ -46,7 +53,10 @@ pub fn unpack_index(stored: &[u8]) -> Result<Vec<u8>> {
         .read_to_end(&mut raw)
         .map_err(|e| bad(format!("zstd: {e}")))?;
     if raw.len() as u64 != raw_len {
-        return Err(bad(format!("unpacks to {} bytes, not {raw_len}", raw.len())));
+        return Err(bad(format!(
+            "unpacks to {} bytes, not {raw_len}",
+            raw.len()
+        )));
     }
     Ok(raw)
 }
@@ -57,7 +67,9 @@ mod tests {
 
     #[test]
     fn round_trip_and_refusals() {
-        let raw: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        let raw: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
         let stored = pack_index(&raw);
         assert!(stored.len() < raw.len() / 4);
         assert_eq!(unpack_index(&stored).unwrap(), raw);

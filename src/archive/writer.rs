@@ -258,7 +258,8 @@ fn encode_chunk(
         let refs: Vec<&Payload> = payloads.iter().collect();
         codec.encode_chunk(&refs)
     };
-    let failed = |e: CodecError| Error::Io(format!("encoding the chunk starting at '{first}': {e}"));
+    let failed =
+        |e: CodecError| Error::Io(format!("encoding the chunk starting at '{first}': {e}"));
     // Images go to the image codec as pixels when every item decoded; anything else, or a chunk
     // the image codec refuses, is stored as bytes.
     if let (Some(id), true) = (opts.image_codec, loaded.iter().all(|l| l.pixels.is_some())) {
@@ -286,7 +287,10 @@ fn encode_chunk(
             Err(e) => return Err(failed(e)),
         }
     }
-    let payloads: Vec<Payload> = loaded.into_iter().map(|l| Payload::Bytes(l.bytes)).collect();
+    let payloads: Vec<Payload> = loaded
+        .into_iter()
+        .map(|l| Payload::Bytes(l.bytes))
+        .collect();
     let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
     let (codec, result) = match run(opts.codec, &payloads) {
         Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {

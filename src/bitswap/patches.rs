@@ -99,8 +99,18 @@ mod tests {
 
     #[test]
     fn grid_covers_every_pixel_once() {
-        for &(w, h, p) in &[(1, 1, 32), (33, 31, 32), (64, 64, 32), (28, 28, 28), (100, 7, 8)] {
-            let g = Grid { width: w, height: h, patch: p };
+        for &(w, h, p) in &[
+            (1, 1, 32),
+            (33, 31, 32),
+            (64, 64, 32),
+            (28, 28, 28),
+            (100, 7, 8),
+        ] {
+            let g = Grid {
+                width: w,
+                height: h,
+                patch: p,
+            };
             let mut seen = vec![0u8; w * h];
             for i in 0..g.count() {
                 let pos = g.pos(i);
@@ -119,7 +129,11 @@ mod tests {
     fn extract_insert_pad_round_trip() {
         let (w, h, p, c) = (45, 19, 16, 3);
         let image: Vec<u8> = (0..w * h * c).map(|i| (i * 7 % 251) as u8).collect();
-        let g = Grid { width: w, height: h, patch: p };
+        let g = Grid {
+            width: w,
+            height: h,
+            patch: p,
+        };
         let mut back = vec![0u8; image.len()];
         for i in 0..g.count() {
             let pos = g.pos(i);

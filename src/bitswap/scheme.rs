@@ -75,11 +75,13 @@ impl<'m> PatchCoder<'m> {
     }
 
     fn posterior_of_x(&self, patch: &[u8]) -> Logistic {
-        self.model.run(Net::Q(0), &self.model.input_from_pixels(patch, 1), 1, 1)
+        self.model
+            .run(Net::Q(0), &self.model.input_from_pixels(patch, 1), 1, 1)
     }
 
     fn net_on_bins(&self, net: Net, bins: &[u16]) -> Logistic {
-        self.model.run(net, &self.model.input_from_bins(bins, 1), 1, 1)
+        self.model
+            .run(net, &self.model.input_from_bins(bins, 1), 1, 1)
     }
 
     fn latents(&self, net: Net, bins: &[u16]) -> Latents {
@@ -110,7 +112,9 @@ impl<'m> PatchCoder<'m> {
     fn pop_latents(&self, stack: &mut Stack, d: &Latents) -> Vec<u16> {
         let mut bins = vec![0u16; self.latent_len()];
         for j in (0..bins.len()).rev() {
-            let (sym, start, freq) = self.latent_bins(d, j).find(stack.peek(LANE, self.prec.latent));
+            let (sym, start, freq) = self
+                .latent_bins(d, j)
+                .find(stack.peek(LANE, self.prec.latent));
             stack.pop(LANE, start, freq, self.prec.latent);
             bins[j] = sym as u16;
         }
@@ -172,7 +176,8 @@ impl<'m> PatchCoder<'m> {
                 self.push_latents(stack, &below, &Latents::Top);
             }
             Scheme::BbAns => {
-                let mut z = vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)))];
+                let mut z =
+                    vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)))];
                 for i in 1..layers {
                     let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1]));
                     z.push(next);

@@ -46,7 +46,10 @@ impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StreamError::Exhausted { image } => {
-                write!(f, "coded stream ends too early (image {image} of the chunk)")
+                write!(
+                    f,
+                    "coded stream ends too early (image {image} of the chunk)"
+                )
             }
             StreamError::NotAtStart => write!(f, "coded stream has trailing or damaged data"),
             StreamError::Shape { image, why } => write!(f, "image {image} of the chunk: {why}"),
@@ -57,16 +60,27 @@ impl fmt::Display for StreamError {
 impl std::error::Error for StreamError {}
 
 fn grid(width: usize, height: usize, model: &Model) -> Grid {
-    Grid { width, height, patch: model.config().patch }
+    Grid {
+        width,
+        height,
+        patch: model.config().patch,
+    }
 }
 
 fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), StreamError> {
     let bad = |why: String| Err(StreamError::Shape { image: i, why });
     let Some(m) = models.get(s.model) else {
-        return bad(format!("model index {} is not in the chunk's model list", s.model));
+        return bad(format!(
+            "model index {} is not in the chunk's model list",
+            s.model
+        ));
     };
     if s.channels != m.config().channels {
-        return bad(format!("{} channels, model has {}", s.channels, m.config().channels));
+        return bad(format!(
+            "{} channels, model has {}",
+            s.channels,
+            m.config().channels
+        ));
     }
     if s.width == 0 || s.height == 0 {
         return bad("empty image".into());

@@ -12,11 +12,11 @@ use crate::bitswap::Scheme;
 use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use crate::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
 use crate::model::Model;
-use std::sync::Arc;
 use std::collections::HashSet;
 use std::io::BufWriter;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 struct FileSource<'a> {
     paths: &'a [PathBuf],
@@ -30,13 +30,22 @@ impl Source for FileSource<'_> {
         let geometry = sniff(&bytes).unwrap_or_default();
         let pixels = if self.images[index] {
             crate::imageio::decode(&bytes).map(|(r, wrapper)| {
-                let image = Image { width: r.width, height: r.height, channels: r.channels, pixels: r.pixels };
+                let image = Image {
+                    width: r.width,
+                    height: r.height,
+                    channels: r.channels,
+                    pixels: r.pixels,
+                };
                 (image, wrapper.to_bytes())
             })
         } else {
             None
         };
-        Ok(Loaded { bytes, geometry, pixels })
+        Ok(Loaded {
+            bytes,
+            geometry,
+            pixels,
+        })
     }
 }
 
@@ -44,9 +53,9 @@ impl Source for FileSource<'_> {
 /// other channel count.
 fn image_models(choice: &str) -> CliResult<Vec<Arc<Model>>> {
     let err = |e: crate::model::ModelError| CliError(e.to_string());
-    let chosen = crate::shipped::find(choice).map_err(err)?.ok_or_else(|| {
-        CliError(format!("no model named '{choice}' (see `bsar models`)"))
-    })?;
+    let chosen = crate::shipped::find(choice)
+        .map_err(err)?
+        .ok_or_else(|| CliError(format!("no model named '{choice}' (see `bsar models`)")))?;
     let mut models = vec![chosen.model.clone()];
     for e in crate::shipped::all().map_err(err)? {
         let c = e.model.config().channels;
@@ -104,7 +113,11 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     };
     if let Some(scheme) = scheme {
         let models = image_models(&a.model)?;
-        registry.register(Box::new(BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS)));
+        registry.register(Box::new(BitswapCodec::new(
+            models,
+            scheme,
+            DEFAULT_PRECISIONS,
+        )));
     }
     let opts = WriteOptions {
         codec: CODEC_ZSTD,
@@ -126,7 +139,10 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         let r = write_archive(
             &mut out,
             &w.specs,
-            &FileSource { paths: &w.sources, images: &images },
+            &FileSource {
+                paths: &w.sources,
+                images: &images,
+            },
             &registry,
             &opts,
             &|n| bar.inc(n),

@@ -241,8 +241,14 @@ fn to_system_time(sec: i64, nsec: u32) -> SystemTime {
 
 /// Rebuilds an image file from its decoded pixels and the member's wrapper (spec/format.md 4.5).
 pub(super) fn image_file(m: &MemberEntry, pixels: &[u8]) -> Result<Vec<u8>, String> {
-    let wrapper = Wrapper::from_bytes(&m.wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))?;
+    let wrapper =
+        Wrapper::from_bytes(&m.wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))?;
     let g = m.geometry;
-    let raster = Raster { width: g.width, height: g.height, channels: g.channels, pixels: pixels.to_vec() };
+    let raster = Raster {
+        width: g.width,
+        height: g.height,
+        channels: g.channels,
+        pixels: pixels.to_vec(),
+    };
     crate::imageio::encode(&raster, &wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))
 }

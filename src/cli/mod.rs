@@ -45,7 +45,11 @@ pub(crate) fn reading_registry() -> crate::codec::Registry {
     });
     // The scheme and precisions of a chunk are read from the chunk itself when decoding.
     let scheme = crate::bitswap::Scheme::BitSwap;
-    r.register(Box::new(BitswapCodec::lazy(loader, scheme, DEFAULT_PRECISIONS)));
+    r.register(Box::new(BitswapCodec::lazy(
+        loader,
+        scheme,
+        DEFAULT_PRECISIONS,
+    )));
     r
 }
 

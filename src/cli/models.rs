@@ -5,7 +5,10 @@ use crate::shipped;
 
 pub fn run() -> CliResult<()> {
     let all = shipped::all().map_err(|e| CliError(e.to_string()))?;
-    println!("{:<12} {:<16} {:>8} {:>6} {:>7} {:>8}  about", "name", "id", "channels", "patch", "layers", "MMAC");
+    println!(
+        "{:<12} {:<16} {:>8} {:>6} {:>7} {:>8}  about",
+        "name", "id", "channels", "patch", "layers", "MMAC"
+    );
     for e in all {
         let c = e.model.config();
         println!(

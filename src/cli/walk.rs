@@ -102,7 +102,9 @@ impl Walk {
 fn looks_like_image(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 512];
-    let Ok(mut f) = fs::File::open(path) else { return false };
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {

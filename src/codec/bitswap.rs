@@ -20,7 +20,10 @@ const ALPHA_LEVEL: i32 = 19;
 
 /// Default table precisions: high enough that the "+1 per bin" floor of the integer CDF costs
 /// under 0.1% of the rate (spec/bitswap.md).
-pub const DEFAULT_PRECISIONS: Precisions = Precisions { pixel: 20, latent: 20 };
+pub const DEFAULT_PRECISIONS: Precisions = Precisions {
+    pixel: 20,
+    latent: 20,
+};
 
 /// Supplies the codec's models on first use (parsing models costs time that listing an archive
 /// should not pay).
@@ -59,9 +62,15 @@ fn split_channels(channels: u8) -> Option<(usize, bool)> {
 /// it). The header's ranges alone (p_z >= 12) do not ensure this for a model with over 4096 bins.
 fn check_precisions(p: Precisions, models: &[&Model]) -> Result<(), String> {
     if !(8..=24).contains(&p.pixel) || !(12..=24).contains(&p.latent) {
-        return Err(format!("invalid precisions (pixel {}, latent {})", p.pixel, p.latent));
+        return Err(format!(
+            "invalid precisions (pixel {}, latent {})",
+            p.pixel, p.latent
+        ));
     }
-    if let Some(m) = models.iter().find(|m| (1u64 << p.latent) < m.config().latent_bins as u64) {
+    if let Some(m) = models
+        .iter()
+        .find(|m| (1u64 << p.latent) < m.config().latent_bins as u64)
+    {
         return Err(format!(
             "latent precision {} cannot hold the {} latent bins of model {}",
             p.latent,
@@ -76,17 +85,29 @@ impl BitswapCodec {
     /// A codec over `models`, in order of preference.
     pub fn new(models: Vec<Arc<Model>>, scheme: Scheme, precisions: Precisions) -> BitswapCodec {
         let models = OnceLock::from(Ok(models));
-        BitswapCodec { loader: Box::new(|| Ok(Vec::new())), models, scheme, precisions }
+        BitswapCodec {
+            loader: Box::new(|| Ok(Vec::new())),
+            models,
+            scheme,
+            precisions,
+        }
     }
 
     /// A codec whose models come from `loader` the first time a chunk is coded.
     pub fn lazy(loader: ModelLoader, scheme: Scheme, precisions: Precisions) -> BitswapCodec {
-        BitswapCodec { loader, models: OnceLock::new(), scheme, precisions }
+        BitswapCodec {
+            loader,
+            models: OnceLock::new(),
+            scheme,
+            precisions,
+        }
     }
 
     fn models(&self) -> Result<&[Arc<Model>], CodecError> {
         let models = self.models.get_or_init(|| (self.loader)());
-        models.as_deref().map_err(|e| CodecError::Internal(e.clone()))
+        models
+            .as_deref()
+            .map_err(|e| CodecError::Internal(e.clone()))
     }
 }
 
@@ -94,7 +115,10 @@ impl BitswapCodec {
 fn split_alpha(img: &Image, colour: usize) -> (Vec<u8>, Vec<u8>) {
     let n = img.channels as usize;
     let pixels = img.pixels.chunks_exact(n);
-    let rgb = pixels.clone().flat_map(|p| p[..colour].iter().copied()).collect();
+    let rgb = pixels
+        .clone()
+        .flat_map(|p| p[..colour].iter().copied())
+        .collect();
     let alpha = pixels.map(|p| p[colour]).collect();
     (rgb, alpha)
 }
@@ -127,7 +151,8 @@ impl Codec for BitswapCodec {
             let Payload::Image(img) = item else {
                 return Err(CodecError::Unsupported(format!("item {i} is not an image")));
             };
-            let unsupported = || CodecError::Unsupported(format!("no model for {} channels", img.channels));
+            let unsupported =
+                || CodecError::Unsupported(format!("no model for {} channels", img.channels));
             let (colour, has_alpha) = split_channels(img.channels).ok_or_else(unsupported)?;
             let model = available
                 .iter()
@@ -175,7 +200,8 @@ impl Codec for BitswapCodec {
         let alpha = if alpha_planes.is_empty() {
             Vec::new()
         } else {
-            zstd::bulk::compress(&alpha_planes, ALPHA_LEVEL).map_err(|e| CodecError::Internal(e.to_string()))?
+            zstd::bulk::compress(&alpha_planes, ALPHA_LEVEL)
+                .map_err(|e| CodecError::Internal(e.to_string()))?
         };
         out.extend_from_slice(&(alpha.len() as u32).to_le_bytes());
         out.extend_from_slice(&alpha);
@@ -183,58 +209,96 @@ impl Codec for BitswapCodec {
         Ok(out)
     }
 
-    fn decode_chunk(&self, data: &[u8], shapes: &[ItemShape], upto: usize) -> Result<Vec<Payload>, CodecError> {
+    fn decode_chunk(
+        &self,
+        data: &[u8],
+        shapes: &[ItemShape],
+        upto: usize,
+    ) -> Result<Vec<Payload>, CodecError> {
         // The trait promises exactly `upto + 1` items; the stream decoder would return fewer.
         if upto >= shapes.len() {
-            return Err(corrupt(format!("item {upto} asked of a chunk of {} items", shapes.len())));
+            return Err(corrupt(format!(
+                "item {upto} asked of a chunk of {} items",
+                shapes.len()
+            )));
         }
         let header = Header::parse(data, shapes.len())?;
-        let scheme = Scheme::from_id(header.scheme).ok_or_else(|| corrupt(format!("unknown scheme {}", header.scheme)))?;
-        let precisions = Precisions { pixel: header.pixel_precision as u32, latent: header.latent_precision as u32 };
+        let scheme = Scheme::from_id(header.scheme)
+            .ok_or_else(|| corrupt(format!("unknown scheme {}", header.scheme)))?;
+        let precisions = Precisions {
+            pixel: header.pixel_precision as u32,
+            latent: header.latent_precision as u32,
+        };
         let available = self.models()?;
         let mut models = Vec::with_capacity(header.model_ids.len());
         for id in &header.model_ids {
-            let m = available.iter().find(|m| &m.id()[..] == *id).ok_or_else(|| {
-                CodecError::Unsupported(format!("chunk needs model {}, which this bsar does not have", short_id(id)))
-            })?;
+            let m = available
+                .iter()
+                .find(|m| &m.id()[..] == *id)
+                .ok_or_else(|| {
+                    CodecError::Unsupported(format!(
+                        "chunk needs model {}, which this bsar does not have",
+                        short_id(id)
+                    ))
+                })?;
             models.push(&**m);
         }
-        check_precisions(precisions, &models).map_err(|e| corrupt(format!("Bit-Swap chunk: {e}")))?;
+        check_precisions(precisions, &models)
+            .map_err(|e| corrupt(format!("Bit-Swap chunk: {e}")))?;
         // Shapes and flags must agree before anything is allocated.
         let mut plane_shapes = Vec::with_capacity(shapes.len());
         let mut alpha_len = 0u64;
         for (i, (shape, &flag)) in shapes.iter().zip(header.flags).enumerate() {
-            let ItemShape::Image { width, height, channels } = *shape else {
-                return Err(corrupt(format!("item {i} of a Bit-Swap chunk is not an image")));
+            let ItemShape::Image {
+                width,
+                height,
+                channels,
+            } = *shape
+            else {
+                return Err(corrupt(format!(
+                    "item {i} of a Bit-Swap chunk is not an image"
+                )));
             };
-            let (colour, has_alpha) =
-                split_channels(channels).ok_or_else(|| corrupt(format!("item {i}: {channels} channels")))?;
+            let (colour, has_alpha) = split_channels(channels)
+                .ok_or_else(|| corrupt(format!("item {i}: {channels} channels")))?;
             let (slot, mode) = ((flag & 3) as usize, flag >> 2);
             if slot >= models.len() || mode > ALPHA_PLANE || (mode != ALPHA_NONE) != has_alpha {
                 return Err(corrupt(format!("item {i}: invalid flags {flag:#04x}")));
             }
             if models[slot].config().channels != colour {
-                return Err(corrupt(format!("item {i}: model does not match its channels")));
+                return Err(corrupt(format!(
+                    "item {i}: model does not match its channels"
+                )));
             }
             if mode == ALPHA_PLANE {
                 alpha_len += width as u64 * height as u64;
             }
-            plane_shapes.push(PlanesShape { width: width as usize, height: height as usize, channels: colour, model: slot });
+            plane_shapes.push(PlanesShape {
+                width: width as usize,
+                height: height as usize,
+                channels: colour,
+                model: slot,
+            });
         }
         let alpha = if header.alpha.is_empty() {
             Vec::new()
         } else {
             let cap = usize::try_from(alpha_len).map_err(|_| corrupt("alpha planes too large"))?;
-            zstd::bulk::decompress(header.alpha, cap).map_err(|e| corrupt(format!("alpha block: {e}")))?
+            zstd::bulk::decompress(header.alpha, cap)
+                .map_err(|e| corrupt(format!("alpha block: {e}")))?
         };
         if alpha.len() as u64 != alpha_len {
             return Err(corrupt("alpha block does not match the images"));
         }
-        let stack = Stack::from_bytes(header.message).map_err(|e| corrupt(format!("coded stream: {e}")))?;
+        let stack =
+            Stack::from_bytes(header.message).map_err(|e| corrupt(format!("coded stream: {e}")))?;
         // Chunks code on lane 0 of a one-lane stack (spec/bitswap.md); an extra lane left at its
         // initial head would pass the end-of-stream check, so refuse it here.
         if stack.lanes() != 1 {
-            return Err(corrupt(format!("coded stream has {} lanes, not 1", stack.lanes())));
+            return Err(corrupt(format!(
+                "coded stream has {} lanes, not 1",
+                stack.lanes()
+            )));
         }
         let decoded = bitswap::decode(&models, scheme, precisions, stack, &plane_shapes, upto)
             .map_err(|e| corrupt(e.to_string()))?;
@@ -242,7 +306,14 @@ impl Codec for BitswapCodec {
         let mut alpha_at = 0;
         let mut out = Vec::with_capacity(decoded.len());
         for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(header.flags) {
-            let ItemShape::Image { width, height, channels } = *shape else { unreachable!() };
+            let ItemShape::Image {
+                width,
+                height,
+                channels,
+            } = *shape
+            else {
+                unreachable!()
+            };
             let n = width as usize * height as usize;
             let pixels = match flag >> 2 {
                 ALPHA_NONE => planes.samples,
@@ -253,7 +324,12 @@ impl Codec for BitswapCodec {
                     join_alpha(&planes.samples, a, planes.channels)
                 }
             };
-            out.push(Payload::Image(Image { width, height, channels, pixels }));
+            out.push(Payload::Image(Image {
+                width,
+                height,
+                channels,
+                pixels,
+            }));
         }
         Ok(out)
     }
@@ -276,7 +352,10 @@ impl<'a> Header<'a> {
         let fixed = data.get(..5).ok_or_else(short)?;
         // A later version may lay the header out differently: refuse it before reading on.
         if fixed[0] != VERSION {
-            return Err(corrupt(format!("Bit-Swap chunk version {} is not supported", fixed[0])));
+            return Err(corrupt(format!(
+                "Bit-Swap chunk version {} is not supported",
+                fixed[0]
+            )));
         }
         let count = fixed[4] as usize;
         if count == 0 || count > MAX_MODELS {
@@ -287,9 +366,16 @@ impl<'a> Header<'a> {
         pos += 32 * count;
         let flags = data.get(pos..pos + items).ok_or_else(short)?;
         pos += items;
-        let alpha_len = u32::from_le_bytes(data.get(pos..pos + 4).ok_or_else(short)?.try_into().unwrap()) as usize;
+        let alpha_len = u32::from_le_bytes(
+            data.get(pos..pos + 4)
+                .ok_or_else(short)?
+                .try_into()
+                .unwrap(),
+        ) as usize;
         pos += 4;
-        let alpha = data.get(pos..pos.saturating_add(alpha_len)).ok_or_else(short)?;
+        let alpha = data
+            .get(pos..pos.saturating_add(alpha_len))
+            .ok_or_else(short)?;
         pos += alpha_len;
         Ok(Header {
             scheme: fixed[1],

@@ -6,8 +6,8 @@
 //! table says about each item (`ItemShape`) so that a codec never allocates more than the table
 //! promises. This module never imports the container.
 
-mod registry;
 pub mod bitswap;
+mod registry;
 pub mod zstd;
 
 pub use registry::Registry;

@@ -55,7 +55,9 @@ pub const MAX_SAMPLES: u64 = 1 << 30;
 pub fn looks_storable(head: &[u8]) -> bool {
     if head.starts_with(png_file::SIGNATURE) {
         // IHDR comes first: bit depth at byte 24, colour type at byte 25.
-        head.get(12..16) == Some(b"IHDR") && head.get(24) == Some(&8) && matches!(head.get(25), Some(0 | 2 | 4 | 6))
+        head.get(12..16) == Some(b"IHDR")
+            && head.get(24) == Some(&8)
+            && matches!(head.get(25), Some(0 | 2 | 4 | 6))
     } else {
         (head.starts_with(b"P5") || head.starts_with(b"P6")) && pnm_file::header_ok(head)
     }
@@ -130,8 +132,14 @@ impl Wrapper {
         let b = parts.pop().unwrap();
         let a = parts.pop().unwrap();
         match kind {
-            1 => Ok(Wrapper::Png { before: a, after: b }),
-            2 => Ok(Wrapper::Pnm { header: a, trailer: b }),
+            1 => Ok(Wrapper::Png {
+                before: a,
+                after: b,
+            }),
+            2 => Ok(Wrapper::Pnm {
+                header: a,
+                trailer: b,
+            }),
             k => Err(bad(&format!("unknown kind {k}"))),
         }
     }
@@ -143,7 +151,12 @@ mod tests {
 
     fn raster(w: u32, h: u32, c: u8) -> Raster {
         let n = (w * h * c as u32) as usize;
-        Raster { width: w, height: h, channels: c, pixels: (0..n).map(|i| (i * 37 % 256) as u8).collect() }
+        Raster {
+            width: w,
+            height: h,
+            channels: c,
+            pixels: (0..n).map(|i| (i * 37 % 256) as u8).collect(),
+        }
     }
 
     #[test]
@@ -188,7 +201,10 @@ mod tests {
     #[test]
     fn non_images_and_unsupported_pngs_are_refused() {
         assert!(decode(b"hello").is_none());
-        assert!(decode(b"P6\n1 1\n65535\n\0\0\0\0\0\0").is_none(), "16-bit PNM");
+        assert!(
+            decode(b"P6\n1 1\n65535\n\0\0\0\0\0\0").is_none(),
+            "16-bit PNM"
+        );
         assert!(decode(b"P5\n2 2\n255\n\0").is_none(), "truncated PNM");
         let mut file = Vec::new();
         {

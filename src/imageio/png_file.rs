@@ -63,7 +63,15 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     if pixels.len() != (width * height) as usize * channels as usize {
         return None;
     }
-    Some((Raster { width, height, channels, pixels }, Wrapper::Png { before, after }))
+    Some((
+        Raster {
+            width,
+            height,
+            channels,
+            pixels,
+        },
+        Wrapper::Png { before, after },
+    ))
 }
 
 /// Writes raw chunks as they were stored (their CRCs included).
@@ -71,7 +79,11 @@ fn write_raw(out: &mut Vec<u8>, chunks: &[u8]) {
     out.extend_from_slice(chunks);
 }
 
-pub(super) fn encode(raster: &Raster, before: &[u8], after: &[u8]) -> Result<Vec<u8>, WrapperError> {
+pub(super) fn encode(
+    raster: &Raster,
+    before: &[u8],
+    after: &[u8],
+) -> Result<Vec<u8>, WrapperError> {
     let err = |e: png::EncodingError| WrapperError(format!("PNG encoding failed: {e}"));
     let color = color_type(raster.channels)
         .ok_or_else(|| WrapperError(format!("{} channels", raster.channels)))?;

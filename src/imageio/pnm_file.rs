@@ -56,8 +56,19 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     let (width, height, channels, len) = header(bytes)?;
     let n = width as usize * height as usize * channels as usize;
     let pixels = bytes.get(len..len + n)?.to_vec();
-    let wrapper = Wrapper::Pnm { header: bytes[..len].to_vec(), trailer: bytes[len + n..].to_vec() };
-    Some((Raster { width, height, channels, pixels }, wrapper))
+    let wrapper = Wrapper::Pnm {
+        header: bytes[..len].to_vec(),
+        trailer: bytes[len + n..].to_vec(),
+    };
+    Some((
+        Raster {
+            width,
+            height,
+            channels,
+            pixels,
+        },
+        wrapper,
+    ))
 }
 
 pub(super) fn encode(raster: &Raster, header: &[u8], trailer: &[u8]) -> Vec<u8> {
