@@ -9,7 +9,9 @@ use bsar::codec::Registry;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(archive) = Archive::parse(data) else { return };
+    let Ok(archive) = Archive::parse(data) else {
+        return;
+    };
     let registry = Registry::default();
     for (ci, holders) in archive.index.chunk_members.iter().enumerate() {
         // Every chunk has at least one item once parsing has succeeded.
