@@ -70,8 +70,8 @@ pub struct CreateArgs {
     /// images, shorter ones make extracting one image faster
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk_images: u32,
-    /// Most pixel bytes per Bit-Swap chunk (K, M, G suffixes); an image at least this large is
-    /// alone in its chunk
+    /// Most input bytes (image file sizes) per Bit-Swap chunk (K, M, G suffixes); an image file at
+    /// least this large is alone in its chunk
     #[arg(long, default_value = "1M", value_parser = parse_size)]
     pub chunk_pixels: u64,
     /// Replace ARCHIVE if it exists
