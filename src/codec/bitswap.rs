@@ -215,13 +215,7 @@ impl Codec for BitswapCodec {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
-        // The trait promises exactly `upto + 1` items; the stream decoder would return fewer.
-        if upto >= shapes.len() {
-            return Err(corrupt(format!(
-                "item {upto} asked of a chunk of {} items",
-                shapes.len()
-            )));
-        }
+        super::check_upto(upto, shapes.len())?;
         let header = Header::parse(data, shapes.len())?;
         let scheme = Scheme::from_id(header.scheme)
             .ok_or_else(|| corrupt(format!("unknown scheme {}", header.scheme)))?;

@@ -112,6 +112,17 @@ impl fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
+/// Refuses a request for an item past the end of a chunk: the `Codec::decode_chunk` contract
+/// promises exactly `upto + 1` items, which a shorter chunk cannot give.
+pub(crate) fn check_upto(upto: usize, items: usize) -> Result<(), CodecError> {
+    if upto >= items {
+        return Err(CodecError::Corrupt(format!(
+            "item {upto} asked of a chunk of {items} items"
+        )));
+    }
+    Ok(())
+}
+
 /// A chunk coder. Implementations must be deterministic: the same items give the same bytes on
 /// every machine and thread count, because archives are compared byte for byte.
 pub trait Codec: Send + Sync {

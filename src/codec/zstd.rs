@@ -65,12 +65,7 @@ impl Codec for ZstdCodec {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
-        if upto >= shapes.len() {
-            return Err(CodecError::Corrupt(format!(
-                "item {upto} asked of a chunk of {} items",
-                shapes.len()
-            )));
-        }
+        super::check_upto(upto, shapes.len())?;
         let mut out = Vec::with_capacity(upto + 1);
         let mut pos = 0usize;
         for (i, shape) in shapes.iter().enumerate() {
