@@ -21,7 +21,7 @@ fn main() {
         }
     };
     let c = model.config().clone();
-    let id: String = model.id()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let id = bsar::model::short_id(&model.id());
     println!(
         "loaded {} (id {id}): C={} P={} L={} Cz={} W={} R={}",
         c.name, c.channels, c.patch, c.latent_layers, c.latent_channels, c.width, c.res_blocks

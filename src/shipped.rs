@@ -67,11 +67,6 @@ pub fn all() -> Result<&'static [Entry], ModelError> {
     loaded.as_deref().map_err(Clone::clone)
 }
 
-/// The first 8 bytes of a model id, in hex: how users see model ids.
-pub fn short_id(id: &[u8; 32]) -> String {
-    id[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Finds a shipped model by name or by a prefix (at least 4 hex digits) of its id.
 pub fn find(key: &str) -> Result<Option<&'static Entry>, ModelError> {
     let all = all()?;

@@ -3,6 +3,7 @@
 //! every kind of image, random access, determinism, corruption and truncation, the chunk header's
 //! checks, and the "initial bits" (paid once per chunk, bounded by one patch's latents).
 
+mod common;
 mod model_support;
 
 use bsar::ans::Stack;
@@ -10,6 +11,7 @@ use bsar::bitswap::{self, Planes, Precisions, Scheme};
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Codec, CodecError, Image, ItemShape, Payload};
 use bsar::model::Model;
+use common::noise;
 use model_support::{random_model, Shape};
 use std::sync::Arc;
 
@@ -47,19 +49,6 @@ fn tiny_grey() -> Arc<Model> {
 
 fn codec(scheme: Scheme) -> BitswapCodec {
     BitswapCodec::new(vec![tiny_rgb(), tiny_grey()], scheme, DEFAULT_PRECISIONS)
-}
-
-/// xorshift bytes: reproducible noise without a rand crate.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
 }
 
 #[derive(Clone, Copy, Debug)]

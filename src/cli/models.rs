@@ -14,7 +14,7 @@ pub fn run() -> CliResult<()> {
         println!(
             "{:<12} {:<16} {:>8} {:>6} {:>7} {:>8.0}  {}",
             e.name,
-            shipped::short_id(&e.model.id()),
+            crate::model::short_id(&e.model.id()),
             c.channels,
             c.patch,
             c.latent_layers,

@@ -6,7 +6,7 @@
 use super::{Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
 use crate::bitswap::{self, Planes, PlanesShape, Precisions, Scheme};
-use crate::model::Model;
+use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
 const VERSION: u8 = 1;
@@ -40,10 +40,6 @@ pub struct BitswapCodec {
 
 fn corrupt(msg: impl Into<String>) -> CodecError {
     CodecError::Corrupt(msg.into())
-}
-
-fn short_id(id: &[u8]) -> String {
-    id[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Colour planes of an image with `channels` samples per pixel, and whether it has alpha.

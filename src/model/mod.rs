@@ -24,6 +24,12 @@ pub use exp::{elu_f32, exp_f32};
 use net::{run_net, split_output, NetWeights};
 use std::fmt;
 
+/// How users see a model id (spec/model.md section 3): its first 8 bytes in hex. Takes any
+/// slice, so that ids read from a chunk header can be shown before they are matched to a model.
+pub fn short_id(id: &[u8]) -> String {
+    id.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// One line saying what is wrong with a model file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelError {
