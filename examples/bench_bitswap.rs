@@ -12,6 +12,7 @@
 //! - full: MNIST chunks 100 x 1, 100 x 10, 20 x 100, 2 x 1000 images; CIFAR (first 1,000 files)
 //!   50 x 1, 50 x 10, 10 x 100; random-access archives of the first 4,096 MNIST test images;
 //!   speed on 512 images per model;
+//! - `--rate-only`: tables 1 and 2 only.
 //! - `--quick` (a smoke check, noisy figures): MNIST 10 x 1, 10 x 10, 5 x 100, 1 x 1000; CIFAR
 //!   10 x 1, 10 x 10, 2 x 100; archives of 1,000 images; speed on 256 (CIFAR 200) images.
 //!
@@ -39,7 +40,7 @@
 
 use bsar::ans::Stack;
 use bsar::bitswap::patches::{self, Grid};
-use bsar::bitswap::{self, Planes, PlanesShape, Precisions, Scheme};
+use bsar::bitswap::{self, Planes, PlanesShape, Policy, Precisions, Scheme};
 use bsar::codec::bitswap::DEFAULT_PRECISIONS;
 use bsar::model::{LogisticBins, Model, Net};
 use std::io::Read;
@@ -280,10 +281,29 @@ struct Layout {
     chunks: usize,
 }
 
+/// The scheme and policy pairs of tables 1 and 2: each scheme unseeded (initial bits from the
+/// supply) and seeded (predictive code for the first patches only), and the default policy.
+const CODINGS: [(Scheme, Policy); 5] = [
+    (Scheme::BitSwap, Policy::BitsBackOnly),
+    (Scheme::BitSwap, Policy::Seed),
+    (Scheme::BbAns, Policy::BitsBackOnly),
+    (Scheme::BbAns, Policy::Seed),
+    (Scheme::BitSwap, Policy::Cheapest),
+];
+
+fn policy_name(p: Policy) -> &'static str {
+    match p {
+        Policy::BitsBackOnly => "unseeded",
+        Policy::Seed => "seeded",
+        Policy::Cheapest => "cheapest",
+    }
+}
+
 struct RateRow {
     model: &'static str,
     data: String,
     scheme: Scheme,
+    policy: Policy,
     layout: Layout,
     coded_bytes: u64,
     nelbo_bits: f64,
@@ -319,17 +339,18 @@ fn rate_rows(
     });
     eprintln!("  {model_name}: nELBO of {used} images in {secs:.1} s");
     let mut rows = Vec::new();
-    for scheme in [Scheme::BitSwap, Scheme::BbAns] {
+    for (scheme, policy) in CODINGS {
         for &layout in layouts {
             let (stacks, secs) = par(layout.chunks, THREADS, |c| {
                 let chunk = &images[c * layout.len..(c + 1) * layout.len];
-                let stack = bitswap::encode(&[model], scheme, prec, chunk).expect("encode");
+                let stack = bitswap::encode(&[model], scheme, prec, policy, chunk).expect("encode");
                 (stack.to_bytes().len() as u64, stack.borrowed() * 32)
             });
             let n = layout.len * layout.chunks;
             eprintln!(
-                "  {model_name} {}: {} x {} images in {secs:.1} s",
+                "  {model_name} {} {}: {} x {} images in {secs:.1} s",
                 scheme.name(),
+                policy_name(policy),
                 layout.chunks,
                 layout.len
             );
@@ -337,6 +358,7 @@ fn rate_rows(
                 model: model_name,
                 data: data.to_string(),
                 scheme,
+                policy,
                 layout,
                 coded_bytes: stacks.iter().map(|s| s.0).sum(),
                 nelbo_bits: elbo[..n].iter().sum(),
@@ -355,17 +377,21 @@ fn print_rate_table(rows: &[RateRow]) {
         "discretised negative ELBO with the coder's integer tables (p_x = {}, p_z = {}).\n",
         DEFAULT_PRECISIONS.pixel, DEFAULT_PRECISIONS.latent
     );
-    println!("| model | data (images coded) | scheme | images/chunk | chunks | coded bpd | nELBO bpd | coded/nELBO | overhead B/chunk | initial bits/chunk |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("Policies: unseeded = every patch by bits-back, initial bits read from the supply; seeded = the predictive code");
+    println!("for the first patches until bits-back is cheaper (the rate then shows the model); cheapest = bsar's default, the");
+    println!("cheaper code for every patch (it can beat the nELBO where the predictive code beats the model).\n");
+    println!("| model | data (images coded) | scheme | policy | images/chunk | chunks | coded bpd | nELBO bpd | coded/nELBO | overhead B/chunk | initial bits/chunk |");
+    println!("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let chunks = r.layout.chunks as f64;
         let overhead = (r.coded_bytes as f64 - r.nelbo_bits / 8.0) / chunks;
         println!(
-            "| {} | {} ({}) | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.0} |",
+            "| {} | {} ({}) | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.0} |",
             r.model,
             r.data,
             r.layout.len * r.layout.chunks,
             r.scheme.name(),
+            policy_name(r.policy),
             r.layout.len,
             r.layout.chunks,
             r.coded_bpd(),
@@ -379,25 +405,33 @@ fn print_rate_table(rows: &[RateRow]) {
 
 fn print_curve(rows: &[RateRow]) {
     println!("\n## 2. Chunk-length curve: gray-mnist on the MNIST test split\n");
-    println!("| images/chunk | chunks | images | bitswap bpd | bbans bpd | nELBO bpd | bitswap vs nELBO | bbans vs nELBO |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("Rate against the nELBO; unseeded/seeded as in table 1.\n");
+    println!("| images/chunk | chunks | images | nELBO bpd | bitswap seeded bpd | bitswap seeded | bitswap unseeded | bbans seeded | bbans unseeded |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mnist: Vec<&RateRow> = rows.iter().filter(|r| r.model == "gray-mnist").collect();
-    for bs in mnist.iter().filter(|r| r.scheme == Scheme::BitSwap) {
-        let bb = mnist
+    let find = |len: usize, scheme: Scheme, policy: Policy| {
+        mnist
             .iter()
-            .find(|r| r.scheme == Scheme::BbAns && r.layout.len == bs.layout.len)
-            .unwrap();
-        let pct = |r: &RateRow| 100.0 * (r.coded_bpd() / r.nelbo_bpd() - 1.0);
+            .find(|r| r.scheme == scheme && r.policy == policy && r.layout.len == len)
+            .unwrap()
+    };
+    let pct = |r: &RateRow| 100.0 * (r.coded_bpd() / r.nelbo_bpd() - 1.0);
+    for bs in mnist
+        .iter()
+        .filter(|r| r.scheme == Scheme::BitSwap && r.policy == Policy::Seed)
+    {
+        let len = bs.layout.len;
         println!(
-            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:+.2}% | {:+.2}% |",
-            bs.layout.len,
+            "| {} | {} | {} | {:.4} | {:.4} | {:+.2}% | {:+.2}% | {:+.2}% | {:+.2}% |",
+            len,
             bs.layout.chunks,
-            bs.layout.len * bs.layout.chunks,
-            bs.coded_bpd(),
-            bb.coded_bpd(),
+            len * bs.layout.chunks,
             bs.nelbo_bpd(),
+            bs.coded_bpd(),
             pct(bs),
-            pct(bb)
+            pct(find(len, Scheme::BitSwap, Policy::BitsBackOnly)),
+            pct(find(len, Scheme::BbAns, Policy::Seed)),
+            pct(find(len, Scheme::BbAns, Policy::BitsBackOnly)),
         );
     }
 }
@@ -540,7 +574,7 @@ fn speed(
     for threads in [1, THREADS] {
         let cpu0 = cpu_times().0;
         let (stacks, enc_s) = par(chunks.len(), threads, |c| {
-            bitswap::encode(&[model], Scheme::BitSwap, prec, chunks[c])
+            bitswap::encode(&[model], Scheme::BitSwap, prec, Policy::Cheapest, chunks[c])
                 .expect("encode")
                 .to_bytes()
         });
@@ -599,6 +633,7 @@ fn find_model(name: &str) -> &'static Model {
 
 fn main() {
     let quick = std::env::args().skip(1).any(|a| a == "--quick");
+    let rate_only = std::env::args().skip(1).any(|a| a == "--rate-only");
     let Some(data) = shared_data() else {
         eprintln!("bench_bitswap: SKIPPED: ../shared/data is not here (only the project's machines have the data sets)");
         std::process::exit(2);
@@ -680,6 +715,9 @@ fn main() {
     eprintln!("tables 1-2: {:.0} s", t.elapsed().as_secs_f64());
     print_rate_table(&rows);
     print_curve(&rows);
+    if rate_only {
+        return;
+    }
 
     let t = Instant::now();
     random_access(&bin, &mnist[..access_n], &access);

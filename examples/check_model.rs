@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example check_model -- MODEL.json MODEL.safetensors
 
-use bsar::bitswap::{self, Planes, PlanesShape, Precisions, Scheme};
+use bsar::bitswap::{self, Planes, PlanesShape, Policy, Precisions, Scheme};
 use bsar::model::Model;
 
 fn main() {
@@ -43,8 +43,14 @@ fn main() {
         latent: 20,
     };
     let models = [&model];
-    let stack = bitswap::encode(&models, Scheme::BitSwap, prec, std::slice::from_ref(&img))
-        .expect("encode");
+    let stack = bitswap::encode(
+        &models,
+        Scheme::BitSwap,
+        prec,
+        Policy::BitsBackOnly,
+        std::slice::from_ref(&img),
+    )
+    .expect("encode");
     let bytes = stack.to_bytes().len();
     let shape = PlanesShape {
         width: w,

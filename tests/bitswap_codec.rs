@@ -7,7 +7,7 @@ mod common;
 mod model_support;
 
 use bsar::ans::Stack;
-use bsar::bitswap::{self, Planes, Precisions, Scheme};
+use bsar::bitswap::{self, Planes, Policy, Precisions, Scheme};
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Codec, CodecError, Image, ItemShape, Payload};
 use bsar::model::Model;
@@ -47,8 +47,12 @@ fn tiny_grey() -> Arc<Model> {
     tiny_grey_with_bins(1024)
 }
 
+/// The codec most tests use: every patch by bits-back, so they exercise the bits-back stream
+/// (under the default policy the predictive code would take most patches from the tiny
+/// fixture model). `policies_seed_the_stack_and_all_decode` covers the policies.
 fn codec(scheme: Scheme) -> BitswapCodec {
     BitswapCodec::new(vec![tiny_rgb(), tiny_grey()], scheme, DEFAULT_PRECISIONS)
+        .with_policy(Policy::BitsBackOnly)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -248,16 +252,21 @@ fn encoding_is_deterministic() {
 }
 
 /// Length of the chunk's header (everything before the rANS message), from spec/bitswap.md 2.
+/// Offset of the `alpha_len` field: after the model ids and the flags (one shared byte, or one
+/// per image; spec/bitswap.md section 2).
+fn alpha_len_at(chunk: &[u8], items: usize) -> usize {
+    let form_at = 5 + 32 * chunk[4] as usize;
+    form_at + 1 + if chunk[form_at] == 0 { 1 } else { items }
+}
+
 fn header_len(chunk: &[u8], items: usize) -> usize {
-    let m = chunk[4] as usize;
-    let at = 5 + 32 * m + items;
+    let at = alpha_len_at(chunk, items);
     let alpha = u32::from_le_bytes(chunk[at..at + 4].try_into().unwrap()) as usize;
     at + 4 + alpha
 }
 
 fn alpha_block(chunk: &[u8], items: usize) -> std::ops::Range<usize> {
-    let at = 5 + 32 * chunk[4] as usize + items + 4;
-    at..header_len(chunk, items)
+    alpha_len_at(chunk, items) + 4..header_len(chunk, items)
 }
 
 #[test]
@@ -288,7 +297,11 @@ fn flipped_bytes_in_header_or_message_are_refused() {
                 }
             }
         }
-        assert!(checked > 3 * 100, "{checked}");
+        assert_eq!(
+            checked,
+            3 * (chunk.len() - alpha.len()),
+            "every byte outside alpha"
+        );
         // The alpha block is one zstd frame with no checksum of its own (the container's content
         // CRC guards it): damage there may decode, but must not panic nor touch the colour planes.
         for pos in alpha.clone() {
@@ -512,8 +525,22 @@ fn initial_bits_are_paid_once_per_chunk() {
             .collect()
     };
     for scheme in SCHEMES {
-        let one = bitswap::encode(&[&rgb], scheme, DEFAULT_PRECISIONS, &planes(1)).unwrap();
-        let all = bitswap::encode(&[&rgb], scheme, DEFAULT_PRECISIONS, &planes(20)).unwrap();
+        let one = bitswap::encode(
+            &[&rgb],
+            scheme,
+            DEFAULT_PRECISIONS,
+            Policy::BitsBackOnly,
+            &planes(1),
+        )
+        .unwrap();
+        let all = bitswap::encode(
+            &[&rgb],
+            scheme,
+            DEFAULT_PRECISIONS,
+            Policy::BitsBackOnly,
+            &planes(20),
+        )
+        .unwrap();
         assert!(
             one.borrowed() > 0,
             "the first patch pops from an empty stack"
@@ -580,4 +607,68 @@ fn fuzz_seeds_are_valid_chunks() {
         seen += 1;
     }
     assert_eq!(seen, 2);
+}
+
+/// Every policy decodes exactly; seeding replaces the initial bits (no supply words read) on
+/// smooth images; the default policy mixes both modes and is never larger than bits-back only
+/// by more than rounding (it takes the cheaper code patch by patch).
+#[test]
+fn policies_seed_the_stack_and_all_decode() {
+    let rgb = tiny_rgb();
+    let imgs: Vec<Image> = (0..12)
+        .map(|i| image(13, 11, 3, 2 * i, Alpha::Opaque))
+        .collect();
+    let planes: Vec<Planes> = imgs
+        .iter()
+        .map(|im| Planes {
+            width: 13,
+            height: 11,
+            channels: 3,
+            samples: im.pixels.clone(),
+            model: 0,
+        })
+        .collect();
+    let shapes: Vec<bitswap::PlanesShape> = planes
+        .iter()
+        .map(|p| bitswap::PlanesShape {
+            width: p.width,
+            height: p.height,
+            channels: p.channels,
+            model: 0,
+        })
+        .collect();
+    for scheme in SCHEMES {
+        let mut sizes = Vec::new();
+        for policy in [Policy::BitsBackOnly, Policy::Seed, Policy::Cheapest] {
+            let stack =
+                bitswap::encode(&[&rgb], scheme, DEFAULT_PRECISIONS, policy, &planes).unwrap();
+            match policy {
+                Policy::BitsBackOnly => assert!(stack.borrowed() > 0, "{scheme:?}"),
+                _ => assert_eq!(
+                    stack.borrowed(),
+                    0,
+                    "{scheme:?} {policy:?} read initial bits"
+                ),
+            }
+            sizes.push(stack.bit_len());
+            let bytes = stack.to_bytes();
+            let back = bitswap::decode(
+                &[&rgb],
+                scheme,
+                DEFAULT_PRECISIONS,
+                Stack::from_bytes(&bytes).unwrap(),
+                &shapes,
+                shapes.len() - 1,
+            )
+            .unwrap();
+            assert_eq!(back, planes, "{scheme:?} {policy:?}");
+        }
+        assert!(
+            sizes[1] < sizes[0] && sizes[2] <= sizes[1] + 64,
+            "{scheme:?}: bits-back only {}, seed {}, cheapest {}",
+            sizes[0],
+            sizes[1],
+            sizes[2]
+        );
+    }
 }

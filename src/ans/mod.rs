@@ -7,14 +7,16 @@
 //! (`push_symbol`, `pop_symbol`). Popping from an empty stack is defined (it
 //! reads the pseudo-random supply words of spec/ans.md 3.4), which is what bits-back coding needs.
 
+mod cost;
 mod distribution;
 mod error;
 mod serial;
 mod stack;
 
+pub use cost::{cost_q16, log2_q16, Q16, Q16_ONE};
 pub use distribution::{Categorical, Distribution, Uniform};
 pub use error::AnsError;
-pub use stack::{supply_word, Stack};
+pub use stack::{supply_word, Checkpoint, Stack};
 
 /// Largest supported precision: frequencies and `2^precision` fit a `u32`.
 pub const MAX_PRECISION: u32 = 31;

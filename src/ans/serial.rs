@@ -96,6 +96,7 @@ impl Stack {
             heads,
             tail,
             borrowed: 0,
+            journal: None,
         })
     }
 }

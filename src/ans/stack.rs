@@ -14,6 +14,24 @@ pub struct Stack {
     pub(super) tail: Vec<u32>,
     /// Words a pop read from the supply beneath an empty tail. Not serialised.
     pub(super) borrowed: u64,
+    /// While a [`Checkpoint`] is open: what it needs to undo the pops since. Not serialised.
+    pub(super) journal: Option<Journal>,
+}
+
+/// The tail words below a checkpoint's length that pops have taken since, deepest last. Words
+/// pushed after the checkpoint are not kept: rolling back simply drops them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Journal {
+    low_water: usize,
+    taken: Vec<u32>,
+}
+
+/// A state of a [`Stack`] to roll back to (see [`Stack::checkpoint`]).
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    heads: Vec<u64>,
+    borrowed: u64,
+    len: usize,
 }
 
 /// Word `k` of the endless supply beneath the tail (spec/ans.md 3.4). The words are
@@ -59,6 +77,7 @@ impl Stack {
             heads: vec![HEAD_MIN; lanes],
             tail: Vec::new(),
             borrowed: 0,
+            journal: None,
         }
     }
 
@@ -143,13 +162,57 @@ impl Stack {
     #[inline(always)]
     fn take_word(&mut self) -> u32 {
         match self.tail.pop() {
-            Some(w) => w,
+            Some(w) => {
+                if let Some(j) = &mut self.journal {
+                    // A word below every length reached since the checkpoint is one it held.
+                    if self.tail.len() < j.low_water {
+                        j.low_water = self.tail.len();
+                        j.taken.push(w);
+                    }
+                }
+                w
+            }
             None => {
                 let w = supply_word(self.borrowed);
                 self.borrowed += 1;
                 w
             }
         }
+    }
+
+    /// Opens a checkpoint: until [`Stack::rollback`] or [`Stack::commit`], the stack keeps what
+    /// it needs to return to this exact state (the words pops take, nothing else). An encoder
+    /// uses it to try one way of coding something and undo it if another way is cheaper.
+    /// Opening a new checkpoint closes the previous one.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.journal = Some(Journal {
+            low_water: self.tail.len(),
+            taken: Vec::new(),
+        });
+        Checkpoint {
+            heads: self.heads.clone(),
+            borrowed: self.borrowed,
+            len: self.tail.len(),
+        }
+    }
+
+    /// Returns to the state of `cp`, which must be the checkpoint opened last (programmer error
+    /// otherwise: panics if no checkpoint is open).
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        let j = self
+            .journal
+            .take()
+            .expect("rollback without an open checkpoint");
+        self.tail.truncate(j.low_water);
+        self.tail.extend(j.taken.iter().rev());
+        debug_assert_eq!(self.tail.len(), cp.len);
+        self.heads = cp.heads;
+        self.borrowed = cp.borrowed;
+    }
+
+    /// Keeps everything done since the open checkpoint and stops journalling.
+    pub fn commit(&mut self) {
+        self.journal = None;
     }
 
     /// Pushes `symbol` under the model `dist` on `lane`.

@@ -22,6 +22,7 @@ fn push_renormalises_exactly_at_the_threshold() {
         heads: vec![(1 << 56) - 1, 1 << 56],
         tail: vec![],
         borrowed: 0,
+        journal: None,
     };
     s.push(0, 0, 1, 8);
     assert!(
@@ -182,4 +183,52 @@ fn uniform_follows_the_fixed_rule() {
     }
     let u = Uniform::new(1, 1).unwrap();
     assert_eq!(u.interval(0), (0, 2));
+}
+
+/// Random pushes and pops after a checkpoint, then a rollback: the stack must equal the copy
+/// taken at the checkpoint, including when the pops dig below it and into the supply.
+#[test]
+fn rollback_restores_the_checkpoint_exactly() {
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let mut s = Stack::new(1);
+        // A prefix of real data (sometimes none), so rollbacks meet both the tail and the supply.
+        for _ in 0..(rand() % 40) {
+            s.push(0, (rand() % 200) as u32, 1 + (rand() % 50) as u32, 8);
+        }
+        let before = s.clone();
+        let cp = s.checkpoint();
+        for _ in 0..(rand() % 300) {
+            let p = 4 + (rand() % 20) as u32;
+            if rand() % 2 == 0 {
+                let freq = 1 + (rand() % (1u64 << (p - 1))) as u32;
+                s.push(0, 0, freq, p);
+            } else {
+                let cum = s.peek(0, p);
+                // Pop a symbol of width 1 at `cum`: the most information a pop can take.
+                s.pop(0, cum, 1, p);
+            }
+        }
+        s.rollback(cp);
+        assert_eq!(s, before, "round {round}");
+    }
+}
+
+#[test]
+fn commit_keeps_the_work_and_stops_journalling() {
+    let mut s = Stack::new(1);
+    s.push(0, 3, 5, 8);
+    let _cp = s.checkpoint();
+    s.push(0, 7, 9, 8);
+    let after = s.clone();
+    s.commit();
+    assert_eq!(s.heads(), after.heads());
+    assert_eq!(s.tail(), after.tail());
+    assert!(s.journal.is_none());
 }

@@ -2,8 +2,9 @@
 //! model engine (spec/bitswap.md).
 
 pub mod patches;
+pub mod predictive;
 mod scheme;
 mod stream;
 
 pub use scheme::{PatchCoder, Precisions, Scheme};
-pub use stream::{decode, encode, Planes, PlanesShape, StreamError};
+pub use stream::{decode, encode, Planes, PlanesShape, Policy, StreamError};

@@ -55,6 +55,22 @@ pub struct Precisions {
 /// sequential anyway, and a single head keeps the per-chunk overhead at one state.
 const LANE: usize = 0;
 
+/// Which side runs: the order of a tensor's symbols depends on it (spec/bitswap.md 3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// Ascending indices: the encoder's pushes and pops.
+    Encoder,
+    /// Descending indices: the decoder's, undoing the encoder's.
+    Decoder,
+}
+
+impl Order {
+    fn indices(self, n: usize) -> impl Iterator<Item = usize> {
+        let reverse = self == Order::Decoder;
+        (0..n).map(move |i| if reverse { n - 1 - i } else { i })
+    }
+}
+
 /// Codes patches of one model on one stack.
 pub struct PatchCoder<'m> {
     model: &'m Model,
@@ -102,16 +118,20 @@ impl<'m> PatchCoder<'m> {
 
     // ---- latent tensors -------------------------------------------------------------------
 
-    fn push_latents(&self, stack: &mut Stack, bins: &[u16], d: &Latents) {
-        for (j, &b) in bins.iter().enumerate() {
-            let (start, freq) = self.latent_bins(d, j).interval(b as u32);
+    /// Pushes a latent tensor. The encoder pushes ascending (`Order::Encoder`); the decoder,
+    /// giving back what the encoder popped, pushes descending (`Order::Decoder`).
+    fn push_latents(&self, stack: &mut Stack, bins: &[u16], d: &Latents, order: Order) {
+        for j in order.indices(bins.len()) {
+            let (start, freq) = self.latent_bins(d, j).interval(bins[j] as u32);
             stack.push(LANE, start, freq, self.prec.latent);
         }
     }
 
-    fn pop_latents(&self, stack: &mut Stack, d: &Latents) -> Vec<u16> {
+    /// Pops a latent tensor: ascending in the encoder, descending in the decoder, so that every
+    /// operation of one is undone by the other (spec/bitswap.md 3.2).
+    fn pop_latents(&self, stack: &mut Stack, d: &Latents, order: Order) -> Vec<u16> {
         let mut bins = vec![0u16; self.latent_len()];
-        for j in (0..bins.len()).rev() {
+        for j in order.indices(bins.len()) {
             let (sym, start, freq) = self
                 .latent_bins(d, j)
                 .find(stack.peek(LANE, self.prec.latent));
@@ -163,30 +183,31 @@ impl<'m> PatchCoder<'m> {
     /// Encodes one padded patch (`P x P x C`, real region `pos`) onto the stack.
     pub fn encode(&self, scheme: Scheme, stack: &mut Stack, patch: &[u8], pos: &PatchPos) {
         let layers = self.model.config().latent_layers;
+        const E: Order = Order::Encoder;
         match scheme {
             Scheme::BitSwap => {
-                let z1 = self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)));
+                let z1 = self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)), E);
                 self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z1));
                 let mut below = z1;
                 for i in 1..layers {
-                    let above = self.pop_latents(stack, &self.latents(Net::Q(i), &below));
-                    self.push_latents(stack, &below, &self.latents(Net::P(i), &above));
+                    let above = self.pop_latents(stack, &self.latents(Net::Q(i), &below), E);
+                    self.push_latents(stack, &below, &self.latents(Net::P(i), &above), E);
                     below = above;
                 }
-                self.push_latents(stack, &below, &Latents::Top);
+                self.push_latents(stack, &below, &Latents::Top, E);
             }
             Scheme::BbAns => {
                 let mut z =
-                    vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)))];
+                    vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)), E)];
                 for i in 1..layers {
-                    let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1]));
+                    let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1]), E);
                     z.push(next);
                 }
                 self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
                 for i in 1..layers {
-                    self.push_latents(stack, &z[i - 1], &self.latents(Net::P(i), &z[i]));
+                    self.push_latents(stack, &z[i - 1], &self.latents(Net::P(i), &z[i]), E);
                 }
-                self.push_latents(stack, &z[layers - 1], &Latents::Top);
+                self.push_latents(stack, &z[layers - 1], &Latents::Top, E);
             }
         }
     }
@@ -195,30 +216,31 @@ impl<'m> PatchCoder<'m> {
     pub fn decode(&self, scheme: Scheme, stack: &mut Stack, pos: &PatchPos) -> Vec<u8> {
         let cfg = self.model.config();
         let layers = cfg.latent_layers;
+        const D: Order = Order::Decoder;
         let mut patch = vec![0u8; cfg.patch * cfg.patch * cfg.channels];
         match scheme {
             Scheme::BitSwap => {
-                let mut above = self.pop_latents(stack, &Latents::Top);
+                let mut above = self.pop_latents(stack, &Latents::Top, D);
                 for i in (1..layers).rev() {
-                    let below = self.pop_latents(stack, &self.latents(Net::P(i), &above));
-                    self.push_latents(stack, &above, &self.latents(Net::Q(i), &below));
+                    let below = self.pop_latents(stack, &self.latents(Net::P(i), &above), D);
+                    self.push_latents(stack, &above, &self.latents(Net::Q(i), &below), D);
                     above = below;
                 }
                 let z1 = above;
                 self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z1));
-                self.push_latents(stack, &z1, &Latents::Net(self.posterior_of_x(&patch)));
+                self.push_latents(stack, &z1, &Latents::Net(self.posterior_of_x(&patch)), D);
             }
             Scheme::BbAns => {
                 let mut z = vec![Vec::new(); layers];
-                z[layers - 1] = self.pop_latents(stack, &Latents::Top);
+                z[layers - 1] = self.pop_latents(stack, &Latents::Top, D);
                 for i in (1..layers).rev() {
-                    z[i - 1] = self.pop_latents(stack, &self.latents(Net::P(i), &z[i]));
+                    z[i - 1] = self.pop_latents(stack, &self.latents(Net::P(i), &z[i]), D);
                 }
                 self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
                 for i in (1..layers).rev() {
-                    self.push_latents(stack, &z[i], &self.latents(Net::Q(i), &z[i - 1]));
+                    self.push_latents(stack, &z[i], &self.latents(Net::Q(i), &z[i - 1]), D);
                 }
-                self.push_latents(stack, &z[0], &Latents::Net(self.posterior_of_x(&patch)));
+                self.push_latents(stack, &z[0], &Latents::Net(self.posterior_of_x(&patch)), D);
             }
         }
         patch

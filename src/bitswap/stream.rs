@@ -3,9 +3,15 @@
 //! Every image is cut into patches (raster order within an image, images in chunk order); the
 //! patches are encoded in reverse so that the decoder meets them first to last and can stop after
 //! the last patch of the image it was asked for.
+//!
+//! Each patch is coded either by bits-back or by the predictive code (`predictive.rs`), and a
+//! mode symbol after it (in encoding order) tells the decoder which. The encoder chooses by
+//! trying bits-back and rolling it back when the predictive code is cheaper: that is how the
+//! first patches seed the stack instead of paying initial bits (spec/bitswap.md 3.4).
 
-use crate::ans::Stack;
+use crate::ans::{cost_q16, Stack, Q16, Q16_ONE};
 use crate::bitswap::patches::{self, Grid};
+use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
 use crate::model::Model;
 use std::fmt;
@@ -59,6 +65,59 @@ impl fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
+/// How the encoder chooses each patch's mode. Any choice decodes: the mode is in the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Every patch by bits-back (initial bits paid from the supply): for measurements.
+    BitsBackOnly,
+    /// The predictive code only for patches whose bits-back coding would read initial bits
+    /// from the supply and would cost more, then bits-back throughout: seeding only, so the rate
+    /// shows the model itself.
+    Seed,
+    /// Whichever code is cheaper, patch by patch (the default).
+    Cheapest,
+}
+
+/// The mode symbol: precision and the width of the bits-back interval `[0, BITS_BACK)`; the
+/// predictive interval is the rest. Bits-back is the common case, so it costs under 0.1 bit.
+const MODE_PRECISION: u32 = 16;
+const MODE_BITS_BACK: u32 = 61_440;
+
+fn push_mode(stack: &mut Stack, predictive: bool) {
+    if predictive {
+        stack.push(
+            0,
+            MODE_BITS_BACK,
+            (1 << MODE_PRECISION) - MODE_BITS_BACK,
+            MODE_PRECISION,
+        );
+    } else {
+        stack.push(0, 0, MODE_BITS_BACK, MODE_PRECISION);
+    }
+}
+
+/// Pops a mode symbol: true for the predictive code.
+fn pop_mode(stack: &mut Stack) -> bool {
+    let predictive = stack.peek(0, MODE_PRECISION) >= MODE_BITS_BACK;
+    if predictive {
+        stack.pop(
+            0,
+            MODE_BITS_BACK,
+            (1 << MODE_PRECISION) - MODE_BITS_BACK,
+            MODE_PRECISION,
+        );
+    } else {
+        stack.pop(0, 0, MODE_BITS_BACK, MODE_PRECISION);
+    }
+    predictive
+}
+
+/// Size of the stack's data in 1/65536 bits. Words read from the supply are not data, so the
+/// growth of this figure over one patch is what that patch costs, initial bits included.
+fn stored(stack: &Stack) -> Q16 {
+    stack.bit_len() * Q16_ONE
+}
+
 fn grid(width: usize, height: usize, model: &Model) -> Grid {
     Grid {
         width,
@@ -93,9 +152,12 @@ pub fn encode(
     models: &[&Model],
     scheme: Scheme,
     prec: Precisions,
+    policy: Policy,
     images: &[Planes],
 ) -> Result<Stack, StreamError> {
     let mut stack = Stack::new(1);
+    // Under `Policy::Seed`, the predictive code is tried only until bits-back first wins.
+    let mut seeding = policy != Policy::BitsBackOnly;
     for (i, img) in images.iter().enumerate().rev() {
         let shape = PlanesShape {
             width: img.width,
@@ -112,7 +174,30 @@ pub fn encode(
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
+            if !seeding {
+                coder.encode(scheme, &mut stack, &patch, &pos);
+                push_mode(&mut stack, false);
+                continue;
+            }
+            let (before, borrowed) = (stored(&stack), stack.borrowed());
+            let cp = stack.checkpoint();
             coder.encode(scheme, &mut stack, &patch, &pos);
+            push_mode(&mut stack, false);
+            // The stack never shrinks over a patch plus its mode symbol (both push more than
+            // they pop); saturate anyway rather than trust it.
+            let bits_back = stored(&stack).saturating_sub(before);
+            let needed_supply = stack.borrowed() > borrowed;
+            let direct = predictive::cost(&patch, p, img.channels, &pos, prec.pixel)
+                + cost_q16((1 << MODE_PRECISION) - MODE_BITS_BACK, MODE_PRECISION);
+            // `Seed` takes the predictive code only where bits-back needed initial bits.
+            if direct < bits_back && (policy == Policy::Cheapest || needed_supply) {
+                stack.rollback(cp);
+                predictive::encode(&mut stack, 0, &patch, p, img.channels, &pos, prec.pixel);
+                push_mode(&mut stack, true);
+            } else {
+                stack.commit();
+                seeding = policy == Policy::Cheapest;
+            }
         }
     }
     Ok(stack)
@@ -139,7 +224,15 @@ pub fn decode(
         let mut samples = vec![0u8; s.width * s.height * s.channels];
         for k in 0..g.count() {
             let pos = g.pos(k);
-            let patch = coder.decode(scheme, &mut stack, &pos);
+            let patch = if pop_mode(&mut stack) {
+                let mut patch = vec![0u8; g.patch * g.patch * s.channels];
+                predictive::decode(
+                    &mut stack, 0, &mut patch, g.patch, s.channels, &pos, prec.pixel,
+                );
+                patch
+            } else {
+                coder.decode(scheme, &mut stack, &pos)
+            };
             // A valid stream never pops past what the encoder pushed (see spec/bitswap.md).
             if stack.borrowed() > 0 {
                 return Err(StreamError::Exhausted { image: i });

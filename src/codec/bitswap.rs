@@ -5,13 +5,17 @@
 
 use super::{Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
-use crate::bitswap::{self, Planes, PlanesShape, Precisions, Scheme};
+use crate::bitswap::{self, Planes, PlanesShape, Policy, Precisions, Scheme};
 use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
-const VERSION: u8 = 1;
+/// Version 2 added the per-patch mode symbol and the predictive code (spec/bitswap.md 3.4).
+const VERSION: u8 = 2;
 /// Models one chunk may use (two bits of the per-image flags).
 const MAX_MODELS: usize = 4;
+/// Forms of the flags field: one byte shared by every image, or one byte per image.
+const FLAGS_SHARED: u8 = 0;
+const FLAGS_EACH: u8 = 1;
 const ALPHA_NONE: u8 = 0;
 const ALPHA_OPAQUE: u8 = 1;
 const ALPHA_PLANE: u8 = 2;
@@ -36,6 +40,7 @@ pub struct BitswapCodec {
     models: OnceLock<Result<Vec<Arc<Model>>, String>>,
     scheme: Scheme,
     precisions: Precisions,
+    policy: Policy,
 }
 
 fn corrupt(msg: impl Into<String>) -> CodecError {
@@ -86,6 +91,7 @@ impl BitswapCodec {
             models,
             scheme,
             precisions,
+            policy: Policy::Cheapest,
         }
     }
 
@@ -96,7 +102,15 @@ impl BitswapCodec {
             models: OnceLock::new(),
             scheme,
             precisions,
+            policy: Policy::Cheapest,
         }
+    }
+
+    /// How the encoder chooses between bits-back and the predictive code per patch (decoding
+    /// reads the choice from the stream, whatever the policy).
+    pub fn with_policy(mut self, policy: Policy) -> BitswapCodec {
+        self.policy = policy;
+        self
     }
 
     fn models(&self) -> Result<&[Arc<Model>], CodecError> {
@@ -183,7 +197,7 @@ impl Codec for BitswapCodec {
         }
         let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
         check_precisions(self.precisions, &models).map_err(CodecError::Unsupported)?;
-        let stack = bitswap::encode(&models, self.scheme, self.precisions, &planes)
+        let stack = bitswap::encode(&models, self.scheme, self.precisions, self.policy, &planes)
             .map_err(|e| CodecError::Unsupported(e.to_string()))?;
 
         let mut out = vec![VERSION, self.scheme.id(), self.precisions.pixel as u8];
@@ -192,7 +206,13 @@ impl Codec for BitswapCodec {
         for m in &models {
             out.extend_from_slice(&m.id());
         }
-        out.extend_from_slice(&flags);
+        // Images of a chunk nearly always share their flags: then one byte says so.
+        if flags.windows(2).all(|w| w[0] == w[1]) && !flags.is_empty() {
+            out.extend_from_slice(&[FLAGS_SHARED, flags[0]]);
+        } else {
+            out.push(FLAGS_EACH);
+            out.extend_from_slice(&flags);
+        }
         let alpha = if alpha_planes.is_empty() {
             Vec::new()
         } else {
@@ -238,7 +258,7 @@ impl Codec for BitswapCodec {
         // Shapes and flags must agree before anything is allocated.
         let mut plane_shapes = Vec::with_capacity(shapes.len());
         let mut alpha_len = 0u64;
-        for (i, (shape, &flag)) in shapes.iter().zip(header.flags).enumerate() {
+        for (i, (shape, &flag)) in shapes.iter().zip(&header.flags).enumerate() {
             let ItemShape::Image {
                 width,
                 height,
@@ -295,7 +315,7 @@ impl Codec for BitswapCodec {
 
         let mut alpha_at = 0;
         let mut out = Vec::with_capacity(decoded.len());
-        for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(header.flags) {
+        for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(&header.flags) {
             let ItemShape::Image {
                 width,
                 height,
@@ -331,7 +351,8 @@ struct Header<'a> {
     pixel_precision: u8,
     latent_precision: u8,
     model_ids: Vec<&'a [u8]>,
-    flags: &'a [u8],
+    /// One flags byte per image (expanded from the shared form).
+    flags: Vec<u8>,
     alpha: &'a [u8],
     message: &'a [u8],
 }
@@ -343,7 +364,7 @@ impl<'a> Header<'a> {
         // A later version may lay the header out differently: refuse it before reading on.
         if fixed[0] != VERSION {
             return Err(corrupt(format!(
-                "Bit-Swap chunk version {} is not supported",
+                "Bit-Swap chunk version {} is not supported (this bsar reads version {VERSION})",
                 fixed[0]
             )));
         }
@@ -354,8 +375,25 @@ impl<'a> Header<'a> {
         let mut pos = 5;
         let ids = data.get(pos..pos + 32 * count).ok_or_else(short)?;
         pos += 32 * count;
-        let flags = data.get(pos..pos + items).ok_or_else(short)?;
-        pos += items;
+        let form = *data.get(pos).ok_or_else(short)?;
+        pos += 1;
+        let flags = match form {
+            FLAGS_SHARED => {
+                let f = *data.get(pos).ok_or_else(short)?;
+                pos += 1;
+                vec![f; items]
+            }
+            FLAGS_EACH => {
+                let f = data.get(pos..pos + items).ok_or_else(short)?.to_vec();
+                pos += items;
+                f
+            }
+            _ => {
+                return Err(corrupt(format!(
+                    "Bit-Swap chunk flags form {form} is unknown"
+                )))
+            }
+        };
         let alpha_len = u32::from_le_bytes(
             data.get(pos..pos + 4)
                 .ok_or_else(short)?

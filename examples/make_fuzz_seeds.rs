@@ -1,0 +1,71 @@
+//! Re-makes the Bit-Swap chunk fuzz seeds (fuzz/seeds/bitswap_chunk) with the current encoder,
+//! whenever the chunk format changes:
+//!
+//!     cargo run --release --example make_fuzz_seeds
+//!
+//! Each seed follows the fuzz target's input layout: `[count/upto] [w h c] x count [chunk]`, two
+//! RGB images coded with the tiny fixture model. One seed is Bit-Swap under the default policy
+//! (it holds predictive and bits-back patches), the other BB-ANS with bits-back only.
+
+use bsar::bitswap::{Policy, Scheme};
+use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+use bsar::codec::{Codec, Image, Payload};
+use bsar::model::Model;
+use std::sync::Arc;
+
+/// A smooth gradient with a little deterministic noise, then a flat band: some patches suit the
+/// predictive code and some the model.
+fn image(w: u32, h: u32, seed: u32) -> Image {
+    let mut s = seed;
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (s >> 28) as u32;
+                let v = if y >= h / 2 {
+                    90
+                } else {
+                    (x * 6 + y * 3 + c * 20 + noise) % 256
+                };
+                pixels.push(v as u8);
+            }
+        }
+    }
+    Image {
+        width: w,
+        height: h,
+        channels: 3,
+        pixels,
+    }
+}
+
+fn main() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = Model::load(
+        include_bytes!("../tests/fixtures/model-tiny.json"),
+        include_bytes!("../tests/fixtures/model-tiny.safetensors"),
+    )
+    .expect("the fixture model loads");
+    let model = Arc::new(model);
+    let images = [image(13, 9, 1), image(8, 16, 2)];
+    let payloads: Vec<Payload> = images.iter().cloned().map(Payload::Image).collect();
+    let refs: Vec<&Payload> = payloads.iter().collect();
+    for (name, scheme, policy) in [
+        ("two-images-bitswap.bin", Scheme::BitSwap, Policy::Cheapest),
+        ("two-images-bbans.bin", Scheme::BbAns, Policy::BitsBackOnly),
+    ] {
+        let codec =
+            BitswapCodec::new(vec![model.clone()], scheme, DEFAULT_PRECISIONS).with_policy(policy);
+        let chunk = codec.encode_chunk(&refs).expect("encodes");
+        // count 2 (stored as 1), decode up to image 1; channel byte 2 means 3 channels.
+        let mut seed = vec![1 | (1 << 2)];
+        for im in &images {
+            seed.extend_from_slice(&[(im.width - 1) as u8, (im.height - 1) as u8, 2]);
+        }
+        seed.extend_from_slice(&chunk);
+        let path = format!("{root}/fuzz/seeds/bitswap_chunk/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
+}
