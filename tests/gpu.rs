@@ -466,3 +466,62 @@ fn device_engine_equals_rust_engine() {
     n += check_elu(&g, 1 << 22) + check_cdf_extremes(&g);
     eprintln!("{}: {n} values bit-identical to the Rust engine", g.name());
 }
+
+// ---------------------------------------------------------------- the driver shim
+
+/// A stand-in for libcuda.so.1: cuInit succeeds, there are no devices, and cuParamSetf (a
+/// driver function with a float argument) checks that its arguments arrive intact.
+const FAKE_DRIVER: &str = r#"
+int cuInit(unsigned flags) { return flags == 0 ? 0 : 1; }
+int cuDeviceGetCount(int *count) { *count = 0; return 0; }
+int cuParamSetf(void *f, int offset, float value) {
+    return (f == (void *)0x1234 && offset == 7 && value == 2.5f) ? 0 : 1;
+}
+"#;
+
+/// Runs only as the child of `shim_loads_the_driver_at_first_use` (it sets the variable).
+#[test]
+fn shim_child() {
+    if std::env::var_os("BSAR_SHIM_CHILD").is_none() {
+        return;
+    }
+    // The very first driver call goes through the shim's slow path (dlopen, dlsym), which must
+    // leave the float argument in xmm0 and the others in their registers.
+    let r = unsafe { cust::sys::cuParamSetf(0x1234 as _, 7, 2.5) };
+    println!("cuParamSetf: {r:?}");
+    match probe() {
+        Ok(g) => println!("probe: device {}", g.name()),
+        Err(e) => println!("probe: {e}"),
+    }
+}
+
+/// The `cuda` build starts without libcuda.so.1 (this test binary has no DT_NEEDED on it, and
+/// runs here) and loads it at first use: with a fake driver on LD_LIBRARY_PATH, calls reach it
+/// with their arguments, and the probe reports its answer (no devices) in one line.
+#[test]
+fn shim_loads_the_driver_at_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fake.c");
+    std::fs::write(&src, FAKE_DRIVER).unwrap();
+    let lib = dir.path().join("libcuda.so.1");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let built = std::process::Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        eprintln!("SKIPPED: no C compiler ({cc}) to build a fake driver");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "shim_child", "--nocapture", "--test-threads=1"])
+        .env("BSAR_SHIM_CHILD", "1")
+        .env("LD_LIBRARY_PATH", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(text.contains("cuParamSetf: CUDA_SUCCESS"), "{text}");
+    assert!(text.contains("probe: no CUDA device\n"), "{text}");
+}
