@@ -69,11 +69,6 @@ impl Gpu {
     pub fn name(&self) -> &str {
         &self.name
     }
-
-    /// Waits for every launched kernel.
-    pub fn synchronize(&self) -> GpuResult<()> {
-        Ok(self.stream.synchronize()?)
-    }
 }
 
 fn grid(items: usize) -> GpuResult<u32> {
@@ -105,6 +100,12 @@ impl Kernels for Gpu {
     }
     fn len<T: Elem>(buf: &DeviceBuffer<T>) -> usize {
         buf.len()
+    }
+    fn synchronize(&self) -> GpuResult<()> {
+        Ok(self.stream.synchronize()?)
+    }
+    fn describe(&self) -> String {
+        format!("GPU {}", self.name)
     }
 
     fn rans_push(

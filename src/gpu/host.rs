@@ -111,6 +111,12 @@ impl Kernels for HostKernels {
     fn len<T: Elem>(buf: &Vec<T>) -> usize {
         buf.len()
     }
+    fn synchronize(&self) -> GpuResult<()> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "host emulation (the CUDA kernels compiled for the CPU, 1 thread)".into()
+    }
 
     fn rans_push(
         &self,

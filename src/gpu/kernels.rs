@@ -41,6 +41,10 @@ pub trait Kernels {
     fn zeros<T: Elem>(&self, n: usize) -> GpuResult<Self::Buf<T>>;
     fn download<T: Elem>(&self, buf: &Self::Buf<T>) -> GpuResult<Vec<T>>;
     fn len<T: Elem>(buf: &Self::Buf<T>) -> usize;
+    /// Waits until every launched kernel has finished (for timing).
+    fn synchronize(&self) -> GpuResult<()>;
+    /// What runs the kernels, for reports.
+    fn describe(&self) -> String;
 
     /// Pushes `count` symbols on each of `n` streams (layouts: `kernels/rans.cu`).
     #[allow(clippy::too_many_arguments)]
