@@ -15,22 +15,24 @@ use bsar::gpu::{probe, Gpu, HostKernels, Kernels};
 use bsar::model::{elu_f32, exp_f32, KernelPath, LogisticBins, Model, Net};
 use model_support::*;
 
-const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
-
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIX}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-}
+// Embedded, so that the test binary runs on another machine (cuda/check.sh) as it is.
+const FIXTURE_JSON: &[u8] = include_bytes!("fixtures/model-tiny.json");
+const FIXTURE_WEIGHTS: &[u8] = include_bytes!("fixtures/model-tiny.safetensors");
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// The device, or `None` after saying loudly why the test is skipped.
+/// The device, or `None` after saying loudly why the test is skipped. With
+/// `BSAR_REQUIRE_GPU=1` (cuda/check.sh) a missing device fails the test instead.
 fn device() -> Option<Gpu> {
     match probe() {
         Ok(g) => {
             eprintln!("running on {}", g.name());
             Some(g)
+        }
+        Err(e) if std::env::var("BSAR_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("BSAR_REQUIRE_GPU=1 but no CUDA device: {e}")
         }
         Err(e) => {
             eprintln!("SKIPPED: no CUDA device: {e}");
@@ -274,7 +276,7 @@ fn check_engine<K: Kernels>(k: &K, m: &Model, batch: usize, seed: u64) -> usize 
 }
 
 fn fixture_model() -> Model {
-    Model::load(&read("model-tiny.json"), &read("model-tiny.safetensors")).expect("fixture")
+    Model::load(FIXTURE_JSON, FIXTURE_WEIGHTS).expect("fixture")
 }
 
 const SHAPES: [Shape; 2] = [
