@@ -90,7 +90,18 @@ impl Kernels for Gpu {
         Ok(DeviceBuffer::from_slice(data)?)
     }
     fn zeros<T: Elem>(&self, n: usize) -> GpuResult<DeviceBuffer<T>> {
-        self.upload(&vec![T::default(); n])
+        // Cleared on the device (a memset), not uploaded: scratch buffers are large.
+        let n = n.max(1);
+        // SAFETY: the buffer is cleared below before anything can read it; every `Elem` is
+        // valid as all-zero bytes.
+        let buf = unsafe { DeviceBuffer::<T>::uninitialized(n)? };
+        let bytes = n * std::mem::size_of::<T>();
+        // SAFETY: the pointer and length describe the allocation just made.
+        let r = unsafe { cust::sys::cuMemsetD8_v2(buf.as_device_ptr().as_raw(), 0, bytes) };
+        if r != cust::sys::CUresult::CUDA_SUCCESS {
+            return Err(fail(format!("CUDA: clearing {bytes} bytes: {r:?}")));
+        }
+        Ok(buf)
     }
     fn download<T: Elem>(&self, buf: &DeviceBuffer<T>) -> GpuResult<Vec<T>> {
         self.stream.synchronize()?;
