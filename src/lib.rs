@@ -12,6 +12,9 @@ pub mod archive;
 pub mod bitswap;
 pub mod cli;
 pub mod codec;
+/// GPU coding with CUDA (`--features cuda`).
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod imageio;
 pub mod model;
 pub mod shipped;

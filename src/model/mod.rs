@@ -21,7 +21,11 @@ pub use config::ModelConfig;
 pub use conv::KernelPath;
 pub use exp::{elu_f32, exp_f32};
 
-use net::{run_net, split_output, NetWeights};
+use net::{run_net, split_output};
+// Read by other engines (the GPU's, src/gpu/engine.rs) that run the same nets.
+#[cfg(feature = "cuda")]
+pub(crate) use conv::Conv;
+use net::NetWeights;
 use std::fmt;
 
 /// How users see a model id (spec/model.md section 3): its first 8 bytes in hex. Takes any
@@ -233,6 +237,12 @@ impl Model {
     /// The top prior `p(z_L)` at `precision` bits (standard logistic over the latent bins).
     pub fn top_prior(&self, precision: u32) -> LogisticBins<'_> {
         LogisticBins::top_prior(&self.latent_edges, precision)
+    }
+
+    /// The weights of a net, for other engines (src/gpu/engine.rs).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn net_weights(&self, net: Net) -> &NetWeights {
+        self.weights(net)
     }
 
     fn weights(&self, net: Net) -> &NetWeights {
