@@ -1,10 +1,15 @@
 //! Bits-back coding of image sequences: Bit-Swap and BB-ANS over the rANS stack, driven by the
 //! model engine (spec/bitswap.md).
 
+pub mod batch;
+mod nets;
 pub mod patches;
 pub mod predictive;
 mod scheme;
 mod stream;
 
+pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
-pub use stream::{decode, encode, Planes, PlanesShape, Policy, StreamError};
+pub use stream::{
+    decode, decode_with, encode, encode_with, Planes, PlanesShape, Policy, StreamError,
+};

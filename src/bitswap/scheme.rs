@@ -8,6 +8,7 @@
 //!   squeezed position of the likelihood `p(x|z1)`; padding samples are never coded.
 
 use crate::ans::Stack;
+use crate::bitswap::nets::Nets;
 use crate::bitswap::patches::PatchPos;
 use crate::model::{Logistic, LogisticBins, Model, Net};
 
@@ -71,11 +72,17 @@ impl Order {
     }
 }
 
-/// Codes patches of one model on one stack.
+/// Codes patches of one model on one stack. The nets run wherever `nets` runs them (the CPU
+/// engine, or a batcher that gathers the requests of many chunks, `batch.rs`): the procedure
+/// is this one either way.
 pub struct PatchCoder<'m> {
     model: &'m Model,
+    nets: &'m dyn Nets,
     prec: Precisions,
 }
+
+/// A net could not run (a device failure): one line.
+pub type NetResult<T> = Result<T, String>;
 
 /// The distribution of every symbol of a latent tensor.
 enum Latents {
@@ -86,22 +93,27 @@ enum Latents {
 }
 
 impl<'m> PatchCoder<'m> {
-    pub fn new(model: &'m Model, prec: Precisions) -> Self {
-        PatchCoder { model, prec }
+    pub fn new(model: &'m Model, nets: &'m dyn Nets, prec: Precisions) -> Self {
+        PatchCoder { model, nets, prec }
     }
 
-    fn posterior_of_x(&self, patch: &[u8]) -> Logistic {
-        self.model
-            .run(Net::Q(0), &self.model.input_from_pixels(patch, 1), 1, 1)
+    fn posterior_of_x(&self, patch: &[u8]) -> NetResult<Latents> {
+        let input = self.model.input_from_pixels(patch, 1);
+        Ok(Latents::Net(self.nets.run(
+            self.model,
+            Net::Q(0),
+            &input,
+            1,
+        )?))
     }
 
-    fn net_on_bins(&self, net: Net, bins: &[u16]) -> Logistic {
-        self.model
-            .run(net, &self.model.input_from_bins(bins, 1), 1, 1)
+    fn net_on_bins(&self, net: Net, bins: &[u16]) -> NetResult<Logistic> {
+        let input = self.model.input_from_bins(bins, 1);
+        self.nets.run(self.model, net, &input, 1)
     }
 
-    fn latents(&self, net: Net, bins: &[u16]) -> Latents {
-        Latents::Net(self.net_on_bins(net, bins))
+    fn latents(&self, net: Net, bins: &[u16]) -> NetResult<Latents> {
+        Ok(Latents::Net(self.net_on_bins(net, bins)?))
     }
 
     fn latent_bins<'a>(&'a self, d: &Latents, j: usize) -> LogisticBins<'a> {
@@ -181,39 +193,45 @@ impl<'m> PatchCoder<'m> {
     // ---- the two schemes ------------------------------------------------------------------
 
     /// Encodes one padded patch (`P x P x C`, real region `pos`) onto the stack.
-    pub fn encode(&self, scheme: Scheme, stack: &mut Stack, patch: &[u8], pos: &PatchPos) {
+    pub fn encode(
+        &self,
+        scheme: Scheme,
+        stack: &mut Stack,
+        patch: &[u8],
+        pos: &PatchPos,
+    ) -> NetResult<()> {
         let layers = self.model.config().latent_layers;
         const E: Order = Order::Encoder;
         match scheme {
             Scheme::BitSwap => {
-                let z1 = self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)), E);
-                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z1));
+                let z1 = self.pop_latents(stack, &self.posterior_of_x(patch)?, E);
+                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z1)?);
                 let mut below = z1;
                 for i in 1..layers {
-                    let above = self.pop_latents(stack, &self.latents(Net::Q(i), &below), E);
-                    self.push_latents(stack, &below, &self.latents(Net::P(i), &above), E);
+                    let above = self.pop_latents(stack, &self.latents(Net::Q(i), &below)?, E);
+                    self.push_latents(stack, &below, &self.latents(Net::P(i), &above)?, E);
                     below = above;
                 }
                 self.push_latents(stack, &below, &Latents::Top, E);
             }
             Scheme::BbAns => {
-                let mut z =
-                    vec![self.pop_latents(stack, &Latents::Net(self.posterior_of_x(patch)), E)];
+                let mut z = vec![self.pop_latents(stack, &self.posterior_of_x(patch)?, E)];
                 for i in 1..layers {
-                    let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1]), E);
+                    let next = self.pop_latents(stack, &self.latents(Net::Q(i), &z[i - 1])?, E);
                     z.push(next);
                 }
-                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
+                self.push_pixels(stack, patch, pos, &self.net_on_bins(Net::P(0), &z[0])?);
                 for i in 1..layers {
-                    self.push_latents(stack, &z[i - 1], &self.latents(Net::P(i), &z[i]), E);
+                    self.push_latents(stack, &z[i - 1], &self.latents(Net::P(i), &z[i])?, E);
                 }
                 self.push_latents(stack, &z[layers - 1], &Latents::Top, E);
             }
         }
+        Ok(())
     }
 
     /// Decodes one patch: the exact reverse of [`PatchCoder::encode`]. Returns the padded patch.
-    pub fn decode(&self, scheme: Scheme, stack: &mut Stack, pos: &PatchPos) -> Vec<u8> {
+    pub fn decode(&self, scheme: Scheme, stack: &mut Stack, pos: &PatchPos) -> NetResult<Vec<u8>> {
         let cfg = self.model.config();
         let layers = cfg.latent_layers;
         const D: Order = Order::Decoder;
@@ -222,27 +240,27 @@ impl<'m> PatchCoder<'m> {
             Scheme::BitSwap => {
                 let mut above = self.pop_latents(stack, &Latents::Top, D);
                 for i in (1..layers).rev() {
-                    let below = self.pop_latents(stack, &self.latents(Net::P(i), &above), D);
-                    self.push_latents(stack, &above, &self.latents(Net::Q(i), &below), D);
+                    let below = self.pop_latents(stack, &self.latents(Net::P(i), &above)?, D);
+                    self.push_latents(stack, &above, &self.latents(Net::Q(i), &below)?, D);
                     above = below;
                 }
                 let z1 = above;
-                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z1));
-                self.push_latents(stack, &z1, &Latents::Net(self.posterior_of_x(&patch)), D);
+                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z1)?);
+                self.push_latents(stack, &z1, &self.posterior_of_x(&patch)?, D);
             }
             Scheme::BbAns => {
                 let mut z = vec![Vec::new(); layers];
                 z[layers - 1] = self.pop_latents(stack, &Latents::Top, D);
                 for i in (1..layers).rev() {
-                    z[i - 1] = self.pop_latents(stack, &self.latents(Net::P(i), &z[i]), D);
+                    z[i - 1] = self.pop_latents(stack, &self.latents(Net::P(i), &z[i])?, D);
                 }
-                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z[0]));
+                self.pop_pixels(stack, &mut patch, pos, &self.net_on_bins(Net::P(0), &z[0])?);
                 for i in (1..layers).rev() {
-                    self.push_latents(stack, &z[i], &self.latents(Net::Q(i), &z[i - 1]), D);
+                    self.push_latents(stack, &z[i], &self.latents(Net::Q(i), &z[i - 1])?, D);
                 }
-                self.push_latents(stack, &z[0], &Latents::Net(self.posterior_of_x(&patch)), D);
+                self.push_latents(stack, &z[0], &self.posterior_of_x(&patch)?, D);
             }
         }
-        patch
+        Ok(patch)
     }
 }

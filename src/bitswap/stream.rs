@@ -10,6 +10,7 @@
 //! first patches seed the stack instead of paying initial bits (spec/bitswap.md 3.4).
 
 use crate::ans::{cost_q16, Stack, Q16, Q16_ONE};
+use crate::bitswap::nets::{CpuNets, Nets};
 use crate::bitswap::patches::{self, Grid};
 use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
@@ -46,6 +47,8 @@ pub enum StreamError {
     NotAtStart,
     /// The image shape does not fit its model.
     Shape { image: usize, why: String },
+    /// The engine running the nets failed (a device error): nothing about the data.
+    Engine { image: usize, why: String },
 }
 
 impl fmt::Display for StreamError {
@@ -59,6 +62,9 @@ impl fmt::Display for StreamError {
             }
             StreamError::NotAtStart => write!(f, "coded stream has trailing or damaged data"),
             StreamError::Shape { image, why } => write!(f, "image {image} of the chunk: {why}"),
+            StreamError::Engine { image, why } => {
+                write!(f, "image {image} of the chunk: model engine: {why}")
+            }
         }
     }
 }
@@ -155,6 +161,18 @@ pub fn encode(
     policy: Policy,
     images: &[Planes],
 ) -> Result<Stack, StreamError> {
+    encode_with(&CpuNets::SINGLE, models, scheme, prec, policy, images)
+}
+
+/// [`encode`] with the nets run by `nets` (the bytes are the same whoever runs them).
+pub fn encode_with(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
+    policy: Policy,
+    images: &[Planes],
+) -> Result<Stack, StreamError> {
     let mut stack = Stack::new(1);
     // Under `Policy::Seed`, the predictive code is tried only until bits-back first wins.
     let mut seeding = policy != Policy::BitsBackOnly;
@@ -167,7 +185,8 @@ pub fn encode(
         };
         check_shape(i, shape, models)?;
         let model = models[img.model];
-        let coder = PatchCoder::new(model, prec);
+        let coder = PatchCoder::new(model, nets, prec);
+        let engine = |why| StreamError::Engine { image: i, why };
         let g = grid(img.width, img.height, model);
         let p = g.patch;
         let mut patch = vec![0u8; p * p * img.channels];
@@ -175,13 +194,17 @@ pub fn encode(
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
             if !seeding {
-                coder.encode(scheme, &mut stack, &patch, &pos);
+                coder
+                    .encode(scheme, &mut stack, &patch, &pos)
+                    .map_err(engine)?;
                 push_mode(&mut stack, false);
                 continue;
             }
             let (before, borrowed) = (stored(&stack), stack.borrowed());
             let cp = stack.checkpoint();
-            coder.encode(scheme, &mut stack, &patch, &pos);
+            coder
+                .encode(scheme, &mut stack, &patch, &pos)
+                .map_err(engine)?;
             push_mode(&mut stack, false);
             // The stack never shrinks over a patch plus its mode symbol (both push more than
             // they pop); saturate anyway rather than trust it.
@@ -209,6 +232,19 @@ pub fn decode(
     models: &[&Model],
     scheme: Scheme,
     prec: Precisions,
+    stack: Stack,
+    shapes: &[PlanesShape],
+    upto: usize,
+) -> Result<Vec<Planes>, StreamError> {
+    decode_with(&CpuNets::SINGLE, models, scheme, prec, stack, shapes, upto)
+}
+
+/// [`decode`] with the nets run by `nets`.
+pub fn decode_with(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
     mut stack: Stack,
     shapes: &[PlanesShape],
     upto: usize,
@@ -219,7 +255,7 @@ pub fn decode(
     for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
         check_shape(i, s, models)?;
         let model = models[s.model];
-        let coder = PatchCoder::new(model, prec);
+        let coder = PatchCoder::new(model, nets, prec);
         let g = grid(s.width, s.height, model);
         let mut samples = vec![0u8; s.width * s.height * s.channels];
         for k in 0..g.count() {
@@ -231,7 +267,9 @@ pub fn decode(
                 );
                 patch
             } else {
-                coder.decode(scheme, &mut stack, &pos)
+                coder
+                    .decode(scheme, &mut stack, &pos)
+                    .map_err(|why| StreamError::Engine { image: i, why })?
             };
             // A valid stream never pops past what the encoder pushed (see spec/bitswap.md).
             if stack.borrowed() > 0 {
