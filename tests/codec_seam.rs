@@ -107,6 +107,7 @@ fn a_new_codec_plugs_in_and_falls_back_to_zstd() {
             max_items: 10,
         },
         threads: 2,
+        group: 0,
     };
     let mut bytes = Vec::new();
     write_archive(

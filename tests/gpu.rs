@@ -14,6 +14,7 @@ use bsar::gpu::rans::{Intervals, Streams};
 use bsar::gpu::{probe, Gpu, HostKernels, Kernels};
 use bsar::model::{elu_f32, exp_f32, KernelPath, LogisticBins, Model, Net};
 use model_support::*;
+use std::sync::Arc;
 
 // Embedded, so that the test binary runs on another machine (cuda/check.sh) as it is.
 const FIXTURE_JSON: &[u8] = include_bytes!("fixtures/model-tiny.json");
@@ -526,4 +527,140 @@ fn shim_loads_the_driver_at_first_use() {
     assert!(out.status.success(), "child failed: {text}");
     assert!(text.contains("cuParamSetf: CUDA_SUCCESS"), "{text}");
     assert!(text.contains("probe: no CUDA device\n"), "{text}");
+}
+
+// ---------------------------------------------------------------- the codec on an engine
+
+mod codec_on_engine {
+    use super::*;
+    use bsar::bitswap::Scheme;
+    use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+    use bsar::codec::gpu::EngineNets;
+    use bsar::codec::{ChunkToDecode, Codec, Image, ItemShape, Payload};
+    use std::sync::Arc;
+
+    /// Chunks of smooth and noisy RGB and grey images, sizes around the patch size `p`.
+    fn chunks(n: usize, p: u32, seed: u64) -> Vec<Vec<Payload>> {
+        let mut rng = Rng(seed);
+        (0..n)
+            .map(|c| {
+                (0..1 + c % 3)
+                    .map(|i| {
+                        let (w, h) = (1 + (rng.next_u64() % (2 * p as u64)) as u32, p + i as u32);
+                        let ch = if (c + i) % 4 == 3 { 1u8 } else { 3 };
+                        let smooth = rng.next_u64() % 3 != 0;
+                        let pixels = (0..(w * h) as usize * ch as usize)
+                            .map(|k| {
+                                let r = rng.next_u64() as u8;
+                                if smooth {
+                                    ((k / ch as usize) as u32 % w * 5) as u8 + r % 6
+                                } else {
+                                    r
+                                }
+                            })
+                            .collect();
+                        Payload::Image(Image {
+                            width: w,
+                            height: h,
+                            channels: ch,
+                            pixels,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn shapes(items: &[Payload]) -> Vec<ItemShape> {
+        items
+            .iter()
+            .map(|p| match p {
+                Payload::Image(i) => ItemShape::Image {
+                    width: i.width,
+                    height: i.height,
+                    channels: i.channels,
+                },
+                Payload::Bytes(_) => unreachable!(),
+            })
+            .collect()
+    }
+
+    /// The codec with its nets batched on `nets` codes every chunk to the CPU codec's bytes;
+    /// chunks made by either decode with the other. Returns the chunks checked.
+    pub fn check(
+        nets: Arc<dyn bsar::bitswap::Nets + Send>,
+        models: Vec<Arc<Model>>,
+        p: u32,
+    ) -> usize {
+        let data = chunks(9, p, 77);
+        let refs: Vec<Vec<&Payload>> = data.iter().map(|c| c.iter().collect()).collect();
+        let mut n = 0;
+        for scheme in [Scheme::BitSwap, Scheme::BbAns] {
+            let cpu = BitswapCodec::new(models.clone(), scheme, DEFAULT_PRECISIONS);
+            let dev = BitswapCodec::new(models.clone(), scheme, DEFAULT_PRECISIONS)
+                .with_batching(nets.clone(), 64);
+            let made_on_dev = dev.encode_chunks(&refs);
+            let shapes: Vec<Vec<ItemShape>> = data.iter().map(|c| shapes(c)).collect();
+            let mut made_on_cpu = Vec::new();
+            for (c, got) in refs.iter().zip(made_on_dev) {
+                let want = cpu.encode_chunk(c).unwrap();
+                assert!(got.unwrap() == want, "{scheme:?}: chunk bytes differ");
+                made_on_cpu.push(want);
+            }
+            // Made on the CPU, decoded on the device (a group) and the other way round.
+            let requests: Vec<ChunkToDecode> = made_on_cpu
+                .iter()
+                .zip(&shapes)
+                .map(|(d, s)| ChunkToDecode {
+                    data: d,
+                    shapes: s,
+                    upto: s.len() - 1,
+                })
+                .collect();
+            for ((r, c), req) in dev
+                .decode_chunks(&requests)
+                .into_iter()
+                .zip(&data)
+                .zip(&requests)
+            {
+                assert_eq!(&r.unwrap(), c, "{scheme:?}: decoded on the device");
+                let back = cpu.decode_chunk(req.data, req.shapes, req.upto).unwrap();
+                assert_eq!(&back, c, "{scheme:?}: decoded on the CPU");
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn fixture_models() -> Vec<Arc<Model>> {
+        let f = random_model(SHAPES[1], 3);
+        vec![
+            Arc::new(fixture_model()),
+            Arc::new(Model::load(&f.json, &f.safetensors()).unwrap()),
+        ]
+    }
+
+    static HOST: HostKernels = HostKernels;
+
+    #[test]
+    fn host_batch_codec_equals_the_cpu_codec() {
+        let n = check(Arc::new(EngineNets::new(&HOST)), fixture_models(), 8);
+        eprintln!("host emulation: {n} chunks coded by the batch codec byte-identical, both ways");
+    }
+}
+
+#[test]
+fn device_batch_codec_equals_the_cpu_codec() {
+    let Some(g) = device() else { return };
+    let name = g.name().to_string();
+    drop(g);
+    let nets = Arc::new(bsar::codec::gpu::open_gpu().expect("the device opens again"));
+    let mut n = codec_on_engine::check(nets.clone(), codec_on_engine::fixture_models(), 8);
+    let shipped: Vec<_> = bsar::shipped::all()
+        .unwrap()
+        .iter()
+        .map(|e| e.model.clone())
+        .collect();
+    n += codec_on_engine::check(nets, shipped, 32);
+    eprintln!("{name}: {n} chunks coded on the GPU byte-identical to the CPU's, both ways");
 }

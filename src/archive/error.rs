@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Error {
     /// The bytes are not a bsar archive at all, or are too short to be one.
     NotAnArchive(String),

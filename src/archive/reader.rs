@@ -6,7 +6,7 @@ use super::bytes::crc_ok;
 use super::error::{Error, Result};
 use super::format::{check_header, read_trailer, HEADER_LEN, TRAILER_LEN};
 use super::index::{parse_index, Index, Kind, MemberEntry, NO_CHUNK};
-use crate::codec::{ItemShape, Payload, Registry};
+use crate::codec::{ChunkToDecode, Codec, CodecError, ItemShape, Payload, Registry};
 
 pub struct Archive<'a> {
     data: &'a [u8],
@@ -67,27 +67,95 @@ impl<'a> Archive<'a> {
     /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
     /// against its member's CRC.
     pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {
-        let entry = &self.index.chunks[ci];
-        let holders = &self.index.chunk_members[ci];
-        let codec = registry.get(entry.codec).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "{} uses codec {} ({}), which this bsar does not support",
-                self.describe_chunk(ci),
-                entry.codec,
-                registry.describe(entry.codec)
-            ))
-        })?;
-        let bytes = self.chunk_bytes(ci)?;
-        let shapes: Vec<ItemShape> = holders
+        let mut r = self.read_chunks(&[(ci, upto)], registry);
+        r.pop().expect("one result per chunk")
+    }
+
+    /// [`Archive::read_chunk`] for each `(chunk, upto)` of `wanted`, with the chunks of one
+    /// codec handed to it at once (`Codec::decode_chunks`, which may batch work across them).
+    /// Result `i` is what `read_chunk` returns for `wanted[i]`.
+    pub fn read_chunks(
+        &self,
+        wanted: &[(usize, usize)],
+        registry: &Registry,
+    ) -> Vec<Result<Vec<Vec<u8>>>> {
+        let shapes: Vec<Vec<ItemShape>> = wanted
             .iter()
-            .map(|&m| self.index.members[m as usize].shape())
+            .map(|&(ci, _)| {
+                self.index.chunk_members[ci]
+                    .iter()
+                    .map(|&m| self.index.members[m as usize].shape())
+                    .collect()
+            })
             .collect();
-        let payloads = codec.decode_chunk(bytes, &shapes, upto).map_err(|e| {
-            Error::Corrupt(format!(
-                "{} cannot be decoded: {e}",
-                self.describe_chunk(ci)
-            ))
-        })?;
+        // Per chunk: its codec and bytes, or why it cannot be decoded.
+        let found: Vec<Result<(&dyn Codec, &[u8])>> = wanted
+            .iter()
+            .map(|&(ci, _)| {
+                let entry = &self.index.chunks[ci];
+                let codec = registry.get(entry.codec).ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "{} uses codec {} ({}), which this bsar does not support",
+                        self.describe_chunk(ci),
+                        entry.codec,
+                        registry.describe(entry.codec)
+                    ))
+                })?;
+                Ok((codec, self.chunk_bytes(ci)?))
+            })
+            .collect();
+        let mut decoded: Vec<Option<std::result::Result<Vec<Payload>, CodecError>>> =
+            wanted.iter().map(|_| None).collect();
+        let mut ids: Vec<u8> = found.iter().flatten().map(|(c, _)| c.id()).collect();
+        ids.dedup();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let which: Vec<usize> = (0..wanted.len())
+                .filter(|&i| matches!(&found[i], Ok((c, _)) if c.id() == id))
+                .collect();
+            let Ok((codec, _)) = &found[which[0]] else {
+                unreachable!()
+            };
+            let requests: Vec<ChunkToDecode> = which
+                .iter()
+                .map(|&i| ChunkToDecode {
+                    data: found[i].as_ref().map(|f| f.1).unwrap_or_default(),
+                    shapes: &shapes[i],
+                    upto: wanted[i].1,
+                })
+                .collect();
+            for (&i, r) in which.iter().zip(codec.decode_chunks(&requests)) {
+                decoded[i] = Some(r);
+            }
+        }
+        found
+            .into_iter()
+            .zip(decoded)
+            .enumerate()
+            .map(|(i, (f, d))| {
+                f?;
+                let (ci, upto) = wanted[i];
+                let payloads = d.expect("every found chunk is decoded").map_err(|e| {
+                    Error::Corrupt(format!(
+                        "{} cannot be decoded: {e}",
+                        self.describe_chunk(ci)
+                    ))
+                })?;
+                self.check_items(ci, upto, &shapes[i], payloads)
+            })
+            .collect()
+    }
+
+    /// Checks decoded payloads against the member table and returns their bytes.
+    fn check_items(
+        &self,
+        ci: usize,
+        upto: usize,
+        shapes: &[ItemShape],
+        payloads: Vec<Payload>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let holders = &self.index.chunk_members[ci];
         if payloads.len() != upto + 1 {
             return Err(Error::Corrupt(format!(
                 "{}: codec returned {} items, expected {}",

@@ -52,6 +52,10 @@ pub struct WriteOptions {
     /// Bounds on image chunks (input bytes are pixel bytes).
     pub image_bounds: ChunkBounds,
     pub threads: usize,
+    /// Image chunks handed to the image codec at once (`Codec::encode_chunks`, which may batch
+    /// work across them, on a GPU say). 0 or 1: each chunk on its own on `threads` threads.
+    /// The archive bytes do not depend on it.
+    pub group: usize,
 }
 
 /// What was written, for summaries.
@@ -95,9 +99,19 @@ pub fn write_archive(
     let mut offset = HEADER_LEN as u64;
     let mut chunks = Vec::with_capacity(plan.len());
     let threads = opts.threads.max(1);
-    // Encode a window of chunks at a time: enough to keep every thread busy, bounded in memory.
-    for window in plan.chunks(threads * 2) {
-        let encoded = encode_window(window, source, specs, registry, opts, threads);
+    // Encode a window of chunks at a time: enough to keep every thread busy (or to fill the
+    // codec's batches), bounded in memory.
+    let window_len = if opts.group > 1 {
+        opts.group
+    } else {
+        threads * 2
+    };
+    for window in plan.chunks(window_len) {
+        let encoded = if opts.group > 1 {
+            encode_group(window, source, specs, registry, opts, threads)
+        } else {
+            encode_window(window, source, specs, registry, opts, threads)
+        };
         for (items, enc) in window.iter().zip(encoded) {
             let enc = enc?;
             let chunk_index = chunks.len() as u32;
@@ -193,25 +207,18 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     plan
 }
 
-fn encode_window(
-    window: &[Vec<usize>],
-    source: &dyn Source,
-    specs: &[MemberSpec],
-    registry: &Registry,
-    opts: &WriteOptions,
-    threads: usize,
-) -> Vec<Result<Encoded>> {
-    let slots: Vec<Mutex<Option<Result<Encoded>>>> =
-        window.iter().map(|_| Mutex::new(None)).collect();
+/// Runs `f(i)` for every `i < n` on up to `threads` threads; results in order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..threads.min(window.len()) {
+        for _ in 0..threads.min(n) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= window.len() {
+                if i >= n {
                     break;
                 }
-                let r = encode_chunk(&window[i], source, specs, registry, opts);
+                let r = f(i);
                 *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             });
         }
@@ -221,18 +228,103 @@ fn encode_window(
         .map(|m| {
             m.into_inner()
                 .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(|| Err(Error::Io("an encoding thread stopped early".into())))
+                .expect("every item is mapped")
         })
         .collect()
 }
 
-fn encode_chunk(
-    items: &[usize],
+fn encode_window(
+    window: &[Vec<usize>],
     source: &dyn Source,
     specs: &[MemberSpec],
     registry: &Registry,
     opts: &WriteOptions,
-) -> Result<Encoded> {
+    threads: usize,
+) -> Vec<Result<Encoded>> {
+    par_map(window.len(), threads, |i| {
+        encode_chunk(&window[i], source, specs, registry, opts)
+    })
+}
+
+/// Encodes a window with every image chunk handed to the image codec in one call; loading,
+/// and chunks stored as bytes, run on `threads` threads. Same results as `encode_window`.
+fn encode_group(
+    window: &[Vec<usize>],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+    threads: usize,
+) -> Vec<Result<Encoded>> {
+    let mut loaded = par_map(window.len(), threads, |i| {
+        load_chunk(&window[i], source, specs)
+    });
+    // The chunks the image codec gets, with their payloads and wrappers.
+    let mut images: Vec<(usize, Vec<Payload>, Vec<Option<Vec<u8>>>)> = Vec::new();
+    for (i, l) in loaded.iter_mut().enumerate() {
+        if let Ok(l) = l {
+            if let Some((p, w)) = take_images(l, opts) {
+                images.push((i, p, w));
+            }
+        }
+    }
+    let mut coded: Vec<Option<std::result::Result<Vec<u8>, CodecError>>> =
+        (0..window.len()).map(|_| None).collect();
+    if let (Some(id), false) = (opts.image_codec, images.is_empty()) {
+        let results = match registry.get(id) {
+            Some(codec) => {
+                let refs: Vec<Vec<&Payload>> =
+                    images.iter().map(|(_, p, _)| p.iter().collect()).collect();
+                codec.encode_chunks(&refs)
+            }
+            None => images.iter().map(|_| Err(not_in_build(id))).collect(),
+        };
+        for ((i, _, _), r) in images.iter().zip(results) {
+            coded[*i] = Some(r);
+        }
+    }
+    let mut images = images.into_iter().peekable();
+    let mut pending: Vec<Option<(Vec<Payload>, Vec<Option<Vec<u8>>>)>> = (0..window.len())
+        .map(|i| match images.peek() {
+            Some((j, _, _)) if *j == i => images.next().map(|(_, p, w)| (p, w)),
+            _ => None,
+        })
+        .collect();
+    // Each chunk as `encode_chunk` would finish it; the byte coding runs on the threads.
+    let slots: Vec<Mutex<Option<(Result<LoadedChunk>, Option<_>, Option<_>)>>> = loaded
+        .drain(..)
+        .zip(coded)
+        .zip(pending.drain(..))
+        .map(|((l, c), p)| Mutex::new(Some((l, c, p))))
+        .collect();
+    par_map(window.len(), threads, |i| {
+        let (l, coded, images) = slots[i]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("each chunk is finished once");
+        let l = l?;
+        if let (Some(r), Some((payloads, wrappers))) = (coded, images) {
+            match r {
+                Ok(bytes) => return Ok(image_encoded(l, &payloads, wrappers, opts, bytes)),
+                Err(CodecError::Unsupported(_)) => {}
+                Err(e) => return Err(failed(&l, e)),
+            }
+        }
+        bytes_encoded(l, registry, opts)
+    })
+}
+
+/// A chunk's members, loaded.
+struct LoadedChunk {
+    loaded: Vec<Loaded>,
+    input: u64,
+    geometries: Vec<Geometry>,
+    /// The first member's path, for messages.
+    first: String,
+}
+
+fn load_chunk(items: &[usize], source: &dyn Source, specs: &[MemberSpec]) -> Result<LoadedChunk> {
     let mut loaded = Vec::with_capacity(items.len());
     for &m in items {
         let path = show_path(&specs[m].path);
@@ -248,66 +340,119 @@ fn encode_chunk(
         }
         loaded.push(l);
     }
-    let input = loaded.iter().map(|l| l.bytes.len() as u64).sum();
-    let geometries = loaded.iter().map(|l| l.geometry).collect();
-    let first = show_path(&specs[items[0]].path);
-    let run = |id: u8, payloads: &[Payload]| -> std::result::Result<Vec<u8>, CodecError> {
-        let codec = registry
-            .get(id)
-            .ok_or_else(|| CodecError::Internal(format!("codec {id} is not in this build")))?;
-        let refs: Vec<&Payload> = payloads.iter().collect();
-        codec.encode_chunk(&refs)
-    };
-    let failed =
-        |e: CodecError| Error::Io(format!("encoding the chunk starting at '{first}': {e}"));
-    // Images go to the image codec as pixels when every item decoded; anything else, or a chunk
-    // the image codec refuses, is stored as bytes.
-    if let (Some(id), true) = (opts.image_codec, loaded.iter().all(|l| l.pixels.is_some())) {
-        let (images, wrappers): (Vec<Payload>, Vec<Option<Vec<u8>>>) = loaded
+    Ok(LoadedChunk {
+        input: loaded.iter().map(|l| l.bytes.len() as u64).sum(),
+        geometries: loaded.iter().map(|l| l.geometry).collect(),
+        loaded,
+        first: show_path(&specs[items[0]].path),
+    })
+}
+
+fn not_in_build(id: u8) -> CodecError {
+    CodecError::Internal(format!("codec {id} is not in this build"))
+}
+
+fn failed(l: &LoadedChunk, e: CodecError) -> Error {
+    Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first))
+}
+
+/// Images go to the image codec as pixels when every item decoded: their payloads and wrappers.
+fn take_images(
+    l: &mut LoadedChunk,
+    opts: &WriteOptions,
+) -> Option<(Vec<Payload>, Vec<Option<Vec<u8>>>)> {
+    if opts.image_codec.is_none() || !l.loaded.iter().all(|l| l.pixels.is_some()) {
+        return None;
+    }
+    Some(
+        l.loaded
             .iter_mut()
             .map(|l| {
                 let (img, w) = l.pixels.take().unwrap();
                 (Payload::Image(img), Some(w))
             })
-            .unzip();
-        match run(id, &images) {
-            Ok(bytes) => {
-                let (sizes, crcs) = images.iter().map(size_and_crc).unzip();
-                return Ok(Encoded {
-                    codec: id,
-                    bytes,
-                    sizes,
-                    crcs,
-                    geometries,
-                    wrappers,
-                    input,
-                });
-            }
-            Err(CodecError::Unsupported(_)) => {}
-            Err(e) => return Err(failed(e)),
-        }
+            .unzip(),
+    )
+}
+
+fn image_encoded(
+    l: LoadedChunk,
+    images: &[Payload],
+    wrappers: Vec<Option<Vec<u8>>>,
+    opts: &WriteOptions,
+    bytes: Vec<u8>,
+) -> Encoded {
+    let (sizes, crcs) = images.iter().map(size_and_crc).unzip();
+    Encoded {
+        codec: opts.image_codec.expect("an image codec coded it"),
+        bytes,
+        sizes,
+        crcs,
+        geometries: l.geometries,
+        wrappers,
+        input: l.input,
     }
-    let payloads: Vec<Payload> = loaded
+}
+
+/// The chunk stored as bytes, with the fallback codec if the first refuses.
+fn bytes_encoded(l: LoadedChunk, registry: &Registry, opts: &WriteOptions) -> Result<Encoded> {
+    let items = l.loaded.len();
+    let payloads: Vec<Payload> = l
+        .loaded
         .into_iter()
         .map(|l| Payload::Bytes(l.bytes))
         .collect();
     let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
-    let (codec, result) = match run(opts.codec, &payloads) {
+    let run = |id: u8| -> std::result::Result<Vec<u8>, CodecError> {
+        let codec = registry.get(id).ok_or_else(|| not_in_build(id))?;
+        let refs: Vec<&Payload> = payloads.iter().collect();
+        codec.encode_chunk(&refs)
+    };
+    let (codec, result) = match run(opts.codec) {
         Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {
-            (opts.fallback, run(opts.fallback, &payloads))
+            (opts.fallback, run(opts.fallback))
         }
         r => (opts.codec, r),
     };
-    let bytes = result.map_err(failed)?;
+    let bytes = result
+        .map_err(|e| Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first)))?;
     Ok(Encoded {
         codec,
         bytes,
         sizes,
         crcs,
-        geometries,
-        wrappers: vec![None; items.len()],
-        input,
+        geometries: l.geometries,
+        wrappers: vec![None; items],
+        input: l.input,
     })
+}
+
+fn encode_chunk(
+    items: &[usize],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Result<Encoded> {
+    let mut l = load_chunk(items, source, specs)?;
+    // Images go to the image codec as pixels when every item decoded; anything else, or a chunk
+    // the image codec refuses, is stored as bytes.
+    if let Some((images, wrappers)) = take_images(&mut l, opts) {
+        let id = opts.image_codec.expect("take_images checked it");
+        let r = registry
+            .get(id)
+            .ok_or_else(|| not_in_build(id))
+            .and_then(|c| {
+                let refs: Vec<&Payload> = images.iter().collect();
+                c.encode_chunk(&refs)
+            });
+        match r {
+            Ok(bytes) => return Ok(image_encoded(l, &images, wrappers, opts, bytes)),
+            Err(CodecError::Unsupported(_)) => {}
+            Err(e) => return Err(failed(&l, e)),
+        }
+    }
+    bytes_encoded(l, registry, opts)
 }
 
 /// The restored content's size and CRC32 as the member table records them (pixels for images).

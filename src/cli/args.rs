@@ -41,6 +41,17 @@ pub enum ImageCodec {
     Zstd,
 }
 
+/// Where the image models run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The GPU if this bsar has the cuda feature and finds one, else the CPU
+    Auto,
+    /// The CPU (all cores)
+    Cpu,
+    /// The GPU; an error if there is none
+    Gpu,
+}
+
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     pub archive: PathBuf,
@@ -74,6 +85,9 @@ pub struct CreateArgs {
     /// least this large is alone in its chunk
     #[arg(long, default_value = "1M", value_parser = parse_size)]
     pub chunk_pixels: u64,
+    /// Where the image models run (the archive bytes are the same on every device)
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
     /// Replace ARCHIVE if it exists
     #[arg(long)]
     pub overwrite: bool,
@@ -90,6 +104,9 @@ pub struct ExtractArgs {
     /// Directory to extract into (default: current directory)
     #[arg(short = 'C', long = "directory", default_value = ".")]
     pub dir: PathBuf,
+    /// Where the image models run (the archive bytes are the same on every device)
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
     /// Replace existing files
     #[arg(long)]
     pub overwrite: bool,
@@ -109,6 +126,9 @@ pub struct ListArgs {
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     pub archive: PathBuf,
+    /// Where the image models run (the archive bytes are the same on every device)
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
     /// No summary line
     #[arg(short, long)]
     pub quiet: bool,

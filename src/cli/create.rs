@@ -1,7 +1,8 @@
 //! `bsar create`: walk the paths, write the archive to a temporary file beside the target, fsync,
 //! and rename it into place, so a failure never leaves a partial archive under the target name.
 
-use super::args::{CreateArgs, ImageCodec};
+use super::args::{CreateArgs, Device, ImageCodec};
+use super::device;
 use super::imageinfo::sniff;
 use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
@@ -111,13 +112,20 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         ImageCodec::Bbans => Some(Scheme::BbAns),
         ImageCodec::Zstd => None,
     };
+    // Without an image model nothing runs on a device; an explicit `--device gpu` still
+    // insists on one.
+    let engine = if scheme.is_none() && a.device == Device::Auto {
+        None
+    } else {
+        device::choose(a.device)?
+    };
     if let Some(scheme) = scheme {
         let models = image_models(&a.model)?;
-        registry.register(Box::new(BitswapCodec::new(
-            models,
-            scheme,
-            DEFAULT_PRECISIONS,
-        )));
+        let mut codec = BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS);
+        if let Some(nets) = &engine {
+            codec = codec.with_batching(nets.clone(), device::GPU_MAX_BATCH);
+        }
+        registry.register(Box::new(codec));
     }
     let opts = WriteOptions {
         codec: CODEC_ZSTD,
@@ -132,6 +140,11 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             max_items: a.chunk_images as usize,
         },
         threads: threads.max(1),
+        group: if engine.is_some() {
+            device::GPU_CHUNKS
+        } else {
+            0
+        },
     };
     let bar = bytes_bar(total, "create");
     let report = {

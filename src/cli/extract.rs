@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn run(a: ExtractArgs) -> CliResult<()> {
+    let engine = super::device::choose(a.device)?;
+    let group = super::reading_group(&engine);
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
@@ -41,7 +43,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         }
     }
     fs::create_dir_all(&a.dir).map_err(|e| CliError(format!("{}: {e}", a.dir.display())))?;
-    let registry = super::reading_registry();
+    let registry = super::reading_registry(&engine);
     let total: u64 = picked.iter().map(|&i| members[i].size).sum();
     let bar = bytes_bar(total, "extract");
     let mut x = Extractor {
@@ -51,8 +53,10 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         dirs: Vec::new(),
     };
     let mut cache = ChunkCache {
-        chunk: usize::MAX,
-        items: Vec::new(),
+        group,
+        decoded: Vec::new(),
+        order: Vec::new(),
+        next: 0,
     };
     // The furthest selected item of each chunk: decoding stops there.
     let mut upto = vec![0usize; archive.index.chunks.len()];
@@ -76,15 +80,20 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     });
     for &i in &picked {
         let m = &members[i];
+        if m.kind == Kind::File
+            && m.chunk != NO_CHUNK
+            && cache.order.last() != Some(&(m.chunk as usize))
+        {
+            cache.order.push(m.chunk as usize);
+        }
+    }
+    for &i in &picked {
+        let m = &members[i];
         let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
-            let c = m.chunk as usize;
-            if cache.chunk != c {
-                cache.items = archive
-                    .read_chunk(c, upto[c], &registry)
-                    .map_err(|e| CliError(format!("{shown}: {e}")))?;
-                cache.chunk = c;
-            }
-            &cache.items[m.position as usize]
+            let items = cache
+                .get(m.chunk as usize, &archive, &upto, &registry)
+                .map_err(|e| CliError(format!("{shown}: {e}")))?;
+            &items[m.position as usize]
         } else {
             &[]
         };
@@ -114,9 +123,42 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Decoded chunks, read in the order extraction needs them, `group` at a time (a group is
+/// decoded at once, batched on a GPU). A chunk's error is raised when its turn comes, so what
+/// is written before it does not depend on the group size.
 struct ChunkCache {
-    chunk: usize,
-    items: Vec<Vec<u8>>,
+    group: usize,
+    decoded: Vec<(usize, crate::archive::Result<Vec<Vec<u8>>>)>,
+    /// Every chunk to read, in order; `next` is the first not read yet.
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl ChunkCache {
+    fn get(
+        &mut self,
+        chunk: usize,
+        archive: &Archive,
+        upto: &[usize],
+        registry: &crate::codec::Registry,
+    ) -> crate::archive::Result<&[Vec<u8>]> {
+        if !self.decoded.iter().any(|d| d.0 == chunk) {
+            let end = (self.next + self.group.max(1)).min(self.order.len());
+            let wanted: Vec<(usize, usize)> = self.order[self.next..end]
+                .iter()
+                .map(|&c| (c, upto[c]))
+                .collect();
+            debug_assert_eq!(wanted.first().map(|w| w.0), Some(chunk));
+            self.next = end;
+            let results = archive.read_chunks(&wanted, registry);
+            self.decoded = wanted.iter().map(|w| w.0).zip(results).collect();
+        }
+        match self.decoded.iter().find(|d| d.0 == chunk) {
+            Some((_, Ok(items))) => Ok(items),
+            Some((_, Err(e))) => Err(e.clone()),
+            None => unreachable!("chunks are read in the order they are needed"),
+        }
+    }
 }
 
 struct Extractor {

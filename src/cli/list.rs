@@ -13,7 +13,7 @@ pub fn run(a: ListArgs) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
-    let registry = super::reading_registry();
+    let registry = super::reading_registry(&None);
     let members = archive.members();
     let shares = stored_shares(members, &archive.index.chunks);
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -2,6 +2,7 @@
 
 mod args;
 mod create;
+mod device;
 mod extract;
 pub mod imageinfo;
 mod list;
@@ -35,8 +36,8 @@ impl From<crate::archive::Error> for CliError {
 pub type CliResult<T> = Result<T, CliError>;
 
 /// The codecs a reader needs: zstd, and Bit-Swap over every shipped model (loaded only when a
-/// Bit-Swap chunk is decoded).
-pub(crate) fn reading_registry() -> crate::codec::Registry {
+/// Bit-Swap chunk is decoded), batching groups of chunks on `engine` when there is one.
+pub(crate) fn reading_registry(engine: &device::Engine) -> crate::codec::Registry {
     use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
     let mut r = crate::codec::Registry::default();
     let loader = Box::new(|| {
@@ -45,12 +46,21 @@ pub(crate) fn reading_registry() -> crate::codec::Registry {
     });
     // The scheme and precisions of a chunk are read from the chunk itself when decoding.
     let scheme = crate::bitswap::Scheme::BitSwap;
-    r.register(Box::new(BitswapCodec::lazy(
-        loader,
-        scheme,
-        DEFAULT_PRECISIONS,
-    )));
+    let mut codec = BitswapCodec::lazy(loader, scheme, DEFAULT_PRECISIONS);
+    if let Some(nets) = engine {
+        codec = codec.with_batching(nets.clone(), device::GPU_MAX_BATCH);
+    }
+    r.register(Box::new(codec));
     r
+}
+
+/// Chunks read at once: a group for the batch coder, or one at a time.
+pub(crate) fn reading_group(engine: &device::Engine) -> usize {
+    if engine.is_some() {
+        device::GPU_CHUNKS
+    } else {
+        1
+    }
 }
 
 /// Runs one parsed command line.

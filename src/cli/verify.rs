@@ -14,7 +14,9 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
     let shown = a.archive.display();
     let fail = |e: crate::archive::Error| CliError(format!("{shown}: {e}"));
     let archive = Archive::parse(&map).map_err(fail)?;
-    let registry = super::reading_registry();
+    let engine = super::device::choose(a.device)?;
+    let registry = super::reading_registry(&engine);
+    let group = super::reading_group(&engine);
     let members = archive.members();
     // An archive that extract would refuse does not pass verification either.
     for m in members {
@@ -40,12 +42,24 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
     }
     let total: u64 = members.iter().map(|m| m.size).sum();
     let bar = bytes_bar(total, "verify");
-    for (ci, holders) in archive.index.chunk_members.iter().enumerate() {
-        // read_chunk checks the chunk CRC and every member's size and CRC.
-        archive
-            .read_chunk(ci, holders.len() - 1, &registry)
-            .map_err(fail)?;
-        bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
+    let all: Vec<(usize, usize)> = archive
+        .index
+        .chunk_members
+        .iter()
+        .enumerate()
+        .map(|(ci, holders)| (ci, holders.len() - 1))
+        .collect();
+    for wanted in all.chunks(group) {
+        // read_chunks checks the chunk CRCs and every member's size and CRC.
+        for (r, &(ci, _)) in archive
+            .read_chunks(wanted, &registry)
+            .into_iter()
+            .zip(wanted)
+        {
+            r.map_err(fail)?;
+            let holders = &archive.index.chunk_members[ci];
+            bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
+        }
     }
     bar.finish_and_clear();
     if !a.quiet {

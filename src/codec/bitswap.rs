@@ -3,9 +3,10 @@
 //! This file owns the chunk layout (header, per-image flags, alpha block); the bits-back
 //! procedure itself lives in `crate::bitswap`.
 
-use super::{Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
+use super::{ChunkToDecode, Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
-use crate::bitswap::{self, Planes, PlanesShape, Policy, Precisions, Scheme};
+use crate::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
+use crate::bitswap::{self, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
 use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
@@ -41,10 +42,28 @@ pub struct BitswapCodec {
     scheme: Scheme,
     precisions: Precisions,
     policy: Policy,
+    /// Where `encode_chunks` / `decode_chunks` run the nets, batched across the chunks
+    /// (`bitswap::batch`); `None`: one chunk after the other, as `encode_chunk` does.
+    batch: Option<Batching>,
+}
+
+/// The engine of the batch coder and the most inputs of one net pass.
+struct Batching {
+    nets: Arc<dyn Nets + Send>,
+    max_batch: usize,
 }
 
 fn corrupt(msg: impl Into<String>) -> CodecError {
     CodecError::Corrupt(msg.into())
+}
+
+/// A stream error as the codec reports it: an engine failure is not the data's fault (and must
+/// not make the writer fall back to another codec); anything else is `other`.
+fn stream_error(e: bitswap::StreamError, other: fn(String) -> CodecError) -> CodecError {
+    match e {
+        bitswap::StreamError::Engine { .. } => CodecError::Internal(e.to_string()),
+        e => other(e.to_string()),
+    }
 }
 
 /// Colour planes of an image with `channels` samples per pixel, and whether it has alpha.
@@ -92,6 +111,7 @@ impl BitswapCodec {
             scheme,
             precisions,
             policy: Policy::Cheapest,
+            batch: None,
         }
     }
 
@@ -103,7 +123,19 @@ impl BitswapCodec {
             scheme,
             precisions,
             policy: Policy::Cheapest,
+            batch: None,
         }
+    }
+
+    /// Codes groups of chunks (`encode_chunks`, `decode_chunks`) in lockstep, with every net
+    /// pass batched across them on `nets`, at most `max_batch` inputs a pass. The bytes are those
+    /// of `encode_chunk`.
+    pub fn with_batching(mut self, nets: Arc<dyn Nets + Send>, max_batch: usize) -> BitswapCodec {
+        self.batch = Some(Batching {
+            nets,
+            max_batch: max_batch.max(1),
+        });
+        self
     }
 
     /// How the encoder chooses between bits-back and the predictive code per patch (decoding
@@ -153,76 +185,59 @@ impl Codec for BitswapCodec {
 
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
         let available = self.models()?;
-        let mut used: Vec<usize> = Vec::new();
-        let mut flags = Vec::with_capacity(items.len());
-        let mut planes = Vec::with_capacity(items.len());
-        let mut alpha_planes = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let Payload::Image(img) = item else {
-                return Err(CodecError::Unsupported(format!("item {i} is not an image")));
-            };
-            let unsupported =
-                || CodecError::Unsupported(format!("no model for {} channels", img.channels));
-            let (colour, has_alpha) = split_channels(img.channels).ok_or_else(unsupported)?;
-            let model = available
-                .iter()
-                .position(|m| m.config().channels == colour)
-                .ok_or_else(unsupported)?;
-            let slot = match used.iter().position(|&m| m == model) {
-                Some(s) => s,
-                None => {
-                    used.push(model);
-                    used.len() - 1
-                }
-            };
-            let (samples, alpha_mode) = if has_alpha {
-                let (rgb, alpha) = split_alpha(img, colour);
-                if alpha.iter().all(|&a| a == 255) {
-                    (rgb, ALPHA_OPAQUE)
-                } else {
-                    alpha_planes.extend_from_slice(&alpha);
-                    (rgb, ALPHA_PLANE)
-                }
-            } else {
-                (img.pixels.clone(), ALPHA_NONE)
-            };
-            flags.push(slot as u8 | alpha_mode << 2);
-            planes.push(Planes {
-                width: img.width as usize,
-                height: img.height as usize,
-                channels: colour,
-                samples,
-                model: slot,
-            });
-        }
-        let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
-        check_precisions(self.precisions, &models).map_err(CodecError::Unsupported)?;
-        let stack = bitswap::encode(&models, self.scheme, self.precisions, self.policy, &planes)
-            .map_err(|e| CodecError::Unsupported(e.to_string()))?;
+        let chunk = self.prepare(available, items)?;
+        let stack = bitswap::encode(
+            &chunk.models,
+            self.scheme,
+            self.precisions,
+            self.policy,
+            &chunk.planes,
+        )
+        .map_err(|e| stream_error(e, CodecError::Unsupported))?;
+        self.finish(chunk, stack)
+    }
 
-        let mut out = vec![VERSION, self.scheme.id(), self.precisions.pixel as u8];
-        out.push(self.precisions.latent as u8);
-        out.push(models.len() as u8);
-        for m in &models {
-            out.extend_from_slice(&m.id());
-        }
-        // Images of a chunk nearly always share their flags: then one byte says so.
-        if flags.windows(2).all(|w| w[0] == w[1]) && !flags.is_empty() {
-            out.extend_from_slice(&[FLAGS_SHARED, flags[0]]);
-        } else {
-            out.push(FLAGS_EACH);
-            out.extend_from_slice(&flags);
-        }
-        let alpha = if alpha_planes.is_empty() {
-            Vec::new()
-        } else {
-            zstd::bulk::compress(&alpha_planes, ALPHA_LEVEL)
-                .map_err(|e| CodecError::Internal(e.to_string()))?
+    fn encode_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
+        let Some(b) = &self.batch else {
+            return chunks.iter().map(|c| self.encode_chunk(c)).collect();
         };
-        out.extend_from_slice(&(alpha.len() as u32).to_le_bytes());
-        out.extend_from_slice(&alpha);
-        out.extend_from_slice(&stack.to_bytes());
-        Ok(out)
+        let available = match self.models() {
+            Ok(a) => a,
+            Err(e) => return chunks.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut prepared: Vec<Result<ToEncode, CodecError>> = chunks
+            .iter()
+            .map(|items| self.prepare(available, items))
+            .collect();
+        let jobs: Vec<EncodeJob> = prepared
+            .iter()
+            .flatten()
+            .map(|c| EncodeJob {
+                models: c.models.clone(),
+                images: &c.planes,
+            })
+            .collect();
+        let mut stacks = encode_batch(
+            &*b.nets,
+            b.max_batch,
+            self.scheme,
+            self.precisions,
+            self.policy,
+            &jobs,
+        )
+        .into_iter();
+        drop(jobs);
+        prepared
+            .drain(..)
+            .map(|p| {
+                let chunk = p?;
+                let stack = stacks
+                    .next()
+                    .expect("one stack per job")
+                    .map_err(|e| stream_error(e, CodecError::Unsupported))?;
+                self.finish(chunk, stack)
+            })
+            .collect()
     }
 
     fn decode_chunk(
@@ -231,6 +246,79 @@ impl Codec for BitswapCodec {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
+        let available = self.models()?;
+        let c = self.parse(available, data, shapes, upto)?;
+        let decoded = bitswap::decode(
+            &c.job.models,
+            c.job.scheme,
+            c.job.prec,
+            c.job.stack,
+            &c.job.shapes,
+            upto,
+        )
+        .map_err(|e| stream_error(e, CodecError::Corrupt))?;
+        Ok(assemble(decoded, shapes, &c.flags, &c.alpha))
+    }
+
+    fn decode_chunks(&self, chunks: &[ChunkToDecode]) -> Vec<Result<Vec<Payload>, CodecError>> {
+        let Some(b) = &self.batch else {
+            return chunks
+                .iter()
+                .map(|c| self.decode_chunk(c.data, c.shapes, c.upto))
+                .collect();
+        };
+        let available = match self.models() {
+            Ok(a) => a,
+            Err(e) => return chunks.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut parsed: Vec<Result<ToDecode, CodecError>> = chunks
+            .iter()
+            .map(|c| self.parse(available, c.data, c.shapes, c.upto))
+            .collect();
+        let mut jobs = Vec::new();
+        let mut rest = Vec::new();
+        for p in parsed.drain(..) {
+            match p {
+                Ok(c) => {
+                    jobs.push(c.job);
+                    rest.push(Ok((c.flags, c.alpha)));
+                }
+                Err(e) => rest.push(Err(e)),
+            }
+        }
+        let mut decoded = decode_batch(&*b.nets, b.max_batch, jobs).into_iter();
+        rest.into_iter()
+            .zip(chunks)
+            .map(|(r, c)| {
+                let (flags, alpha) = r?;
+                let planes = decoded
+                    .next()
+                    .expect("one result per job")
+                    .map_err(|e| stream_error(e, CodecError::Corrupt))?;
+                Ok(assemble(planes, c.shapes, &flags, &alpha))
+            })
+            .collect()
+    }
+}
+
+/// A chunk parsed and checked, ready for the stream decoder.
+struct ToDecode<'m> {
+    job: DecodeJob<'m>,
+    /// One flags byte per image.
+    flags: Vec<u8>,
+    alpha: Vec<u8>,
+}
+
+impl BitswapCodec {
+    /// Parses the header, finds the models, and checks everything against the member table's
+    /// shapes before anything is allocated.
+    fn parse<'m>(
+        &self,
+        available: &'m [Arc<Model>],
+        data: &[u8],
+        shapes: &[ItemShape],
+        upto: usize,
+    ) -> Result<ToDecode<'m>, CodecError> {
         super::check_upto(upto, shapes.len())?;
         let header = Header::parse(data, shapes.len())?;
         let scheme = Scheme::from_id(header.scheme)
@@ -239,7 +327,6 @@ impl Codec for BitswapCodec {
             pixel: header.pixel_precision as u32,
             latent: header.latent_precision as u32,
         };
-        let available = self.models()?;
         let mut models = Vec::with_capacity(header.model_ids.len());
         for id in &header.model_ids {
             let m = available
@@ -310,37 +397,157 @@ impl Codec for BitswapCodec {
                 stack.lanes()
             )));
         }
-        let decoded = bitswap::decode(&models, scheme, precisions, stack, &plane_shapes, upto)
-            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(ToDecode {
+            job: DecodeJob {
+                models,
+                scheme,
+                prec: precisions,
+                stack,
+                shapes: plane_shapes,
+                upto,
+            },
+            flags: header.flags,
+            alpha,
+        })
+    }
+}
 
-        let mut alpha_at = 0;
-        let mut out = Vec::with_capacity(decoded.len());
-        for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(&header.flags) {
-            let ItemShape::Image {
-                width,
-                height,
-                channels,
-            } = *shape
-            else {
-                unreachable!()
+/// The decoded images as payloads, alpha joined back.
+fn assemble(
+    decoded: Vec<Planes>,
+    shapes: &[ItemShape],
+    flags: &[u8],
+    alpha: &[u8],
+) -> Vec<Payload> {
+    let mut alpha_at = 0;
+    let mut out = Vec::with_capacity(decoded.len());
+    for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(flags) {
+        let ItemShape::Image {
+            width,
+            height,
+            channels,
+        } = *shape
+        else {
+            unreachable!()
+        };
+        let n = width as usize * height as usize;
+        let pixels = match flag >> 2 {
+            ALPHA_NONE => planes.samples,
+            ALPHA_OPAQUE => join_alpha(&planes.samples, &vec![255; n], planes.channels),
+            _ => {
+                let a = &alpha[alpha_at..alpha_at + n];
+                alpha_at += n;
+                join_alpha(&planes.samples, a, planes.channels)
+            }
+        };
+        out.push(Payload::Image(Image {
+            width,
+            height,
+            channels,
+            pixels,
+        }));
+    }
+    out
+}
+
+/// A chunk's images ready for the stream, and what its header needs.
+struct ToEncode<'m> {
+    models: Vec<&'m Model>,
+    planes: Vec<Planes>,
+    flags: Vec<u8>,
+    alpha_planes: Vec<u8>,
+}
+
+impl BitswapCodec {
+    /// Splits the items into colour planes and alpha, picks each image's model, and checks
+    /// the precisions against the models.
+    fn prepare<'m>(
+        &self,
+        available: &'m [Arc<Model>],
+        items: &[&Payload],
+    ) -> Result<ToEncode<'m>, CodecError> {
+        let mut used: Vec<usize> = Vec::new();
+        let mut flags = Vec::with_capacity(items.len());
+        let mut planes = Vec::with_capacity(items.len());
+        let mut alpha_planes = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Payload::Image(img) = item else {
+                return Err(CodecError::Unsupported(format!("item {i} is not an image")));
             };
-            let n = width as usize * height as usize;
-            let pixels = match flag >> 2 {
-                ALPHA_NONE => planes.samples,
-                ALPHA_OPAQUE => join_alpha(&planes.samples, &vec![255; n], planes.channels),
-                _ => {
-                    let a = &alpha[alpha_at..alpha_at + n];
-                    alpha_at += n;
-                    join_alpha(&planes.samples, a, planes.channels)
+            let unsupported =
+                || CodecError::Unsupported(format!("no model for {} channels", img.channels));
+            let (colour, has_alpha) = split_channels(img.channels).ok_or_else(unsupported)?;
+            let model = available
+                .iter()
+                .position(|m| m.config().channels == colour)
+                .ok_or_else(unsupported)?;
+            let slot = match used.iter().position(|&m| m == model) {
+                Some(s) => s,
+                None => {
+                    used.push(model);
+                    used.len() - 1
                 }
             };
-            out.push(Payload::Image(Image {
-                width,
-                height,
-                channels,
-                pixels,
-            }));
+            let (samples, alpha_mode) = if has_alpha {
+                let (rgb, alpha) = split_alpha(img, colour);
+                if alpha.iter().all(|&a| a == 255) {
+                    (rgb, ALPHA_OPAQUE)
+                } else {
+                    alpha_planes.extend_from_slice(&alpha);
+                    (rgb, ALPHA_PLANE)
+                }
+            } else {
+                (img.pixels.clone(), ALPHA_NONE)
+            };
+            flags.push(slot as u8 | alpha_mode << 2);
+            planes.push(Planes {
+                width: img.width as usize,
+                height: img.height as usize,
+                channels: colour,
+                samples,
+                model: slot,
+            });
         }
+        let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
+        check_precisions(self.precisions, &models).map_err(CodecError::Unsupported)?;
+        Ok(ToEncode {
+            models,
+            planes,
+            flags,
+            alpha_planes,
+        })
+    }
+
+    /// The chunk bytes: header, alpha block, coded stream.
+    fn finish(&self, chunk: ToEncode, stack: Stack) -> Result<Vec<u8>, CodecError> {
+        let ToEncode {
+            models,
+            flags,
+            alpha_planes,
+            ..
+        } = chunk;
+        let mut out = vec![VERSION, self.scheme.id(), self.precisions.pixel as u8];
+        out.push(self.precisions.latent as u8);
+        out.push(models.len() as u8);
+        for m in &models {
+            out.extend_from_slice(&m.id());
+        }
+        // Images of a chunk nearly always share their flags: then one byte says so.
+        if flags.windows(2).all(|w| w[0] == w[1]) && !flags.is_empty() {
+            out.extend_from_slice(&[FLAGS_SHARED, flags[0]]);
+        } else {
+            out.push(FLAGS_EACH);
+            out.extend_from_slice(&flags);
+        }
+        let alpha = if alpha_planes.is_empty() {
+            Vec::new()
+        } else {
+            zstd::bulk::compress(&alpha_planes, ALPHA_LEVEL)
+                .map_err(|e| CodecError::Internal(e.to_string()))?
+        };
+        out.extend_from_slice(&(alpha.len() as u32).to_le_bytes());
+        out.extend_from_slice(&alpha);
+        out.extend_from_slice(&stack.to_bytes());
         Ok(out)
     }
 }

@@ -7,6 +7,9 @@
 //! promises. This module never imports the container.
 
 pub mod bitswap;
+/// The Bit-Swap codec's nets on a GPU (`--features cuda`).
+#[cfg(feature = "cuda")]
+pub mod gpu;
 mod registry;
 pub mod zstd;
 
@@ -123,6 +126,14 @@ pub(crate) fn check_upto(upto: usize, items: usize) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// One chunk to decode, for [`Codec::decode_chunks`] (the arguments of `decode_chunk`).
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkToDecode<'a> {
+    pub data: &'a [u8],
+    pub shapes: &'a [ItemShape],
+    pub upto: usize,
+}
+
 /// A chunk coder. Implementations must be deterministic: the same items give the same bytes on
 /// every machine and thread count, because archives are compared byte for byte.
 pub trait Codec: Send + Sync {
@@ -142,4 +153,17 @@ pub trait Codec: Send + Sync {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError>;
+    /// Codes several chunks at once (a codec may batch work across them, on a GPU say); result
+    /// `i` must be what `encode_chunk(chunks[i])` returns, byte for byte. The default codes them
+    /// one after the other.
+    fn encode_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
+        chunks.iter().map(|c| self.encode_chunk(c)).collect()
+    }
+    /// Decodes several chunks at once; result `i` is what `decode_chunk` returns for `chunks[i]`.
+    fn decode_chunks(&self, chunks: &[ChunkToDecode]) -> Vec<Result<Vec<Payload>, CodecError>> {
+        chunks
+            .iter()
+            .map(|c| self.decode_chunk(c.data, c.shapes, c.upto))
+            .collect()
+    }
 }

@@ -6,7 +6,7 @@ use super::host::check_cdf_shape;
 use super::kernels::{
     check_cdf, fail, want, ConvShape, Elem, GpuError, GpuResult, Kernels, RansShape,
 };
-use cust::context::Context;
+use cust::context::{Context, CurrentContext};
 use cust::device::Device;
 use cust::memory::{CopyDestination, DeviceBuffer};
 use cust::module::Module;
@@ -117,6 +117,9 @@ impl Kernels for Gpu {
     }
     fn describe(&self) -> String {
         format!("GPU {}", self.name)
+    }
+    fn bind_thread(&self) -> GpuResult<()> {
+        Ok(CurrentContext::set_current(&self._context)?)
     }
 
     fn rans_push(

@@ -162,7 +162,15 @@ impl<'k, K: Kernels> Engine<'k, K> {
     /// Logistic parameters of `net` on `input` (spec/model.md 4.4): `Model::run`, bit for bit.
     pub fn run(&self, net: Net, input: &[f32], batch: usize) -> GpuResult<Logistic> {
         let n = self.net(net)?;
-        let raw = self.k.upload(&self.run_raw(net, input, batch)?)?;
+        let need = batch * self.grid * self.grid * n.cin;
+        if input.len() != need {
+            return Err(fail(format!(
+                "{net:?}: input has {} values, the batch needs {need}",
+                input.len()
+            )));
+        }
+        // The raw outputs stay on the device for the parameters.
+        let raw = self.run_raw_on(net, &self.k.upload(input)?, batch)?;
         let (mu, ls, inv_s) = self.params_on(n.cout, n.min_ls, &raw)?;
         Ok(Logistic {
             mu: self.k.download(&mu)?,

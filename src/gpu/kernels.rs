@@ -45,6 +45,11 @@ pub trait Kernels {
     fn synchronize(&self) -> GpuResult<()>;
     /// What runs the kernels, for reports.
     fn describe(&self) -> String;
+    /// Makes the calling thread able to launch kernels (a GPU binds its context to it); call
+    /// it before launching from a thread other than the one that made the device.
+    fn bind_thread(&self) -> GpuResult<()> {
+        Ok(())
+    }
 
     /// Pushes `count` symbols on each of `n` streams (layouts: `kernels/rans.cu`).
     #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,228 @@
+//! Archives written and read with chunks handed to the codec in groups (`WriteOptions::group`,
+//! `Archive::read_chunks`: the path `--device gpu` takes, here with the CPU engine behind the
+//! batch coder) are byte-identical to the per-chunk path, and errors stay with their chunk.
+
+mod common;
+mod model_support;
+
+use bsar::archive::{
+    write_archive, Archive, ChunkBounds, Kind, Loaded, MemberSpec, Source, WriteOptions,
+};
+use bsar::bitswap::{CpuNets, Scheme};
+use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+use bsar::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
+use bsar::model::Model;
+use common::noise;
+use model_support::{random_model, Shape};
+use std::sync::Arc;
+
+fn models() -> Vec<Arc<Model>> {
+    let rgb = Model::load(
+        include_bytes!("fixtures/model-tiny.json"),
+        include_bytes!("fixtures/model-tiny.safetensors"),
+    )
+    .unwrap();
+    let shape = Shape {
+        channels: 1,
+        patch: 8,
+        latent_layers: 2,
+        latent_channels: 2,
+        width: 8,
+        res_blocks: 1,
+        latent_bins: 512,
+    };
+    let f = random_model(shape, 5);
+    let grey = Model::load(&f.json, &f.safetensors()).unwrap();
+    vec![Arc::new(rgb), Arc::new(grey)]
+}
+
+/// Member files: PNM images (RGB and grey, several sizes) and, every seventh, plain bytes.
+fn files() -> Vec<Vec<u8>> {
+    (0..26u64)
+        .map(|i| {
+            if i % 7 == 3 {
+                return noise(300 + i as usize, i);
+            }
+            let (w, h) = [(8, 8), (13, 9), (1, 1), (17, 16), (5, 21)][i as usize % 5];
+            let grey = i % 3 == 0;
+            let c = if grey { 1 } else { 3 };
+            let jitter = noise(w * h * c, 100 + i);
+            let mut f = format!("P{}\n{w} {h}\n255\n", if grey { 5 } else { 6 }).into_bytes();
+            f.extend((0..w * h * c).map(|k| {
+                let (x, y) = ((k / c) % w, (k / c) / w);
+                if i % 2 == 0 {
+                    (x * 11 + y * 5 + (k % c) * 30) as u8 + jitter[k] % 4
+                } else {
+                    jitter[k]
+                }
+            }));
+            f
+        })
+        .collect()
+}
+
+struct Mem(Vec<Vec<u8>>);
+
+impl Source for Mem {
+    fn load(&self, i: usize) -> Result<Loaded, String> {
+        let bytes = self.0[i].clone();
+        let pixels = bsar::imageio::decode(&bytes).map(|(r, w)| {
+            let img = Image {
+                width: r.width,
+                height: r.height,
+                channels: r.channels,
+                pixels: r.pixels,
+            };
+            (img, w.to_bytes())
+        });
+        Ok(Loaded {
+            geometry: bsar::cli::imageinfo::sniff(&bytes).unwrap_or_default(),
+            bytes,
+            pixels,
+        })
+    }
+}
+
+fn specs(files: &[Vec<u8>]) -> Vec<MemberSpec> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| MemberSpec {
+            path: format!("m{i:02}").into_bytes(),
+            kind: Kind::File,
+            mode: 0o644,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            size: f.len() as u64,
+            link: vec![],
+            image: i % 7 != 3,
+        })
+        .collect()
+}
+
+fn registry(scheme: Scheme, batched: bool) -> Registry {
+    let mut codec = BitswapCodec::new(models(), scheme, DEFAULT_PRECISIONS);
+    if batched {
+        codec = codec.with_batching(Arc::new(CpuNets { threads: 2 }), 5);
+    }
+    let mut r = Registry::with_defaults(3);
+    r.register(Box::new(codec));
+    r
+}
+
+fn write(files: &[Vec<u8>], registry: &Registry, group: usize, threads: usize) -> Vec<u8> {
+    let opts = WriteOptions {
+        codec: CODEC_ZSTD,
+        fallback: CODEC_ZSTD,
+        bounds: ChunkBounds {
+            max_bytes: 1 << 20,
+            max_items: 2,
+        },
+        image_codec: Some(CODEC_BITSWAP),
+        image_bounds: ChunkBounds {
+            max_bytes: 1 << 20,
+            max_items: 3,
+        },
+        threads,
+        group,
+    };
+    let mut out = Vec::new();
+    write_archive(
+        &mut out,
+        &specs(files),
+        &Mem(files.to_vec()),
+        registry,
+        &opts,
+        &|_| {},
+    )
+    .expect("archive written");
+    out
+}
+
+#[test]
+fn grouped_chunks_give_the_same_archive_and_contents() {
+    let files = files();
+    for scheme in [Scheme::BitSwap, Scheme::BbAns] {
+        let cpu = write(&files, &registry(scheme, false), 0, 2);
+        let archive = Archive::parse(&cpu).unwrap();
+        let chunks = archive.index.chunks.len();
+        let image_chunks = archive
+            .index
+            .chunks
+            .iter()
+            .filter(|c| c.codec == CODEC_BITSWAP)
+            .count();
+        assert!(
+            image_chunks >= 6 && chunks > image_chunks,
+            "{chunks} chunks"
+        );
+        // Groups of 4 and of all chunks, batched; groups with the per-chunk default; 1 thread.
+        for (group, batched, threads) in [(4, true, 2), (100, true, 1), (3, false, 2)] {
+            let got = write(&files, &registry(scheme, batched), group, threads);
+            assert!(
+                got == cpu,
+                "{scheme:?}: group {group} batched {batched}: archive differs"
+            );
+        }
+        // Reading: every chunk in one group, batched, equals chunk-by-chunk reading, and the
+        // restored pixels are the images' pixels.
+        let batched = registry(scheme, true);
+        let plain = registry(scheme, false);
+        let wanted: Vec<(usize, usize)> = (0..chunks)
+            .map(|ci| (ci, archive.index.chunk_members[ci].len() - 1))
+            .collect();
+        let together = archive.read_chunks(&wanted, &batched);
+        for (&(ci, upto), r) in wanted.iter().zip(together) {
+            let one = archive.read_chunk(ci, upto, &plain).unwrap();
+            assert_eq!(r.unwrap(), one, "chunk {ci}");
+            for (pos, item) in one.iter().enumerate() {
+                let m = archive.index.chunk_members[ci][pos] as usize;
+                let want = Mem(files.clone()).load(m).unwrap();
+                let want = want.pixels.map(|p| p.0.pixels).unwrap_or(want.bytes);
+                assert_eq!(*item, want, "member {m}");
+            }
+        }
+        // Only a prefix of some chunks.
+        let prefixes: Vec<(usize, usize)> = wanted.iter().map(|&(ci, _)| (ci, 0)).collect();
+        for (&(ci, _), r) in prefixes
+            .iter()
+            .zip(archive.read_chunks(&prefixes, &batched))
+        {
+            assert_eq!(r.unwrap(), archive.read_chunk(ci, 0, &plain).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_damaged_chunk_fails_alone_in_its_group() {
+    let files = files();
+    let reg = registry(Scheme::BitSwap, true);
+    let mut bytes = write(&files, &reg, 4, 2);
+    let archive = Archive::parse(&bytes).unwrap();
+    let bad = (0..archive.index.chunks.len())
+        .filter(|&c| archive.index.chunks[c].codec == CODEC_BITSWAP)
+        .nth(2)
+        .unwrap();
+    let entry = &archive.index.chunks[bad];
+    let at = (entry.offset + entry.len / 2) as usize;
+    let n = archive.index.chunks.len();
+    drop(archive);
+    bytes[at] ^= 0x10;
+    let archive = Archive::parse(&bytes).unwrap();
+    let wanted: Vec<(usize, usize)> = (0..n)
+        .map(|ci| (ci, archive.index.chunk_members[ci].len() - 1))
+        .collect();
+    for (&(ci, upto), r) in wanted.iter().zip(archive.read_chunks(&wanted, &reg)) {
+        let one = archive.read_chunk(ci, upto, &registry(Scheme::BitSwap, false));
+        if ci == bad {
+            let (e, e1) = (r.unwrap_err().to_string(), one.unwrap_err().to_string());
+            assert_eq!(e, e1);
+            assert!(
+                e.contains(&format!("chunk {bad}")) && e.contains("CRC"),
+                "{e}"
+            );
+        } else {
+            assert_eq!(r.unwrap(), one.unwrap(), "chunk {ci}");
+        }
+    }
+}
