@@ -4,7 +4,7 @@
 //!     cargo run --release --features cuda --example bench_gpu_engine [-- MODEL BATCH]
 //!
 //! Data: random 8-bit patches and random latent bins (the nets' speed does not depend on the
-//! values); MODEL is a shipped model (default rgb-fast), BATCH the patches per pass (default
+//! values); MODEL names a shipped model, read from models/ (default rgb-fast), BATCH the patches per pass (default
 //! 4096). Each of the 2L nets runs once on the batch (the GPU's time: raw outputs, left on the
 //! device; the CPU's: `Model::run` on all cores with its fastest kernels, logistic parameters
 //! included, on a batch of 64). The means are compared bit for bit on the CPU's batch.
@@ -56,10 +56,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().map(String::as_str).unwrap_or("rgb-fast");
     let batch: usize = args.get(1).map_or(4096, |b| b.parse().expect("BATCH"));
-    let entry = bsar::shipped::find(name)
-        .expect("models load")
-        .unwrap_or_else(|| panic!("no shipped model {name}"));
-    let m = &entry.model;
+    // Read from models/ (run from the repository root), not through bsar::shipped: embedding
+    // every model would make the binary too large to stage for the GPU check (cuda/stage.sh).
+    let read = |ext: &str| {
+        let path = format!("models/{name}.{ext}");
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (run from the repository root)"))
+    };
+    let m = &bsar::model::Model::load(&read("json"), &read("safetensors")).expect("model loads");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_batch = batch.min(64);
     let cpu_in = inputs(m, cpu_batch);
