@@ -246,6 +246,12 @@ fn encode_window(
     })
 }
 
+/// An image chunk's payloads (pixels) and the wrappers that rebuild their files.
+type ImageItems = (Vec<Payload>, Vec<Option<Vec<u8>>>);
+type Coded = std::result::Result<Vec<u8>, CodecError>;
+/// A loaded chunk, its images if the image codec took them, and what that codec made of them.
+type Slot = (Result<LoadedChunk>, Option<ImageItems>, Option<Coded>);
+
 /// Encodes a window with every image chunk handed to the image codec in one call; loading,
 /// and chunks stored as bytes, run on `threads` threads. Same results as `encode_window`.
 fn encode_group(
@@ -256,55 +262,48 @@ fn encode_group(
     opts: &WriteOptions,
     threads: usize,
 ) -> Vec<Result<Encoded>> {
-    let mut loaded = par_map(window.len(), threads, |i| {
-        load_chunk(&window[i], source, specs)
-    });
-    // The chunks the image codec gets, with their payloads and wrappers.
-    let mut images: Vec<(usize, Vec<Payload>, Vec<Option<Vec<u8>>>)> = Vec::new();
-    for (i, l) in loaded.iter_mut().enumerate() {
-        if let Ok(l) = l {
-            if let Some((p, w)) = take_images(l, opts) {
-                images.push((i, p, w));
-            }
-        }
-    }
-    let mut coded: Vec<Option<std::result::Result<Vec<u8>, CodecError>>> =
-        (0..window.len()).map(|_| None).collect();
-    if let (Some(id), false) = (opts.image_codec, images.is_empty()) {
+    let n = window.len();
+    let mut loaded = par_map(n, threads, |i| load_chunk(&window[i], source, specs));
+    let images: Vec<Option<ImageItems>> = loaded
+        .iter_mut()
+        .map(|l| l.as_mut().ok().and_then(|l| take_images(l, opts)))
+        .collect();
+    let which: Vec<usize> = (0..n).filter(|&i| images[i].is_some()).collect();
+    let mut coded: Vec<Option<Coded>> = (0..n).map(|_| None).collect();
+    if let (Some(id), false) = (opts.image_codec, which.is_empty()) {
         let results = match registry.get(id) {
             Some(codec) => {
-                let refs: Vec<Vec<&Payload>> =
-                    images.iter().map(|(_, p, _)| p.iter().collect()).collect();
+                let refs: Vec<Vec<&Payload>> = which
+                    .iter()
+                    .map(|&i| {
+                        images[i]
+                            .as_ref()
+                            .map_or(Vec::new(), |m| m.0.iter().collect())
+                    })
+                    .collect();
                 codec.encode_chunks(&refs)
             }
-            None => images.iter().map(|_| Err(not_in_build(id))).collect(),
+            None => which.iter().map(|_| Err(not_in_build(id))).collect(),
         };
-        for ((i, _, _), r) in images.iter().zip(results) {
-            coded[*i] = Some(r);
+        for (&i, r) in which.iter().zip(results) {
+            coded[i] = Some(r);
         }
     }
-    let mut images = images.into_iter().peekable();
-    let mut pending: Vec<Option<(Vec<Payload>, Vec<Option<Vec<u8>>>)>> = (0..window.len())
-        .map(|i| match images.peek() {
-            Some((j, _, _)) if *j == i => images.next().map(|(_, p, w)| (p, w)),
-            _ => None,
-        })
-        .collect();
-    // Each chunk as `encode_chunk` would finish it; the byte coding runs on the threads.
-    let slots: Vec<Mutex<Option<(Result<LoadedChunk>, Option<_>, Option<_>)>>> = loaded
-        .drain(..)
+    // Each chunk finished as `encode_chunk` would; the byte coding runs on the threads.
+    let slots: Vec<Mutex<Option<Slot>>> = loaded
+        .into_iter()
+        .zip(images)
         .zip(coded)
-        .zip(pending.drain(..))
-        .map(|((l, c), p)| Mutex::new(Some((l, c, p))))
+        .map(|((l, m), c)| Mutex::new(Some((l, m, c))))
         .collect();
-    par_map(window.len(), threads, |i| {
-        let (l, coded, images) = slots[i]
+    par_map(n, threads, |i| {
+        let (l, images, coded) = slots[i]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .expect("each chunk is finished once");
         let l = l?;
-        if let (Some(r), Some((payloads, wrappers))) = (coded, images) {
+        if let (Some((payloads, wrappers)), Some(r)) = (images, coded) {
             match r {
                 Ok(bytes) => return Ok(image_encoded(l, &payloads, wrappers, opts, bytes)),
                 Err(CodecError::Unsupported(_)) => {}
@@ -357,10 +356,7 @@ fn failed(l: &LoadedChunk, e: CodecError) -> Error {
 }
 
 /// Images go to the image codec as pixels when every item decoded: their payloads and wrappers.
-fn take_images(
-    l: &mut LoadedChunk,
-    opts: &WriteOptions,
-) -> Option<(Vec<Payload>, Vec<Option<Vec<u8>>>)> {
+fn take_images(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<ImageItems> {
     if opts.image_codec.is_none() || !l.loaded.iter().all(|l| l.pixels.is_some()) {
         return None;
     }
