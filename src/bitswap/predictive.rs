@@ -31,11 +31,6 @@ const COLOUR_OTHER: [f32; 11] = [
     0.611, 0.468, 0.611, 0.951, 1.36, 1.93, 2.76, 4.29, 5.6, 6.69, 7.31,
 ];
 
-/// The interval of every real sample of a patch, in raster order `(y, x, c)`.
-struct Intervals {
-    out: Vec<(u32, u32)>,
-}
-
 /// Reads sample `(y, x, c)` of a padded `P x P x C` patch.
 struct View<'a> {
     patch: &'a [u8],
@@ -91,25 +86,36 @@ fn predict(v: &View, pos: &PatchPos, y: usize, x: usize, c: usize) -> (i32, usiz
     )
 }
 
-/// The intervals of every real sample, computed from the patch's own samples. The decoder calls
-/// this sample by sample as it learns them; the encoder all at once.
-fn interval_at(
-    v: &View,
-    pos: &PatchPos,
-    y: usize,
-    x: usize,
+/// The most channels a patch has (colour).
+const MAX_CHANNELS: usize = 3;
+
+/// The `(m, bucket)` of every channel of pixel `(y, x)`: they depend only on neighbours, so
+/// the decoder can compute them before it knows any of the pixel's own samples.
+fn pixel_predictions(v: &View, pos: &PatchPos, y: usize, x: usize) -> [(i32, usize); MAX_CHANNELS] {
+    let mut out = [(0, 0); MAX_CHANNELS];
+    for (c, slot) in out.iter_mut().enumerate().take(v.ch) {
+        *slot = predict(v, pos, y, x, c);
+    }
+    out
+}
+
+/// The pixel bins of channel `c`, given its pixel's predictions and, for `c > 0`, the already
+/// known sample `prev` of channel `c - 1` (spec/bitswap.md 3.5).
+fn sample_bins(
+    ch: usize,
     c: usize,
+    preds: &[(i32, usize); MAX_CHANNELS],
+    prev: i32,
     precision: u32,
 ) -> LogisticBins<'static> {
-    let (med, bucket) = predict(v, pos, y, x, c);
-    let (pred, scale) = if v.ch == 1 {
+    let (med, bucket) = preds[c];
+    let (pred, scale) = if ch == 1 {
         (med, GREY[bucket])
     } else if c == 0 {
         (med, COLOUR_FIRST[bucket])
     } else {
         // The previous channel's prediction error corrects this one: colour channels move together.
-        let (prev_med, _) = predict(v, pos, y, x, c - 1);
-        let corrected = med + (v.at(y, x, c - 1) - prev_med);
+        let corrected = med + (prev - preds[c - 1].0);
         (corrected.clamp(0, 255), COLOUR_OTHER[bucket])
     };
     let mu = (2 * pred) as f32 / 255.0 - 1.0;
@@ -117,46 +123,45 @@ fn interval_at(
     LogisticBins::pixel(mu, inv_s, precision)
 }
 
+/// The predictive code's intervals for the real samples of a padded `P x P x C` patch, in raster
+/// order `(y, x, c)`: computed once, then priced and pushed.
+pub struct Intervals {
+    out: Vec<(u32, u32)>,
+    precision: u32,
+}
+
 impl Intervals {
-    fn of(patch: &[u8], stride: usize, ch: usize, pos: &PatchPos, precision: u32) -> Intervals {
+    pub fn of(patch: &[u8], stride: usize, ch: usize, pos: &PatchPos, precision: u32) -> Intervals {
         let v = View { patch, stride, ch };
         let mut out = Vec::with_capacity(pos.real_h * pos.real_w * ch);
         for y in 0..pos.real_h {
             for x in 0..pos.real_w {
+                let preds = pixel_predictions(&v, pos, y, x);
                 for c in 0..ch {
-                    let d = interval_at(&v, pos, y, x, c, precision);
+                    let prev = if c > 0 { v.at(y, x, c - 1) } else { 0 };
+                    let d = sample_bins(ch, c, &preds, prev, precision);
                     out.push(d.interval(v.at(y, x, c) as u32));
                 }
             }
         }
-        Intervals { out }
+        Intervals { out, precision }
     }
-}
 
-/// What the predictive code costs for the real samples of a padded `P x P x C` patch, in
-/// 1/65536 bits (integers, so the encoder's choice is the same on every machine).
-pub fn cost(patch: &[u8], stride: usize, ch: usize, pos: &PatchPos, precision: u32) -> Q16 {
-    Intervals::of(patch, stride, ch, pos, precision)
-        .out
-        .iter()
-        .map(|&(_, freq)| cost_q16(freq, precision))
-        .sum()
-}
+    /// What pushing them costs, in 1/65536 bits (integers, so the encoder's choice is the same
+    /// on every machine).
+    pub fn cost(&self) -> Q16 {
+        self.out
+            .iter()
+            .map(|&(_, freq)| cost_q16(freq, self.precision))
+            .sum()
+    }
 
-/// Pushes the real samples in descending raster order, so the decoder pops them in raster
-/// order and always knows a sample's neighbours before the sample.
-pub fn encode(
-    stack: &mut Stack,
-    lane: usize,
-    patch: &[u8],
-    stride: usize,
-    ch: usize,
-    pos: &PatchPos,
-    precision: u32,
-) {
-    let iv = Intervals::of(patch, stride, ch, pos, precision);
-    for &(start, freq) in iv.out.iter().rev() {
-        stack.push(lane, start, freq, precision);
+    /// Pushes the samples in descending raster order, so the decoder pops them in raster order
+    /// and always knows a sample's neighbours before the sample.
+    pub fn push(&self, stack: &mut Stack, lane: usize) {
+        for &(start, freq) in self.out.iter().rev() {
+            stack.push(lane, start, freq, self.precision);
+        }
     }
 }
 
@@ -172,22 +177,19 @@ pub fn decode(
 ) {
     for y in 0..pos.real_h {
         for x in 0..pos.real_w {
+            let view = View {
+                patch: &*patch,
+                stride,
+                ch,
+            };
+            let preds = pixel_predictions(&view, pos, y, x);
             for c in 0..ch {
-                let d = interval_at(
-                    &View {
-                        patch: &*patch,
-                        stride,
-                        ch,
-                    },
-                    pos,
-                    y,
-                    x,
-                    c,
-                    precision,
-                );
+                let at = (y * stride + x) * ch + c;
+                let prev = if c > 0 { patch[at - 1] as i32 } else { 0 };
+                let d = sample_bins(ch, c, &preds, prev, precision);
                 let (sym, start, freq) = d.find(stack.peek(lane, precision));
                 stack.pop(lane, start, freq, precision);
-                patch[(y * stride + x) * ch + c] = sym as u8;
+                patch[at] = sym as u8;
             }
         }
     }
@@ -220,9 +222,10 @@ mod tests {
                     .collect();
                 let p = pos(h, w);
                 let mut s = Stack::new(1);
-                encode(&mut s, 0, &patch, stride, ch, &p, 20);
+                let iv = Intervals::of(&patch, stride, ch, &p, 20);
+                iv.push(&mut s, 0);
                 let bits = s.bit_len() as f64;
-                let cost = cost(&patch, stride, ch, &p, 20) as f64 / 65536.0;
+                let cost = iv.cost() as f64 / 65536.0;
                 assert!((bits - cost).abs() < 2.0, "{bits} vs {cost}");
                 let mut back = vec![0u8; patch.len()];
                 decode(&mut s, 0, &mut back, stride, ch, &p, 20);
@@ -243,7 +246,7 @@ mod tests {
     fn cost_follows_how_predictable_a_patch_is() {
         let stride = 16;
         let bpd = |patch: &[u8]| {
-            cost(patch, stride, 3, &pos(16, 16), 20) as f64 / 65536.0 / (16.0 * 16.0 * 3.0)
+            Intervals::of(patch, stride, 3, &pos(16, 16), 20).cost() as f64 / 65536.0 / 768.0
         };
         let flat = vec![77u8; stride * stride * 3];
         // A horizontal ramp, the same in every channel.

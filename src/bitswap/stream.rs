@@ -89,32 +89,25 @@ pub enum Policy {
 const MODE_PRECISION: u32 = 16;
 const MODE_BITS_BACK: u32 = 61_440;
 
-fn push_mode(stack: &mut Stack, predictive: bool) {
+/// The mode symbol's interval at `MODE_PRECISION`.
+fn mode_interval(predictive: bool) -> (u32, u32) {
     if predictive {
-        stack.push(
-            0,
-            MODE_BITS_BACK,
-            (1 << MODE_PRECISION) - MODE_BITS_BACK,
-            MODE_PRECISION,
-        );
+        (MODE_BITS_BACK, (1 << MODE_PRECISION) - MODE_BITS_BACK)
     } else {
-        stack.push(0, 0, MODE_BITS_BACK, MODE_PRECISION);
+        (0, MODE_BITS_BACK)
     }
+}
+
+fn push_mode(stack: &mut Stack, predictive: bool) {
+    let (start, freq) = mode_interval(predictive);
+    stack.push(0, start, freq, MODE_PRECISION);
 }
 
 /// Pops a mode symbol: true for the predictive code.
 fn pop_mode(stack: &mut Stack) -> bool {
     let predictive = stack.peek(0, MODE_PRECISION) >= MODE_BITS_BACK;
-    if predictive {
-        stack.pop(
-            0,
-            MODE_BITS_BACK,
-            (1 << MODE_PRECISION) - MODE_BITS_BACK,
-            MODE_PRECISION,
-        );
-    } else {
-        stack.pop(0, 0, MODE_BITS_BACK, MODE_PRECISION);
-    }
+    let (start, freq) = mode_interval(predictive);
+    stack.pop(0, start, freq, MODE_PRECISION);
     predictive
 }
 
@@ -193,29 +186,25 @@ pub fn encode_with(
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
-            if !seeding {
-                coder
-                    .encode(scheme, &mut stack, &patch, &pos)
-                    .map_err(engine)?;
-                push_mode(&mut stack, false);
-                continue;
-            }
-            let (before, borrowed) = (stored(&stack), stack.borrowed());
-            let cp = stack.checkpoint();
+            // While seeding, bits-back is a trial that the predictive code may undo.
+            let trial = seeding.then(|| (stored(&stack), stack.borrowed(), stack.checkpoint()));
             coder
                 .encode(scheme, &mut stack, &patch, &pos)
                 .map_err(engine)?;
             push_mode(&mut stack, false);
+            let Some((before, borrowed, cp)) = trial else {
+                continue;
+            };
             // The stack never shrinks over a patch plus its mode symbol (both push more than
             // they pop); saturate anyway rather than trust it.
             let bits_back = stored(&stack).saturating_sub(before);
             let needed_supply = stack.borrowed() > borrowed;
-            let direct = predictive::cost(&patch, p, img.channels, &pos, prec.pixel)
-                + cost_q16((1 << MODE_PRECISION) - MODE_BITS_BACK, MODE_PRECISION);
+            let direct = predictive::Intervals::of(&patch, p, img.channels, &pos, prec.pixel);
+            let direct_cost = direct.cost() + cost_q16(mode_interval(true).1, MODE_PRECISION);
             // `Seed` takes the predictive code only where bits-back needed initial bits.
-            if direct < bits_back && (policy == Policy::Cheapest || needed_supply) {
+            if direct_cost < bits_back && (policy == Policy::Cheapest || needed_supply) {
                 stack.rollback(cp);
-                predictive::encode(&mut stack, 0, &patch, p, img.channels, &pos, prec.pixel);
+                direct.push(&mut stack, 0);
                 push_mode(&mut stack, true);
             } else {
                 stack.commit();
