@@ -13,15 +13,11 @@ use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
 use bsar::model::Model;
 use common::noise;
-use model_support::{random_model, Shape};
+use model_support::{random_model, tiny_fixture, Shape};
 use std::sync::Arc;
 
 fn models() -> Vec<Arc<Model>> {
-    let rgb = Model::load(
-        include_bytes!("fixtures/model-tiny.json"),
-        include_bytes!("fixtures/model-tiny.safetensors"),
-    )
-    .unwrap();
+    let rgb = tiny_fixture();
     let shape = Shape {
         channels: 1,
         patch: 8,

@@ -11,7 +11,7 @@ use bsar::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
 use bsar::bitswap::{self, CpuNets, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
 use bsar::model::{Logistic, Model, Net};
 use common::noise;
-use model_support::{random_model, Shape};
+use model_support::{random_model, tiny_fixture, Shape};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -21,14 +21,6 @@ const PREC: Precisions = Precisions {
 };
 const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
 const POLICIES: [Policy; 3] = [Policy::BitsBackOnly, Policy::Seed, Policy::Cheapest];
-
-fn tiny_rgb() -> Model {
-    Model::load(
-        include_bytes!("fixtures/model-tiny.json"),
-        include_bytes!("fixtures/model-tiny.safetensors"),
-    )
-    .expect("fixture model loads")
-}
 
 fn tiny_grey() -> Model {
     let shape = Shape {
@@ -166,7 +158,7 @@ impl Nets for Counting {
 
 #[test]
 fn batch_encode_and_decode_equal_the_sequential_coder() {
-    let (rgb, grey) = (tiny_rgb(), tiny_grey());
+    let (rgb, grey) = (tiny_fixture(), tiny_grey());
     let mut checked = 0;
     for (round, n) in [1usize, 2, 5, 9].into_iter().enumerate() {
         let cs = chunks(n, round as u64 * 11, &rgb, &grey);
@@ -227,7 +219,7 @@ fn batch_encode_and_decode_equal_the_sequential_coder() {
 /// `max_batch`), so there are as many passes as one chunk alone would make.
 #[test]
 fn net_passes_are_batched_across_chunks() {
-    let rgb = tiny_rgb();
+    let rgb = tiny_fixture();
     let n = 6;
     let cs: Vec<Chunk> = (0..n)
         .map(|c| Chunk {
@@ -278,7 +270,7 @@ impl Nets for Failing {
 
 #[test]
 fn an_engine_failure_fails_every_waiting_chunk_and_nothing_hangs() {
-    let (rgb, grey) = (tiny_rgb(), tiny_grey());
+    let (rgb, grey) = (tiny_fixture(), tiny_grey());
     let cs = chunks(4, 3, &rgb, &grey);
     for ok in [0, 5] {
         let nets = Failing {

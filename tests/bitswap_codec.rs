@@ -12,17 +12,13 @@ use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Codec, CodecError, Image, ItemShape, Payload};
 use bsar::model::Model;
 use common::noise;
-use model_support::{random_model, Shape};
+use model_support::{random_model, tiny_fixture, Shape};
 use std::sync::Arc;
 
 const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
 
 fn tiny_rgb() -> Arc<Model> {
-    let m = Model::load(
-        include_bytes!("fixtures/model-tiny.json"),
-        include_bytes!("fixtures/model-tiny.safetensors"),
-    )
-    .expect("fixture model loads");
+    let m = tiny_fixture();
     assert_eq!((m.config().channels, m.config().patch), (3, 8));
     Arc::new(m)
 }

@@ -216,35 +216,14 @@ fn rans_rejects_bad_intervals_and_full_tails() {
 
 // ---------------------------------------------------------------- engine
 
-fn nets(m: &Model) -> Vec<Net> {
-    let l = m.config().latent_layers;
-    (0..l).map(Net::Q).chain((0..l).map(Net::P)).collect()
-}
-
-fn input_for(m: &Model, net: Net, batch: usize, rng: &mut Rng) -> Vec<f32> {
-    let c = m.config();
-    if net == Net::Q(0) {
-        let px: Vec<u8> = (0..batch * c.patch * c.patch * c.channels)
-            .map(|_| rng.next_u64() as u8)
-            .collect();
-        m.input_from_pixels(&px, batch)
-    } else {
-        let g = c.grid();
-        let bins: Vec<u16> = (0..batch * g * g * c.latent_channels)
-            .map(|_| (rng.next_u64() % c.latent_bins as u64) as u16)
-            .collect();
-        m.input_from_bins(&bins, batch)
-    }
-}
-
 /// Every net of `m` on a random batch: raw outputs, logistic parameters and integer CDFs equal
 /// the Rust engine's bit for bit. Returns the number of values compared.
 fn check_engine<K: Kernels>(k: &K, m: &Model, batch: usize, seed: u64) -> usize {
     let mut rng = Rng(seed);
     let e = Engine::new(k, m).unwrap();
     let mut compared = 0;
-    for net in nets(m) {
-        let input = input_for(m, net, batch, &mut rng);
+    for net in all_nets(m) {
+        let input = random_net_input(m, net, batch, &mut rng);
         let want = m.run_raw(net, &input, batch, 1, KernelPath::detect());
         let got = e.run_raw(net, &input, batch).unwrap();
         assert_eq!(bits(&got), bits(&want), "{net:?}: raw outputs");

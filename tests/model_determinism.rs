@@ -46,27 +46,6 @@ fn load(s: Shape, seed: u64) -> (Files, Model) {
     (f, m)
 }
 
-fn nets(m: &Model) -> Vec<Net> {
-    let l = m.config().latent_layers;
-    (0..l).map(Net::Q).chain((0..l).map(Net::P)).collect()
-}
-
-fn input_for(m: &Model, net: Net, batch: usize, rng: &mut Rng) -> Vec<f32> {
-    let c = m.config();
-    if net == Net::Q(0) {
-        let px: Vec<u8> = (0..batch * c.patch * c.patch * c.channels)
-            .map(|_| rng.next_u64() as u8)
-            .collect();
-        m.input_from_pixels(&px, batch)
-    } else {
-        let g = c.grid();
-        let bins: Vec<u16> = (0..batch * g * g * c.latent_channels)
-            .map(|_| (rng.next_u64() % c.latent_bins as u64) as u16)
-            .collect();
-        m.input_from_bins(&bins, batch)
-    }
-}
-
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -76,8 +55,8 @@ fn engine_equals_the_literal_spec() {
     for (k, s) in SHAPES.iter().enumerate() {
         let (f, m) = load(*s, 11 + k as u64);
         let mut rng = Rng(5);
-        for (net, name) in nets(&m).into_iter().zip(net_names(s.latent_layers)) {
-            let input = input_for(&m, net, 2, &mut rng);
+        for (net, name) in all_nets(&m).into_iter().zip(net_names(s.latent_layers)) {
+            let input = random_net_input(&m, net, 2, &mut rng);
             let n = input.len() / 2;
             for path in [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512] {
                 let raw = m.run_raw(net, &input, 2, 1, path);
@@ -105,9 +84,9 @@ fn outputs_do_not_depend_on_threads_or_simd() {
     for (k, s) in SHAPES.iter().enumerate() {
         let (_, m) = load(*s, 100 + k as u64);
         let mut rng = Rng(9);
-        for net in nets(&m) {
+        for net in all_nets(&m) {
             for batch in [1usize, 3, 5] {
-                let input = input_for(&m, net, batch, &mut rng);
+                let input = random_net_input(&m, net, batch, &mut rng);
                 let reference = m.run_with(net, &input, batch, 1, KernelPath::Scalar);
                 for path in [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512] {
                     for threads in [1usize, 2, 3, 8] {
@@ -147,8 +126,8 @@ fn outputs_do_not_depend_on_threads_or_simd() {
 fn log_scales_are_clamped_and_inv_s_is_bsar_exp() {
     let (_, m) = load(SHAPES[0], 3);
     let mut rng = Rng(1);
-    for net in nets(&m) {
-        let input = input_for(&m, net, 2, &mut rng);
+    for net in all_nets(&m) {
+        let input = random_net_input(&m, net, 2, &mut rng);
         let raw = m.run_raw(net, &input, 2, 1, KernelPath::Scalar);
         let out = m.run(net, &input, 2, 1);
         let cout = m.net_channels(net).1;

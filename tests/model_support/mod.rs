@@ -2,6 +2,7 @@
 //! and a literal (slow) reading of the spec to compare the engine against.
 #![allow(dead_code)]
 
+use bsar::model::{Model, Net};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::collections::BTreeMap;
@@ -210,4 +211,36 @@ pub fn spec_net(f: &Files, s: &Shape, name: &str, input: &[f32]) -> Vec<f32> {
         g,
         &elu(&h),
     )
+}
+
+/// The tiny trained fixture model (`tests/fixtures/model-tiny*`: RGB, 8x8 patches, two layers).
+pub fn tiny_fixture() -> Model {
+    Model::load(
+        include_bytes!("../fixtures/model-tiny.json"),
+        include_bytes!("../fixtures/model-tiny.safetensors"),
+    )
+    .expect("fixture model loads")
+}
+
+/// Every net of a model: q0..q(L-1), then p0..p(L-1).
+pub fn all_nets(m: &Model) -> Vec<Net> {
+    let l = m.config().latent_layers;
+    (0..l).map(Net::Q).chain((0..l).map(Net::P)).collect()
+}
+
+/// A random batch of inputs for `net`: pixels for q0, latent bins for every other net.
+pub fn random_net_input(m: &Model, net: Net, batch: usize, rng: &mut Rng) -> Vec<f32> {
+    let c = m.config();
+    if net == Net::Q(0) {
+        let px: Vec<u8> = (0..batch * c.patch * c.patch * c.channels)
+            .map(|_| rng.next_u64() as u8)
+            .collect();
+        m.input_from_pixels(&px, batch)
+    } else {
+        let g = c.grid();
+        let bins: Vec<u16> = (0..batch * g * g * c.latent_channels)
+            .map(|_| (rng.next_u64() % c.latent_bins as u64) as u16)
+            .collect();
+        m.input_from_bins(&bins, batch)
+    }
 }
