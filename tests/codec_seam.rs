@@ -57,6 +57,13 @@ impl Codec for Invert {
         }
         Ok(out)
     }
+    fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
+        let want: u64 = shapes.iter().map(|s| 4 + s.decoded_len()).sum();
+        if want != data.len() as u64 {
+            return Err(CodecError::Corrupt("length".into()));
+        }
+        Ok(())
+    }
 }
 
 struct Mem(Vec<Vec<u8>>);

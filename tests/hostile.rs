@@ -132,10 +132,8 @@ fn create_refuses_unsafe_inputs_and_leaves_nothing() {
     let base = t.path().join("w");
     fs::create_dir_all(base.join("tree")).unwrap();
     fs::write(t.path().join("up.txt"), b"up").unwrap();
-    let abs = t.path().join("up.txt");
     for (args, needle) in [
         (vec!["create", "a.bsar", "../up.txt"], ".."),
-        (vec!["create", "a.bsar", abs.to_str().unwrap()], "absolute"),
         (vec!["create", "a.bsar", "missing"], "missing"),
         (vec!["create", "a.bsar", "tree", "tree"], "twice"),
     ] {
@@ -185,7 +183,7 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
         &build_archive(&header(1, 0, 0), &[c], &members),
     );
     ok(t.path(), &["list", "codec.bsar"]);
-    let err = fails(t.path(), &["verify", "codec.bsar"]);
+    let err = fails_damaged(t.path(), &["verify", "codec.bsar"]);
     assert!(
         err.contains("chunk 0") && err.contains("codec 9 (codec#9)") && err.contains("'f'"),
         "{err}"
@@ -198,7 +196,7 @@ fn unknown_versions_features_codecs_and_content_are_refused() {
         "bitswap.bsar",
         &build_archive(&header(1, 0, 0), &[c], &members),
     );
-    let err = fails(t.path(), &["verify", "bitswap.bsar"]);
+    let err = fails_damaged(t.path(), &["verify", "bitswap.bsar"]);
     assert!(
         err.contains("chunk 0") && err.contains("'f'") && err.contains("cannot be decoded"),
         "{err}"
@@ -228,7 +226,7 @@ fn absurd_sizes_give_clear_errors_quickly() {
         &build_archive(&header(1, 0, 0), &[zstd_chunk(&[content])], &[m]),
     );
     let start = std::time::Instant::now();
-    let err = fails(t.path(), &["extract", "big.bsar", "-C", "out"]);
+    let err = fails_damaged(t.path(), &["extract", "big.bsar", "-C", "out"]);
     assert!(err.contains("'huge'"), "{err}");
     assert!(start.elapsed().as_secs() < 10);
     // A zstd bomb whose real output is far beyond what the member table says.
@@ -239,7 +237,7 @@ fn absurd_sizes_give_clear_errors_quickly() {
         "bomb.bsar",
         &build_archive(&header(1, 0, 0), &[zstd_chunk(&[&zeros])], &[m]),
     );
-    let err = fails(t.path(), &["verify", "bomb.bsar"]);
+    let err = fails_damaged(t.path(), &["verify", "bomb.bsar"]);
     assert!(err.contains("'bomb'"), "{err}");
     // Counts that cannot fit: patch the member count of a valid archive's (unpacked) index,
     // repack it and fix up the trailer.

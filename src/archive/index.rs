@@ -4,13 +4,12 @@
 use super::bytes::{Cursor, PutLe};
 use super::error::{show_path, Error, Result};
 use super::format::HEADER_LEN;
+pub use super::limits::{MAX_PATH, MAX_WRAPPER};
 use crate::codec::ItemShape;
 
 pub const INDEX_MAGIC: [u8; 4] = *b"BSIX";
 /// `chunk` value of a member that has no content in any chunk.
 pub const NO_CHUNK: u32 = u32::MAX;
-/// Paths and symlink targets are at most this long (bytes), like Linux's PATH_MAX.
-pub const MAX_PATH: usize = 4096;
 const CHUNK_ENTRY_LEN: usize = 32;
 /// Smallest possible member entry (empty path, no link target): bounds `member_count`.
 const MIN_MEMBER_ENTRY_LEN: usize = 2 + 49;
@@ -31,9 +30,6 @@ pub enum Content {
     /// CRC), plus a wrapper kept in the member entry from which the file is rebuilt around them.
     Pixels = 1,
 }
-
-/// Largest image wrapper (the bytes of an image file other than its pixels) a member may carry.
-pub const MAX_WRAPPER: usize = 1 << 24;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Geometry {

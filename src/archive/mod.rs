@@ -6,6 +6,7 @@ mod bytes;
 mod error;
 pub mod format;
 pub mod index;
+pub mod limits;
 pub mod packed;
 pub mod plan;
 mod reader;

@@ -64,6 +64,33 @@ impl<'a> Archive<'a> {
         Ok(bytes)
     }
 
+    /// Checks every chunk without decoding its items: its CRC, that its codec is known, and its
+    /// structure as the codec reads it (`Codec::check_chunk`). With `parse`, what the writer runs on
+    /// what it wrote: the reader's own code, so a written archive opens.
+    pub fn check_chunks(&self, registry: &Registry) -> Result<()> {
+        for ci in 0..self.index.chunks.len() {
+            let entry = &self.index.chunks[ci];
+            let codec = registry.get(entry.codec).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{} uses codec {} ({}), which this bsar does not support",
+                    self.describe_chunk(ci),
+                    entry.codec,
+                    registry.describe(entry.codec)
+                ))
+            })?;
+            let shapes: Vec<ItemShape> = self.index.chunk_members[ci]
+                .iter()
+                .map(|&m| self.index.members[m as usize].shape())
+                .collect();
+            codec
+                .check_chunk(self.chunk_bytes(ci)?, &shapes)
+                .map_err(|e| {
+                    Error::Corrupt(format!("{} is damaged: {e}", self.describe_chunk(ci)))
+                })?;
+        }
+        Ok(())
+    }
+
     /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
     /// against its member's CRC.
     pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {

@@ -4,6 +4,7 @@
 use super::error::{show_path, Error, Result};
 use super::format::{encode_header, encode_trailer, Trailer, HEADER_LEN};
 use super::index::{encode_index, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
+use super::limits::{MAX_CHUNKS, MAX_CHUNK_ITEMS, MAX_MEMBERS, MAX_PATH, MAX_WRAPPER};
 use super::plan::{plan_chunks, ChunkBounds};
 use crate::codec::{CodecError, Image, Payload, Registry};
 use std::io::Write;
@@ -29,6 +30,8 @@ pub struct MemberSpec {
 /// A file's content as fetched for its chunk, with the image geometry found in it (if any).
 pub struct Loaded {
     pub bytes: Vec<u8>,
+    /// What the file's image header states, recorded for a member stored as bytes (listings,
+    /// bits per dimension). A member stored as pixels records its raster's own geometry instead.
     pub geometry: Geometry,
     /// The decoded pixels and the wrapper that rebuilds the file around them, when the file is
     /// an image that may be stored as pixels (content kind 1).
@@ -67,7 +70,10 @@ pub struct WriteReport {
     pub archive_len: u64,
 }
 
+/// One chunk as it is written: its members (indices into the spec list, in item order) and its
+/// coded bytes. A planned chunk of images may be written as two (see `finish`).
 struct Encoded {
+    items: Vec<usize>,
     codec: u8,
     bytes: Vec<u8>,
     sizes: Vec<u64>,
@@ -79,6 +85,9 @@ struct Encoded {
     input: u64,
 }
 
+/// The chunks a planned chunk became.
+type Chunks = Result<Vec<Encoded>>;
+
 /// Writes a whole archive to `out`. `progress` is called with the input bytes of each chunk as
 /// it is written.
 pub fn write_archive(
@@ -89,6 +98,12 @@ pub fn write_archive(
     opts: &WriteOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<WriteReport> {
+    if specs.len() as u64 > MAX_MEMBERS {
+        return Err(Error::Invalid(format!(
+            "{} members are more than one archive holds ({MAX_MEMBERS})",
+            specs.len()
+        )));
+    }
     let mut members: Vec<MemberEntry> = specs
         .iter()
         .map(entry_without_content)
@@ -97,7 +112,7 @@ pub fn write_archive(
     let io = |e: std::io::Error| Error::Io(format!("writing archive: {e}"));
     out.write_all(&encode_header()).map_err(io)?;
     let mut offset = HEADER_LEN as u64;
-    let mut chunks = Vec::with_capacity(plan.len());
+    let mut chunks: Vec<ChunkEntry> = Vec::with_capacity(plan.len());
     let threads = opts.threads.max(1);
     // Encode a window of chunks at a time: enough to keep every thread busy (or to fill the
     // codec's batches), bounded in memory.
@@ -112,34 +127,40 @@ pub fn write_archive(
         } else {
             encode_window(window, source, specs, registry, opts, threads)
         };
-        for (items, enc) in window.iter().zip(encoded) {
-            let enc = enc?;
-            let chunk_index = chunks.len() as u32;
-            for (pos, &m) in items.iter().enumerate() {
-                let e = &mut members[m];
-                e.chunk = chunk_index;
-                e.position = pos as u32;
-                e.size = enc.sizes[pos];
-                e.crc = enc.crcs[pos];
-                e.geometry = enc.geometries[pos];
-                if let Some(w) = &enc.wrappers[pos] {
-                    e.content = Content::Pixels;
-                    e.wrapper = w.clone();
+        for written in encoded {
+            for enc in written? {
+                if chunks.len() as u64 >= MAX_CHUNKS {
+                    return Err(Error::Invalid(format!(
+                        "more than {MAX_CHUNKS} chunks (use larger chunk bounds)"
+                    )));
                 }
+                let chunk_index = chunks.len() as u32;
+                for (pos, &m) in enc.items.iter().enumerate() {
+                    let e = &mut members[m];
+                    e.chunk = chunk_index;
+                    e.position = pos as u32;
+                    e.size = enc.sizes[pos];
+                    e.crc = enc.crcs[pos];
+                    e.geometry = enc.geometries[pos];
+                    if let Some(w) = &enc.wrappers[pos] {
+                        e.content = Content::Pixels;
+                        e.wrapper = w.clone();
+                    }
+                }
+                out.write_all(&enc.bytes).map_err(io)?;
+                chunks.push(ChunkEntry {
+                    offset,
+                    len: enc.bytes.len() as u64,
+                    crc: crc32fast::hash(&enc.bytes),
+                    item_count: enc.items.len() as u32,
+                    codec: enc.codec,
+                });
+                offset += enc.bytes.len() as u64;
+                progress(enc.input);
             }
-            out.write_all(&enc.bytes).map_err(io)?;
-            chunks.push(ChunkEntry {
-                offset,
-                len: enc.bytes.len() as u64,
-                crc: crc32fast::hash(&enc.bytes),
-                item_count: items.len() as u32,
-                codec: enc.codec,
-            });
-            offset += enc.bytes.len() as u64;
-            progress(enc.input);
         }
     }
-    let index = super::packed::pack_index(&encode_index(&chunks, &members));
+    let index = super::packed::pack_index(&encode_index(&chunks, &members))?;
     let trailer = Trailer {
         index_offset: offset,
         index_len: index.len() as u64,
@@ -158,10 +179,10 @@ pub fn write_archive(
 
 fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
     let bad = |what: &str| Error::Invalid(format!("'{}': {what}", show_path(&s.path)));
-    if s.path.is_empty() || s.path.len() > super::index::MAX_PATH {
+    if s.path.is_empty() || s.path.len() > MAX_PATH {
         return Err(bad("path is empty or too long to store"));
     }
-    if s.link.len() > super::index::MAX_PATH {
+    if s.link.len() > MAX_PATH {
         return Err(bad("symlink target is too long to store"));
     }
     let (size, crc) = match s.kind {
@@ -201,8 +222,12 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
             .map(|s| (content(s) && is_image(s) == images).then_some(s.size))
             .collect()
     };
-    let mut plan = plan_chunks(&sizes(false), opts.bounds);
-    plan.extend(plan_chunks(&sizes(true), opts.image_bounds));
+    let capped = |b: ChunkBounds| ChunkBounds {
+        max_items: b.max_items.min(MAX_CHUNK_ITEMS as usize),
+        ..b
+    };
+    let mut plan = plan_chunks(&sizes(false), capped(opts.bounds));
+    plan.extend(plan_chunks(&sizes(true), capped(opts.image_bounds)));
     plan.sort_by_key(|c| c[0]);
     plan
 }
@@ -240,17 +265,30 @@ fn encode_window(
     registry: &Registry,
     opts: &WriteOptions,
     threads: usize,
-) -> Vec<Result<Encoded>> {
+) -> Vec<Chunks> {
     par_map(window.len(), threads, |i| {
         encode_chunk(&window[i], source, specs, registry, opts)
     })
 }
 
-/// An image chunk's payloads (pixels) and the wrappers that rebuild their files.
-type ImageItems = (Vec<Payload>, Vec<Option<Vec<u8>>>);
+fn encode_chunk(
+    items: &[usize],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Chunks {
+    let mut l = load_chunk(items, source, specs)?;
+    let images = candidates(&mut l, opts);
+    let coded = images
+        .as_ref()
+        .map(|c| code_images(&c.payloads, registry, opts));
+    finish(l, images, coded, registry, opts)
+}
+
 type Coded = std::result::Result<Vec<u8>, CodecError>;
-/// A loaded chunk, its images if the image codec took them, and what that codec made of them.
-type Slot = (Result<LoadedChunk>, Option<ImageItems>, Option<Coded>);
+/// A loaded chunk, its images if any may be stored as pixels, and what the image codec made of them.
+type Slot = (Result<LoadedChunk>, Option<Candidates>, Option<Coded>);
 
 /// Encodes a window with every image chunk handed to the image codec in one call; loading,
 /// and chunks stored as bytes, run on `threads` threads. Same results as `encode_window`.
@@ -261,12 +299,12 @@ fn encode_group(
     registry: &Registry,
     opts: &WriteOptions,
     threads: usize,
-) -> Vec<Result<Encoded>> {
+) -> Vec<Chunks> {
     let n = window.len();
     let mut loaded = par_map(n, threads, |i| load_chunk(&window[i], source, specs));
-    let images: Vec<Option<ImageItems>> = loaded
+    let images: Vec<Option<Candidates>> = loaded
         .iter_mut()
-        .map(|l| l.as_mut().ok().and_then(|l| take_images(l, opts)))
+        .map(|l| l.as_mut().ok().and_then(|l| candidates(l, opts)))
         .collect();
     let which: Vec<usize> = (0..n).filter(|&i| images[i].is_some()).collect();
     let mut coded: Vec<Option<Coded>> = (0..n).map(|_| None).collect();
@@ -278,7 +316,7 @@ fn encode_group(
                     .map(|&i| {
                         images[i]
                             .as_ref()
-                            .map_or(Vec::new(), |m| m.0.iter().collect())
+                            .map_or(Vec::new(), |c| c.payloads.iter().collect())
                     })
                     .collect();
                 codec.encode_chunks(&refs)
@@ -302,23 +340,16 @@ fn encode_group(
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .expect("each chunk is finished once");
-        let l = l?;
-        if let (Some((payloads, wrappers)), Some(r)) = (images, coded) {
-            match r {
-                Ok(bytes) => return Ok(image_encoded(l, &payloads, wrappers, opts, bytes)),
-                Err(CodecError::Unsupported(_)) => {}
-                Err(e) => return Err(failed(&l, e)),
-            }
-        }
-        bytes_encoded(l, registry, opts)
+        finish(l?, images, coded, registry, opts)
     })
 }
 
 /// A chunk's members, loaded.
 struct LoadedChunk {
+    /// The members (indices into the spec list), in item order.
+    items: Vec<usize>,
     loaded: Vec<Loaded>,
     input: u64,
-    geometries: Vec<Geometry>,
     /// The first member's path, for messages.
     first: String,
 }
@@ -340,8 +371,8 @@ fn load_chunk(items: &[usize], source: &dyn Source, specs: &[MemberSpec]) -> Res
         loaded.push(l);
     }
     Ok(LoadedChunk {
+        items: items.to_vec(),
         input: loaded.iter().map(|l| l.bytes.len() as u64).sum(),
-        geometries: loaded.iter().map(|l| l.geometry).collect(),
         loaded,
         first: show_path(&specs[items[0]].path),
     })
@@ -355,100 +386,243 @@ fn failed(l: &LoadedChunk, e: CodecError) -> Error {
     Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first))
 }
 
-/// Images go to the image codec as pixels when every item decoded: their payloads and wrappers.
-fn take_images(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<ImageItems> {
-    if opts.image_codec.is_none() || !l.loaded.iter().all(|l| l.pixels.is_some()) {
-        return None;
-    }
-    Some(
-        l.loaded
-            .iter_mut()
-            .map(|l| {
-                let (img, w) = l.pixels.take().unwrap();
-                (Payload::Image(img), Some(w))
-            })
-            .unzip(),
-    )
+/// The members of a loaded chunk that may be stored as pixels: decoded images whose wrapper
+/// the reader accepts (`MAX_WRAPPER`). The others are stored as bytes.
+struct Candidates {
+    /// Positions in the loaded chunk.
+    which: Vec<usize>,
+    payloads: Vec<Payload>,
+    wrappers: Vec<Vec<u8>>,
 }
 
-fn image_encoded(
+fn candidates(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<Candidates> {
+    opts.image_codec?;
+    let mut c = Candidates {
+        which: Vec::new(),
+        payloads: Vec::new(),
+        wrappers: Vec::new(),
+    };
+    for (pos, loaded) in l.loaded.iter_mut().enumerate() {
+        if loaded
+            .pixels
+            .as_ref()
+            .is_some_and(|(_, w)| w.len() <= MAX_WRAPPER)
+        {
+            let (image, wrapper) = loaded.pixels.take().expect("checked");
+            c.which.push(pos);
+            c.payloads.push(Payload::Image(image));
+            c.wrappers.push(wrapper);
+        }
+    }
+    (!c.which.is_empty()).then_some(c)
+}
+
+fn code_images(payloads: &[Payload], registry: &Registry, opts: &WriteOptions) -> Coded {
+    let id = opts.image_codec.expect("only called with an image codec");
+    let codec = registry.get(id).ok_or_else(|| not_in_build(id))?;
+    let refs: Vec<&Payload> = payloads.iter().collect();
+    codec.encode_chunk(&refs)
+}
+
+// Never worse than storing: an image stored as pixels costs its share of the coded chunk (in
+// proportion to its pixels, as `bsar list -l` shows it) plus its wrapper, which the index holds.
+// Each image is compared with its file stored as bytes by the bytes codec; the images that lose
+// are stored as bytes in a chunk of their own, and the rest, coded again without them, must
+// still beat storing all of them as bytes, or the whole chunk is stored as bytes.
+
+/// The chunks a loaded chunk becomes, given its candidate images and what the image codec made
+/// of them.
+fn finish(
     l: LoadedChunk,
-    images: &[Payload],
-    wrappers: Vec<Option<Vec<u8>>>,
+    images: Option<Candidates>,
+    coded: Option<Coded>,
+    registry: &Registry,
     opts: &WriteOptions,
-    bytes: Vec<u8>,
-) -> Encoded {
-    let (sizes, crcs) = images.iter().map(size_and_crc).unzip();
-    Encoded {
+) -> Chunks {
+    let all: Vec<usize> = (0..l.loaded.len()).collect();
+    let (Some(mut c), Some(coded)) = (images, coded) else {
+        return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
+    };
+    let mut bytes = match coded {
+        Ok(b) => b,
+        Err(CodecError::Unsupported(_)) => {
+            return Ok(vec![bytes_encoded(&l, &all, registry, opts)?])
+        }
+        Err(e) => return Err(failed(&l, e)),
+    };
+    let stored: Vec<u64> = c
+        .which
+        .iter()
+        .map(|&pos| stored_size(&l, pos, registry, opts))
+        .collect::<Result<_>>()?;
+    let keep = pays_per_image(bytes.len() as u64, &c, &stored, registry, opts);
+    if keep.iter().any(|&k| !k) {
+        let mut kept = Candidates {
+            which: Vec::new(),
+            payloads: Vec::new(),
+            wrappers: Vec::new(),
+        };
+        let mut kept_stored = Vec::new();
+        let parts = c.which.into_iter().zip(c.payloads).zip(c.wrappers);
+        for ((((pos, payload), wrapper), k), s) in parts.zip(&keep).zip(&stored) {
+            if *k {
+                kept.which.push(pos);
+                kept.payloads.push(payload);
+                kept.wrappers.push(wrapper);
+                kept_stored.push(*s);
+            }
+        }
+        if kept.which.is_empty() {
+            return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
+        }
+        bytes = match code_images(&kept.payloads, registry, opts) {
+            Ok(b) => b,
+            Err(CodecError::Unsupported(_)) => {
+                return Ok(vec![bytes_encoded(&l, &all, registry, opts)?])
+            }
+            Err(e) => return Err(failed(&l, e)),
+        };
+        c = kept;
+        return split(l, c, bytes, &kept_stored, registry, opts);
+    }
+    split(l, c, bytes, &stored, registry, opts)
+}
+
+/// For each candidate image, whether its share of the coded chunk (as the image codec
+/// attributes it) plus its wrapper costs no more than storing its file as bytes (`stored`).
+fn pays_per_image(
+    coded_len: u64,
+    c: &Candidates,
+    stored: &[u64],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Vec<bool> {
+    let refs: Vec<&Payload> = c.payloads.iter().collect();
+    let shares = match opts.image_codec.and_then(|id| registry.get(id)) {
+        Some(codec) => codec.item_shares(&refs, coded_len),
+        None => crate::codec::shares(coded_len, &vec![1; refs.len()]),
+    };
+    shares
+        .iter()
+        .zip(&c.wrappers)
+        .zip(stored)
+        .map(|((&share, w), &s)| share + w.len() as u64 <= s)
+        .collect()
+}
+
+/// The coded images as one chunk and the other members as bytes in another, or everything as
+/// bytes when the images together cost more than storing them.
+fn split(
+    l: LoadedChunk,
+    c: Candidates,
+    coded: Vec<u8>,
+    stored: &[u64],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Chunks {
+    let all: Vec<usize> = (0..l.loaded.len()).collect();
+    let image_cost = coded.len() as u64 + c.wrappers.iter().map(|w| w.len() as u64).sum::<u64>();
+    if image_cost > stored.iter().sum::<u64>() {
+        return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
+    }
+    let rest: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|p| !c.which.contains(p))
+        .collect();
+    let images_first = rest.first().map_or(true, |&r| c.which[0] < r);
+    let (sizes, crcs) = c.payloads.iter().map(size_and_crc).unzip();
+    let image_chunk = Encoded {
+        items: c.which.iter().map(|&p| l.items[p]).collect(),
         codec: opts.image_codec.expect("an image codec coded it"),
-        bytes,
+        bytes: coded,
         sizes,
         crcs,
-        geometries: l.geometries,
-        wrappers,
-        input: l.input,
+        // The geometry of a member stored as pixels is its raster's: the shape of its item.
+        geometries: c.payloads.iter().map(geometry_of).collect(),
+        wrappers: c.wrappers.into_iter().map(Some).collect(),
+        input: 0,
+    };
+    let mut out = vec![image_chunk];
+    if !rest.is_empty() {
+        out.push(bytes_encoded(&l, &rest, registry, opts)?);
+    }
+    if !images_first {
+        out.reverse();
+    }
+    for (i, e) in out.iter_mut().enumerate() {
+        e.input = if i == 0 { l.input } else { 0 };
+    }
+    Ok(out)
+}
+
+fn geometry_of(p: &Payload) -> Geometry {
+    match p {
+        Payload::Image(i) => Geometry {
+            width: i.width,
+            height: i.height,
+            channels: i.channels,
+        },
+        Payload::Bytes(_) => Geometry::default(),
     }
 }
 
-/// The chunk stored as bytes, with the fallback codec if the first refuses.
-fn bytes_encoded(l: LoadedChunk, registry: &Registry, opts: &WriteOptions) -> Result<Encoded> {
-    let items = l.loaded.len();
-    let payloads: Vec<Payload> = l
-        .loaded
-        .into_iter()
-        .map(|l| Payload::Bytes(l.bytes))
-        .collect();
-    let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
+/// What the member at `pos` costs stored as bytes, by the codec that would store it.
+fn stored_size(
+    l: &LoadedChunk,
+    pos: usize,
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Result<u64> {
+    let payload = Payload::Bytes(l.loaded[pos].bytes.clone());
+    let (_, bytes) = bytes_chunk(&[&payload], registry, opts)
+        .map_err(|e| Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first)))?;
+    Ok(bytes.len() as u64)
+}
+
+/// `payloads` coded by the bytes codec, or by the fallback if the first refuses.
+fn bytes_chunk(
+    payloads: &[&Payload],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> std::result::Result<(u8, Vec<u8>), CodecError> {
     let run = |id: u8| -> std::result::Result<Vec<u8>, CodecError> {
         let codec = registry.get(id).ok_or_else(|| not_in_build(id))?;
-        let refs: Vec<&Payload> = payloads.iter().collect();
-        codec.encode_chunk(&refs)
+        codec.encode_chunk(payloads)
     };
-    let (codec, result) = match run(opts.codec) {
+    match run(opts.codec) {
         Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {
-            (opts.fallback, run(opts.fallback))
+            Ok((opts.fallback, run(opts.fallback)?))
         }
-        r => (opts.codec, r),
-    };
-    let bytes = result
+        r => Ok((opts.codec, r?)),
+    }
+}
+
+/// The members at positions `which` of a loaded chunk, stored as bytes in one chunk.
+fn bytes_encoded(
+    l: &LoadedChunk,
+    which: &[usize],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Result<Encoded> {
+    let payloads: Vec<Payload> = which
+        .iter()
+        .map(|&p| Payload::Bytes(l.loaded[p].bytes.clone()))
+        .collect();
+    let refs: Vec<&Payload> = payloads.iter().collect();
+    let (codec, bytes) = bytes_chunk(&refs, registry, opts)
         .map_err(|e| Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first)))?;
+    let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
     Ok(Encoded {
+        items: which.iter().map(|&p| l.items[p]).collect(),
         codec,
         bytes,
         sizes,
         crcs,
-        geometries: l.geometries,
-        wrappers: vec![None; items],
+        geometries: which.iter().map(|&p| l.loaded[p].geometry).collect(),
+        wrappers: vec![None; which.len()],
         input: l.input,
     })
-}
-
-fn encode_chunk(
-    items: &[usize],
-    source: &dyn Source,
-    specs: &[MemberSpec],
-    registry: &Registry,
-    opts: &WriteOptions,
-) -> Result<Encoded> {
-    let mut l = load_chunk(items, source, specs)?;
-    // Images go to the image codec as pixels when every item decoded; anything else, or a chunk
-    // the image codec refuses, is stored as bytes.
-    if let Some((images, wrappers)) = take_images(&mut l, opts) {
-        let id = opts.image_codec.expect("take_images checked it");
-        let r = registry
-            .get(id)
-            .ok_or_else(|| not_in_build(id))
-            .and_then(|c| {
-                let refs: Vec<&Payload> = images.iter().collect();
-                c.encode_chunk(&refs)
-            });
-        match r {
-            Ok(bytes) => return Ok(image_encoded(l, &images, wrappers, opts, bytes)),
-            Err(CodecError::Unsupported(_)) => {}
-            Err(e) => return Err(failed(&l, e)),
-        }
-    }
-    bytes_encoded(l, registry, opts)
 }
 
 /// The restored content's size and CRC32 as the member table records them (pixels for images).

@@ -2,6 +2,7 @@
 //! model engine (spec/bitswap.md).
 
 pub mod batch;
+pub mod estimate;
 mod nets;
 pub mod patches;
 pub mod predictive;

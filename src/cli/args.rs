@@ -55,8 +55,12 @@ pub enum Device {
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     pub archive: PathBuf,
+    /// Files and directories to store, by the names given (a leading '/' is removed, as tar does)
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Read the PATHs relative to DIR, as tar's -C (ARCHIVE stays relative to where bsar runs)
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// zstd compression level (1-22)
     #[arg(short, long, default_value_t = crate::codec::zstd::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(i32).range(1..=22))]

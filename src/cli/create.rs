@@ -3,12 +3,11 @@
 
 use super::args::{CreateArgs, Device, ImageCodec};
 use super::device;
-use super::imageinfo::sniff;
 use super::progress::bytes_bar;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::walk::walk;
 use super::{CliError, CliResult};
-use crate::archive::{write_archive, ChunkBounds, Loaded, Source, WriteOptions};
+use crate::archive::{write_archive, ChunkBounds, Geometry, Loaded, Source, WriteOptions};
 use crate::bitswap::Scheme;
 use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use crate::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
@@ -28,26 +27,65 @@ struct FileSource<'a> {
 impl Source for FileSource<'_> {
     fn load(&self, index: usize) -> Result<Loaded, String> {
         let bytes = std::fs::read(&self.paths[index]).map_err(|e| e.to_string())?;
-        let geometry = sniff(&bytes).unwrap_or_default();
-        let pixels = if self.images[index] {
-            crate::imageio::decode(&bytes).map(|(r, wrapper)| {
-                let image = Image {
-                    width: r.width,
-                    height: r.height,
-                    channels: r.channels,
-                    pixels: r.pixels,
-                };
-                (image, wrapper.to_bytes())
-            })
-        } else {
-            None
-        };
-        Ok(Loaded {
-            bytes,
-            geometry,
-            pixels,
-        })
+        Ok(load_member(bytes, self.images[index]))
     }
+}
+
+/// A file's content as the writer takes it: with `as_image`, decoded to pixels when it is an
+/// image bsar stores as pixels. The geometry comes from the same parser either way: the decoded
+/// raster's, or the header's for a file stored as bytes.
+pub fn load_member(bytes: Vec<u8>, as_image: bool) -> Loaded {
+    let decoded = if as_image {
+        crate::imageio::decode(&bytes)
+    } else {
+        None
+    };
+    let header = match &decoded {
+        Some((r, _)) => Some(crate::imageio::Header {
+            width: r.width,
+            height: r.height,
+            channels: r.channels,
+        }),
+        None => crate::imageio::probe(&bytes),
+    };
+    let geometry = header.map_or(Geometry::default(), |h| Geometry {
+        width: h.width,
+        height: h.height,
+        channels: h.channels,
+    });
+    let pixels = decoded.map(|(r, wrapper)| {
+        let image = Image {
+            width: r.width,
+            height: r.height,
+            channels: r.channels,
+            pixels: r.pixels,
+        };
+        (image, wrapper.to_bytes())
+    });
+    Loaded {
+        bytes,
+        geometry,
+        pixels,
+    }
+}
+
+/// Opens what was just written with the reader's own code and checks its structure: header,
+/// trailer, index, every chunk's CRC and framing (`Archive::check_chunks`), and every image
+/// wrapper. Not a full decode (that is `bsar verify`), but whatever `list`, `extract` and `verify`
+/// refuse before decoding is refused here first, so `create` never leaves such an archive.
+fn read_back(path: &std::path::Path) -> Result<(), String> {
+    let map = super::open::map_archive(path).map_err(|e| e.0)?;
+    let archive = crate::archive::Archive::parse(&map).map_err(|e| e.to_string())?;
+    archive
+        .check_chunks(&super::reading_registry(&None))
+        .map_err(|e| e.to_string())?;
+    for m in archive.members() {
+        if m.content == crate::archive::Content::Pixels {
+            crate::imageio::Wrapper::from_bytes(&m.wrapper)
+                .map_err(|e| format!("member '{}': {e}", m.shown()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The image models for this run: the one the user chose, then the shipped default for every
@@ -98,7 +136,14 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             skip.insert((m.dev(), m.ino()));
         }
     }
-    let w = walk(&a.paths, skip).map_err(CliError)?;
+    let base = a.dir.clone().unwrap_or_default();
+    if !base.as_os_str().is_empty() && !base.is_dir() {
+        return Err(CliError(format!("-C {}: not a directory", base.display())));
+    }
+    let w = walk(&base, &a.paths, skip).map_err(CliError)?;
+    if w.rooted {
+        eprintln!("bsar: removing leading '/' from member names");
+    }
     let total: u64 = w.specs.iter().map(|s| s.size).sum();
     let images: Vec<bool> = w.specs.iter().map(|s| s.image).collect();
     let threads = a.threads.unwrap_or_else(|| {
@@ -165,6 +210,12 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         r
     };
     bar.finish_and_clear();
+    read_back(tmp.path()).map_err(|e| {
+        CliError(format!(
+            "internal error: the archive written for {shown} does not read back ({e}); nothing \
+             was left under that name. Please report this as a bug"
+        ))
+    })?;
     // Temporary files are private (0600); an archive gets the usual mode of a new file.
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
@@ -190,4 +241,71 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{Kind, MemberSpec};
+
+    struct One(Vec<u8>);
+
+    impl Source for One {
+        fn load(&self, _: usize) -> Result<Loaded, String> {
+            Ok(load_member(self.0.clone(), false))
+        }
+    }
+
+    /// What `create` runs before the rename accepts what the writer wrote, and refuses it damaged.
+    #[test]
+    fn read_back_accepts_the_written_and_refuses_damage() {
+        let content = b"some file content, some file content".to_vec();
+        let spec = MemberSpec {
+            path: b"f".to_vec(),
+            kind: Kind::File,
+            mode: 0o644,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            size: content.len() as u64,
+            link: Vec::new(),
+            image: false,
+        };
+        let bounds = ChunkBounds {
+            max_bytes: 1 << 20,
+            max_items: 16,
+        };
+        let opts = WriteOptions {
+            codec: CODEC_ZSTD,
+            fallback: CODEC_ZSTD,
+            bounds,
+            image_codec: None,
+            image_bounds: bounds,
+            threads: 1,
+            group: 0,
+        };
+        let mut archive = Vec::new();
+        let registry = Registry::with_defaults(3);
+        write_archive(
+            &mut archive,
+            &[spec],
+            &One(content),
+            &registry,
+            &opts,
+            &|_| {},
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bsar");
+        std::fs::write(&path, &archive).unwrap();
+        read_back(&path).unwrap();
+        // A flipped byte in the chunk, in the index, and a truncation are all refused.
+        for at in [20, archive.len() - 40] {
+            let mut bad = archive.clone();
+            bad[at] ^= 1;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(read_back(&path).is_err(), "byte {at}");
+        }
+        std::fs::write(&path, &archive[..archive.len() - 1]).unwrap();
+        assert!(read_back(&path).is_err());
+    }
 }

@@ -11,7 +11,6 @@ use super::select::select;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
 use crate::archive::{Archive, Content, Kind, MemberEntry, NO_CHUNK};
-use crate::imageio::{Raster, Wrapper};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
@@ -87,20 +86,34 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             cache.order.push(m.chunk as usize);
         }
     }
+    // Like tar, a damaged chunk does not stop the extraction: every member that can be restored
+    // is, each one lost is named, and the exit status says so at the end.
+    let mut lost = Lost::default();
     for &i in &picked {
         let m = &members[i];
         let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
-            let items = cache
-                .get(m.chunk as usize, &archive, &upto, &registry)
-                .map_err(|e| CliError(format!("{shown}: {e}")))?;
-            &items[m.position as usize]
+            match cache.get(m.chunk as usize, &archive, &upto, &registry) {
+                Ok(items) => &items[m.position as usize],
+                Err(e) => {
+                    lost.member(m, m.chunk, &format!("{shown}: {e}"));
+                    continue;
+                }
+            }
         } else {
             &[]
         };
         let rebuilt;
         let content = if m.content == Content::Pixels {
-            rebuilt = image_file(m, content).map_err(|e| CliError(format!("{shown}: {e}")))?;
-            &rebuilt[..]
+            match image_file(m, content) {
+                Ok(f) => {
+                    rebuilt = f;
+                    &rebuilt[..]
+                }
+                Err(e) => {
+                    lost.member(m, NO_CHUNK, &e);
+                    continue;
+                }
+            }
         } else {
             content
         };
@@ -110,6 +123,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     }
     x.finish_dirs().map_err(CliError)?;
     bar.finish_and_clear();
+    lost.result(&shown.to_string(), "restored", "extracted")?;
     if !a.quiet {
         let set: HashSet<usize> = picked.iter().copied().collect();
         let t = totals(members, &archive.index.chunks, |i| set.contains(&i));
@@ -121,6 +135,47 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// Members that could not be restored, and the damaged chunks that held them: each damage is
+/// said on stderr once, with every member it costs.
+#[derive(Default)]
+pub(super) struct Lost {
+    members: usize,
+    chunks: Vec<u32>,
+}
+
+impl Lost {
+    /// Records that `m` (held by `chunk`, or NO_CHUNK for damage of its own) is lost to `why`.
+    pub(super) fn member(&mut self, m: &MemberEntry, chunk: u32, why: &str) {
+        if chunk == NO_CHUNK || !self.chunks.contains(&chunk) {
+            eprintln!("bsar: {why}");
+            if chunk != NO_CHUNK {
+                self.chunks.push(chunk);
+            }
+        }
+        eprintln!("bsar: damaged member: {}", m.shown());
+        self.members += 1;
+    }
+
+    /// The command's result: an error naming the count when anything was lost.
+    pub(super) fn result(&self, archive: &str, verb: &str, rest: &str) -> CliResult<()> {
+        if self.members == 0 {
+            return Ok(());
+        }
+        let chunks = match self.chunks.len() {
+            0 => String::new(),
+            1 => " in 1 damaged chunk".to_string(),
+            n => format!(" in {n} damaged chunks"),
+        };
+        Err(CliError(format!(
+            "{archive}: {} could not be {verb}{chunks}; the other members were {rest}",
+            match self.members {
+                1 => "1 member".to_string(),
+                n => format!("{n} members"),
+            }
+        )))
+    }
 }
 
 /// Decoded chunks, read in the order extraction needs them, `group` at a time (a group is
@@ -283,14 +338,12 @@ fn to_system_time(sec: i64, nsec: u32) -> SystemTime {
 
 /// Rebuilds an image file from its decoded pixels and the member's wrapper (spec/format.md 4.5).
 pub(super) fn image_file(m: &MemberEntry, pixels: &[u8]) -> Result<Vec<u8>, String> {
-    let wrapper =
-        Wrapper::from_bytes(&m.wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))?;
     let g = m.geometry;
-    let raster = Raster {
+    let header = crate::imageio::Header {
         width: g.width,
         height: g.height,
         channels: g.channels,
-        pixels: pixels.to_vec(),
     };
-    crate::imageio::encode(&raster, &wrapper).map_err(|e| format!("member '{}': {e}", m.shown()))
+    crate::imageio::rebuild(&m.wrapper, header, pixels.to_vec())
+        .map_err(|e| format!("member '{}': {e}", m.shown()))
 }

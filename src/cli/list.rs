@@ -3,7 +3,7 @@
 
 use super::args::ListArgs;
 use super::open::map_archive;
-use super::summary::stored_shares;
+use super::summary::{file_size, stored_shares};
 use super::{CliError, CliResult};
 use crate::archive::{Archive, Content, Kind, NO_CHUNK};
 use crate::imageio::Wrapper;
@@ -47,7 +47,8 @@ pub fn run(a: ListArgs) -> CliResult<()> {
                 let shared = archive.index.chunk_members[m.chunk as usize].len() > 1;
                 // '~' marks an estimate: the member shares its coded stream with others.
                 let stored = format!("{}{:.0}", if shared { "~" } else { "" }, shares[i]);
-                let ratio = format!("{:.2}", m.size as f64 / shares[i].max(1e-9));
+                let on_disk = file_size(m).unwrap_or(m.size);
+                let ratio = format!("{:.2}", on_disk as f64 / shares[i].max(1e-9));
                 // '*': stored as pixels and restored pixel-identical, not byte-identical.
                 let exact = m.content == Content::Bytes
                     || Wrapper::from_bytes(&m.wrapper).is_ok_and(|w| w.byte_exact());
@@ -71,11 +72,17 @@ pub fn run(a: ListArgs) -> CliResult<()> {
             } else {
                 String::new()
             };
+            // The file's size on disk when archived; '?' where the archive does not say (PNG
+            // members of format 1.0 archives), with their pixels' length.
+            let size = match file_size(m) {
+                Some(n) => n.to_string(),
+                None => format!("?{}", m.size),
+            };
             writeln!(
                 out,
                 "{kind}    {:04o} {:>10} {:>10} {:>6} {:<8} {:>5}  {:<12} {}{link}",
                 m.mode,
-                m.size,
+                size,
                 stored,
                 ratio,
                 codec,
@@ -85,7 +92,7 @@ pub fn run(a: ListArgs) -> CliResult<()> {
             )?;
         }
         if pixel_only {
-            writeln!(out, "* stored as pixels: restored pixel-identical with its metadata chunks, not byte-identical")?;
+            writeln!(out, "* stored as pixels: restored pixel-identical with its metadata chunks, not byte-identical; size is the original file's")?;
         }
         out.flush()
     })();

@@ -4,7 +4,6 @@ mod args;
 mod create;
 mod device;
 mod extract;
-pub mod imageinfo;
 mod list;
 mod models;
 mod open;
@@ -16,6 +15,7 @@ mod verify;
 mod walk;
 
 pub use args::{Cli, Command};
+pub use create::load_member;
 
 /// A failure of a command, shown as one `bsar: error: ...` line.
 #[derive(Debug)]

@@ -6,11 +6,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 /// The archive name of a command-line path: components joined by '/', with "." components and
-/// trailing slashes dropped. Absolute paths and ".." are refused (tar would strip them; bsar
-/// prefers to say so). An empty result means "the current directory itself".
-pub fn name_for_arg(arg: &Path) -> Result<Vec<u8>, String> {
+/// trailing slashes dropped, and, like tar, a leading '/' removed (the second value says whether
+/// one was). ".." is refused: tar would drop it, but then two arguments could name one member.
+/// An empty result means "the current directory itself".
+pub fn name_for_arg(arg: &Path) -> Result<(Vec<u8>, bool), String> {
     let shown = arg.display();
     let mut name: Vec<u8> = Vec::new();
+    let mut rooted = false;
     for c in arg.components() {
         match c {
             Component::Normal(part) => {
@@ -23,14 +25,10 @@ pub fn name_for_arg(arg: &Path) -> Result<Vec<u8>, String> {
             Component::ParentDir => {
                 return Err(format!("'{shown}': paths with '..' cannot be stored"));
             }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "'{shown}': absolute paths cannot be stored (cd to its parent and give a relative path)"
-                ));
-            }
+            Component::RootDir | Component::Prefix(_) => rooted = true,
         }
     }
-    Ok(name)
+    Ok((name, rooted))
 }
 
 /// A stored member path is safe if it is relative, with non-empty components none of which is
@@ -128,9 +126,16 @@ mod tests {
 
     #[test]
     fn arg_names() {
-        assert_eq!(name_for_arg(Path::new("./imgs/")).unwrap(), b"imgs");
-        assert_eq!(name_for_arg(Path::new(".")).unwrap(), b"");
-        assert!(name_for_arg(Path::new("/tmp")).is_err());
+        assert_eq!(
+            name_for_arg(Path::new("./imgs/")).unwrap(),
+            (b"imgs".to_vec(), false)
+        );
+        assert_eq!(name_for_arg(Path::new(".")).unwrap(), (Vec::new(), false));
+        assert_eq!(
+            name_for_arg(Path::new("/tmp/x")).unwrap(),
+            (b"tmp/x".to_vec(), true)
+        );
+        assert!(name_for_arg(Path::new("/tmp/../etc")).is_err());
         assert!(name_for_arg(Path::new("a/../b")).is_err());
     }
 }

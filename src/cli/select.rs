@@ -13,7 +13,11 @@ pub fn select(members: &[MemberEntry], names: &[String]) -> CliResult<Vec<usize>
     }
     let wanted: Vec<Vec<u8>> = names
         .iter()
-        .map(|n| name_for_arg(Path::new(n)).map_err(CliError))
+        .map(|n| {
+            name_for_arg(Path::new(n))
+                .map(|(name, _)| name)
+                .map_err(CliError)
+        })
         .collect::<CliResult<_>>()?;
     let mut used = vec![false; wanted.len()];
     let mut picked = Vec::new();

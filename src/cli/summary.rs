@@ -1,6 +1,20 @@
 //! Totals and the one-line summary printed at the end of create, extract and verify.
 
-use crate::archive::{ChunkEntry, Kind, MemberEntry, NO_CHUNK};
+use crate::archive::{ChunkEntry, Content, Kind, MemberEntry, NO_CHUNK};
+use crate::imageio::Wrapper;
+
+/// The size of a member's file on disk as it was archived: its bytes, or for a member stored as
+/// pixels the original file's length from its wrapper. `None` where the archive did not record
+/// it (PNG members of format 1.0 archives).
+pub fn file_size(m: &MemberEntry) -> Option<u64> {
+    match (m.kind, m.content) {
+        (Kind::File, Content::Pixels) => Wrapper::from_bytes(&m.wrapper)
+            .ok()
+            .and_then(|w| w.file_len(m.size)),
+        (Kind::File, Content::Bytes) => Some(m.size),
+        _ => Some(0),
+    }
+}
 
 /// Each member's share of its chunk's stored bytes, in proportion to its size. Exact for a member
 /// alone in its chunk; an estimate for members sharing one coded stream.
@@ -26,7 +40,7 @@ pub struct Totals {
     pub files: u64,
     pub dirs: u64,
     pub links: u64,
-    /// Restored bytes: file contents.
+    /// File bytes, as archived (`file_size`; the pixels' length where it is unknown).
     pub content_bytes: u64,
     pub images: u64,
     /// Sum of width * height * channels over image members.
@@ -50,7 +64,7 @@ pub fn totals(
             Kind::Symlink => t.links += 1,
         }
         if m.kind == Kind::File {
-            t.content_bytes += m.size;
+            t.content_bytes += file_size(m).unwrap_or(m.size);
         }
         let g = m.geometry;
         if m.kind == Kind::File && g.channels > 0 {

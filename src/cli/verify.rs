@@ -49,6 +49,8 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
         .enumerate()
         .map(|(ci, holders)| (ci, holders.len() - 1))
         .collect();
+    // Every chunk is checked, damaged or not, so that the report names every damaged member.
+    let mut lost = super::extract::Lost::default();
     for wanted in all.chunks(group) {
         // read_chunks checks the chunk CRCs and every member's size and CRC.
         for (r, &(ci, _)) in archive
@@ -56,12 +58,17 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
             .into_iter()
             .zip(wanted)
         {
-            r.map_err(fail)?;
             let holders = &archive.index.chunk_members[ci];
+            if let Err(e) = r {
+                for &m in holders {
+                    lost.member(&members[m as usize], ci as u32, &format!("{shown}: {e}"));
+                }
+            }
             bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
         }
     }
     bar.finish_and_clear();
+    lost.result(&shown.to_string(), "verified", "verified")?;
     if !a.quiet {
         let t = totals(members, &archive.index.chunks, |_| true);
         println!(

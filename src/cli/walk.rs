@@ -17,18 +17,24 @@ pub struct Walk {
     /// Files (by device and inode) never to store: the archive being written.
     skip: HashSet<(u64, u64)>,
     seen: HashSet<Vec<u8>>,
+    /// Some argument was an absolute path (its leading '/' is not stored).
+    pub rooted: bool,
 }
 
-pub fn walk(args: &[PathBuf], skip: HashSet<(u64, u64)>) -> Result<Walk, String> {
+/// Walks `args`, each found under `base` when relative (tar's `-C`). Names are the arguments
+/// as given, less a leading '/'; `rooted` says whether any had one, for tar's notice.
+pub fn walk(base: &Path, args: &[PathBuf], skip: HashSet<(u64, u64)>) -> Result<Walk, String> {
     let mut w = Walk {
         specs: Vec::new(),
         sources: Vec::new(),
         skip,
         seen: HashSet::new(),
+        rooted: false,
     };
     for arg in args {
-        let name = name_for_arg(arg)?;
-        w.add(arg, name)?;
+        let (name, rooted) = name_for_arg(arg)?;
+        w.rooted |= rooted;
+        w.add(&base.join(arg), name)?;
     }
     Ok(w)
 }

@@ -240,6 +240,50 @@ impl Codec for BitswapCodec {
             .collect()
     }
 
+    /// Shares by each image's predictive-code cost (`bitswap::estimate`), which follows what an
+    /// image costs in the stream far better than its size does: a noisy image sharing a chunk
+    /// with smooth ones is charged its own bits, not theirs. Alpha planes count at 8 bits a sample.
+    fn item_shares(&self, items: &[&Payload], coded_len: u64) -> Vec<u64> {
+        let sizes = || {
+            let s: Vec<u64> = items.iter().map(|p| p.len() as u64).collect();
+            super::shares(coded_len, &s)
+        };
+        let Ok(available) = self.models() else {
+            return sizes();
+        };
+        let Ok(chunk) = self.prepare(available, items) else {
+            return sizes();
+        };
+        let weights: Vec<u64> = chunk
+            .planes
+            .iter()
+            .zip(items)
+            .zip(&chunk.flags)
+            .map(|((planes, item), &flag)| {
+                let patch = chunk.models[planes.model].config().patch;
+                let colour =
+                    bitswap::estimate::predictive_cost(planes, patch, self.precisions.pixel);
+                let alpha = if flag >> 2 == ALPHA_PLANE {
+                    let Payload::Image(img) = item else {
+                        unreachable!()
+                    };
+                    (img.width as u64 * img.height as u64 * 8) << 16
+                } else {
+                    0
+                };
+                colour + alpha
+            })
+            .collect();
+        super::shares(coded_len, &weights)
+    }
+
+    fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
+        let available = self.models()?;
+        // Everything `decode_chunk` checks before the stream decoder runs.
+        let last = shapes.len().saturating_sub(1);
+        self.parse(available, data, shapes, last).map(|_| ())
+    }
+
     fn decode_chunk(
         &self,
         data: &[u8],

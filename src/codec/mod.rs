@@ -115,6 +115,35 @@ impl fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
+impl Payload {
+    /// Bytes in the item: its length, or its pixels'.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Image(i) => i.pixels.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `total` split in proportion to `weights`, rounding down (all to the first item when every
+/// weight is 0).
+pub fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| w as u128).sum();
+    if sum == 0 {
+        return (0..weights.len())
+            .map(|i| if i == 0 { total } else { 0 })
+            .collect();
+    }
+    weights
+        .iter()
+        .map(|&w| (total as u128 * w as u128 / sum) as u64)
+        .collect()
+}
+
 /// Refuses a request for an item past the end of a chunk: the `Codec::decode_chunk` contract
 /// promises exactly `upto + 1` items, which a shorter chunk cannot give.
 pub(crate) fn check_upto(upto: usize, items: usize) -> Result<(), CodecError> {
@@ -153,6 +182,18 @@ pub trait Codec: Send + Sync {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError>;
+    /// Checks a chunk's structure against the item shapes without decoding its items: headers,
+    /// parameters, models, and the framing of its items, as `decode_chunk` would find them. The
+    /// writer runs it on what it wrote, so that it never leaves a chunk its reader refuses to open.
+    fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError>;
+    /// Each item's share of `coded_len`, the length of what `encode_chunk(items)` returned: what
+    /// the writer charges each item when it compares the chunk with storing every file as bytes.
+    /// The default shares in proportion to the items' sizes; a codec whose items cost unequal
+    /// amounts per byte should say better. Must be deterministic, like the bytes.
+    fn item_shares(&self, items: &[&Payload], coded_len: u64) -> Vec<u64> {
+        let sizes: Vec<u64> = items.iter().map(|p| p.len() as u64).collect();
+        shares(coded_len, &sizes)
+    }
     /// Codes several chunks at once (a codec may batch work across them, on a GPU say); result
     /// `i` must be what `encode_chunk(chunks[i])` returns, byte for byte. The default codes them
     /// one after the other.

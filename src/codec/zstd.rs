@@ -59,6 +59,33 @@ impl Codec for ZstdCodec {
         Ok(out)
     }
 
+    fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
+        let mut pos = 0usize;
+        for (i, shape) in shapes.iter().enumerate() {
+            let len = frame_len(&data[pos..])
+                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+            let frame = &data[pos..pos + len];
+            // The frame header's content size, where present, must be the promised size.
+            if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
+                if n != shape.decoded_len() {
+                    return Err(CodecError::Corrupt(format!(
+                        "item {i}: frame holds {n} bytes, the member table says {}",
+                        shape.decoded_len()
+                    )));
+                }
+            }
+            pos += len;
+        }
+        if pos != data.len() {
+            return Err(CodecError::Corrupt(format!(
+                "{} stray bytes after the last of {} frames",
+                data.len() - pos,
+                shapes.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn decode_chunk(
         &self,
         data: &[u8],
@@ -180,8 +207,16 @@ mod tests {
             .is_err());
         let two = [ItemShape::Bytes { len: 3 }, ItemShape::Bytes { len: 3 }];
         assert!(c.decode_chunk(&data, &two, 0).is_err());
+        assert!(c.check_chunk(&data, &[ItemShape::Bytes { len: 3 }]).is_ok());
+        assert!(c
+            .check_chunk(&data, &[ItemShape::Bytes { len: 4 }])
+            .is_err());
+        assert!(c.check_chunk(&data, &two).is_err());
         let mut extra = data.clone();
         extra.push(0);
+        assert!(c
+            .check_chunk(&extra, &[ItemShape::Bytes { len: 3 }])
+            .is_err());
         assert!(c
             .decode_chunk(&extra, &[ItemShape::Bytes { len: 3 }], 0)
             .is_err());

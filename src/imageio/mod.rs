@@ -26,12 +26,33 @@ pub struct Raster {
     pub pixels: Vec<u8>,
 }
 
+/// Width, height and samples per pixel as an image file's header states them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub width: u32,
+    pub height: u32,
+    /// 1 grey, 2 grey+alpha, 3 RGB (and palette), 4 RGBA.
+    pub channels: u8,
+}
+
+impl Header {
+    /// `width * height * channels`, which cannot overflow a u64.
+    pub fn samples(&self) -> u64 {
+        self.width as u64 * self.height as u64 * self.channels as u64
+    }
+}
+
 /// The file format of an image member and the bytes needed to rebuild the file around its pixels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Wrapper {
     /// PNG: chunks before the first IDAT and after the last, each as stored (length, type,
-    /// data, CRC), excluding IHDR and IEND.
-    Png { before: Vec<u8>, after: Vec<u8> },
+    /// data, CRC), excluding IHDR and IEND; and the original file's length, for listings
+    /// (`None` in archives written before format 1.1).
+    Png {
+        before: Vec<u8>,
+        after: Vec<u8>,
+        file_len: Option<u64>,
+    },
     /// PNM: header bytes up to the raster, and bytes after it.
     Pnm { header: Vec<u8>, trailer: Vec<u8> },
 }
@@ -50,16 +71,22 @@ impl std::error::Error for WrapperError {}
 /// Largest raster bsar accepts as an image (samples); bigger files are stored as bytes.
 pub const MAX_SAMPLES: u64 = 1 << 30;
 
+/// The geometry an 8-bit PNG or binary PNM file's header states (palette PNGs count as RGB), or
+/// `None` for anything else. For listings of files stored as bytes; a file stored as pixels takes
+/// its geometry from its decoded raster.
+pub fn probe(bytes: &[u8]) -> Option<Header> {
+    png_file::ihdr(bytes)
+        .map(|(g, _)| g)
+        .or_else(|| pnm_file::header(bytes).map(|(g, _)| g))
+}
+
 /// Whether a file that starts with `head` (its first bytes, 512 are plenty) looks like an image
 /// bsar can store as pixels. Cheap; `decode` has the last word.
 pub fn looks_storable(head: &[u8]) -> bool {
     if head.starts_with(png_file::SIGNATURE) {
-        // IHDR comes first: bit depth at byte 24, colour type at byte 25.
-        head.get(12..16) == Some(b"IHDR")
-            && head.get(24) == Some(&8)
-            && matches!(head.get(25), Some(0 | 2 | 4 | 6))
+        png_file::ihdr(head).is_some_and(|(_, storable)| storable)
     } else {
-        (head.starts_with(b"P5") || head.starts_with(b"P6")) && pnm_file::header_ok(head)
+        pnm_file::header(head).is_some()
     }
 }
 
@@ -77,10 +104,28 @@ pub fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
 /// Rebuilds the file for `raster` inside `wrapper`.
 pub fn encode(raster: &Raster, wrapper: &Wrapper) -> Result<Vec<u8>, WrapperError> {
     match wrapper {
-        Wrapper::Png { before, after } => png_file::encode(raster, before, after),
+        Wrapper::Png { before, after, .. } => png_file::encode(raster, before, after),
         Wrapper::Pnm { header, trailer } => Ok(pnm_file::encode(raster, header, trailer)),
     }
 }
+
+/// Rebuilds an image file from a member's serialised wrapper and its decoded pixels: what
+/// extraction writes for a member stored as pixels (spec/format.md 4.5).
+pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8>, WrapperError> {
+    let wrapper = Wrapper::from_bytes(wrapper)?;
+    let raster = Raster {
+        width: header.width,
+        height: header.height,
+        channels: header.channels,
+        pixels,
+    };
+    encode(&raster, &wrapper)
+}
+
+/// Wrapper kinds as serialised (spec/format.md 4.5).
+const KIND_PNG_V1: u8 = 1;
+const KIND_PNM: u8 = 2;
+const KIND_PNG: u8 = 3;
 
 impl Wrapper {
     /// Whether extraction gives back the original bytes (true) or only the original pixels.
@@ -95,14 +140,41 @@ impl Wrapper {
         }
     }
 
-    /// Serialises as: kind byte (1 PNG, 2 PNM), u32 LE length + bytes, u32 LE length + bytes.
+    /// The original file's length, given the length of its pixels; `None` where the archive
+    /// did not record it (PNG members of format 1.0 archives).
+    pub fn file_len(&self, pixels: u64) -> Option<u64> {
+        match self {
+            Wrapper::Png { file_len, .. } => *file_len,
+            Wrapper::Pnm { header, trailer } => {
+                Some(pixels + header.len() as u64 + trailer.len() as u64)
+            }
+        }
+    }
+
+    /// Serialises as: kind byte (2 PNM, 3 PNG), for PNG the file length (u64 LE), then two parts,
+    /// each a u32 LE length and its bytes. (Kind 1, PNG without the file length, is read only.)
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (kind, a, b) = match self {
-            Wrapper::Png { before, after } => (1u8, before, after),
-            Wrapper::Pnm { header, trailer } => (2u8, header, trailer),
+        let mut out = Vec::new();
+        let (a, b) = match self {
+            Wrapper::Png {
+                before,
+                after,
+                file_len,
+            } => {
+                match file_len {
+                    Some(n) => {
+                        out.push(KIND_PNG);
+                        out.extend_from_slice(&n.to_le_bytes());
+                    }
+                    None => out.push(KIND_PNG_V1),
+                }
+                (before, after)
+            }
+            Wrapper::Pnm { header, trailer } => {
+                out.push(KIND_PNM);
+                (header, trailer)
+            }
         };
-        let mut out = Vec::with_capacity(9 + a.len() + b.len());
-        out.push(kind);
         for part in [a, b] {
             out.extend_from_slice(&(part.len() as u32).to_le_bytes());
             out.extend_from_slice(part);
@@ -113,35 +185,45 @@ impl Wrapper {
     pub fn from_bytes(bytes: &[u8]) -> Result<Wrapper, WrapperError> {
         let bad = |why: &str| WrapperError(format!("image wrapper: {why}"));
         let (&kind, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        let file_len = match kind {
+            KIND_PNG => {
+                let (n, r) = rest
+                    .split_first_chunk::<8>()
+                    .ok_or_else(|| bad("truncated"))?;
+                rest = r;
+                Some(u64::from_le_bytes(*n))
+            }
+            KIND_PNG_V1 | KIND_PNM => None,
+            k => return Err(bad(&format!("unknown kind {k}"))),
+        };
         let mut parts = Vec::with_capacity(2);
         for _ in 0..2 {
-            if rest.len() < 4 {
+            let (n, r) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| bad("truncated"))?;
+            let n = u32::from_le_bytes(*n) as usize;
+            if r.len() < n {
                 return Err(bad("truncated"));
             }
-            let n = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-            rest = &rest[4..];
-            if rest.len() < n {
-                return Err(bad("truncated"));
-            }
-            parts.push(rest[..n].to_vec());
-            rest = &rest[n..];
+            parts.push(r[..n].to_vec());
+            rest = &r[n..];
         }
         if !rest.is_empty() {
             return Err(bad("trailing bytes"));
         }
         let b = parts.pop().unwrap();
         let a = parts.pop().unwrap();
-        match kind {
-            1 => Ok(Wrapper::Png {
-                before: a,
-                after: b,
-            }),
-            2 => Ok(Wrapper::Pnm {
+        Ok(match kind {
+            KIND_PNM => Wrapper::Pnm {
                 header: a,
                 trailer: b,
-            }),
-            k => Err(bad(&format!("unknown kind {k}"))),
-        }
+            },
+            _ => Wrapper::Png {
+                before: a,
+                after: b,
+                file_len,
+            },
+        })
     }
 }
 
@@ -193,7 +275,18 @@ mod tests {
             let again = encode(&got, &wrapper).unwrap();
             let (got2, wrapper2) = decode(&again).unwrap();
             assert_eq!(got2, r);
-            assert_eq!(wrapper2, wrapper, "ancillary chunks survive");
+            let chunks = |w: &Wrapper| match w {
+                Wrapper::Png { before, after, .. } => (before.clone(), after.clone()),
+                _ => panic!("a PNG wrapper"),
+            };
+            assert_eq!(
+                chunks(&wrapper2),
+                chunks(&wrapper),
+                "ancillary chunks survive"
+            );
+            assert_eq!(wrapper.file_len(0), Some(file.len() as u64));
+            let w2 = Wrapper::from_bytes(&wrapper.to_bytes()).unwrap();
+            assert_eq!(w2, wrapper);
             assert!(again.windows(4).any(|w| w == b"tEXt"));
         }
     }
@@ -217,5 +310,40 @@ mod tests {
         assert!(decode(&file).is_none(), "16-bit PNG");
         assert!(decode(&file[..file.len() - 5]).is_none(), "truncated PNG");
         assert!(Wrapper::from_bytes(&[1, 9, 0, 0, 0]).is_err());
+        assert!(
+            Wrapper::from_bytes(&[3, 0, 0, 0]).is_err(),
+            "short file length"
+        );
+    }
+
+    #[test]
+    fn format_1_0_png_wrappers_still_read() {
+        // Kind 1: no file length; what archives of format 1.0 hold.
+        let old = [1u8, 1, 0, 0, 0, 7, 0, 0, 0, 0];
+        let w = Wrapper::from_bytes(&old).unwrap();
+        assert_eq!(
+            w,
+            Wrapper::Png {
+                before: vec![7],
+                after: vec![],
+                file_len: None
+            }
+        );
+        assert_eq!(w.file_len(100), None);
+        assert_eq!(w.to_bytes(), old);
+    }
+
+    #[test]
+    fn probe_agrees_with_decode() {
+        for (file, want) in [
+            (&b"P5\x0b2 2\n255\n\x01\x02\x03\x04"[..], Some((2, 2, 1))),
+            (&b"P5\n# c\r2 1\n255\n\x01\x02"[..], Some((2, 1, 1))),
+            (&b"P6\n4294967296 4294967296\n255\n"[..], None),
+        ] {
+            let p = probe(file).map(|g| (g.width, g.height, g.channels));
+            assert_eq!(p, want);
+            let d = decode(file).map(|(r, _)| (r.width, r.height, r.channels));
+            assert_eq!(d, want);
+        }
     }
 }

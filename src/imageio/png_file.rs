@@ -1,8 +1,35 @@
 //! PNG files with 8-bit grey, grey+alpha, RGB or RGBA samples, restored pixel-identical.
 
-use super::{Raster, Wrapper, WrapperError, MAX_SAMPLES};
+use super::{Header, Raster, Wrapper, WrapperError, MAX_SAMPLES};
 
 pub(super) const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The IHDR fields bsar looks at: geometry (palette images count as 3 channels), and whether
+/// the samples are 8-bit grey, grey+alpha, RGB or RGBA, which bsar can store as pixels. The only
+/// PNG header parser in bsar besides the `png` crate's decoder, which has the last word.
+pub(super) fn ihdr(b: &[u8]) -> Option<(Header, bool)> {
+    // Signature, then the IHDR chunk: length (4), type (4), width, height, depth, colour type.
+    if b.len() < 26 || &b[..8] != SIGNATURE || &b[12..16] != b"IHDR" {
+        return None;
+    }
+    let width = u32::from_be_bytes(b[16..20].try_into().ok()?);
+    let height = u32::from_be_bytes(b[20..24].try_into().ok()?);
+    let (depth, colour) = (b[24], b[25]);
+    let (channels, storable) = match (colour, depth) {
+        (0, 8) => (1, true),
+        (4, 8) => (2, true),
+        (2, 8) => (3, true),
+        (3, 1 | 2 | 4 | 8) => (3, false),
+        (6, 8) => (4, true),
+        _ => return None,
+    };
+    let g = Header {
+        width,
+        height,
+        channels,
+    };
+    (width > 0 && height > 0).then_some((g, storable))
+}
 
 pub(super) fn color_type(channels: u8) -> Option<png::ColorType> {
     Some(match channels {
@@ -57,10 +84,11 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     if width as u64 * height as u64 * channels as u64 > MAX_SAMPLES {
         return None;
     }
+    let file_len = Some(bytes.len() as u64);
     let mut pixels = vec![0u8; reader.output_buffer_size()];
     let frame = reader.next_frame(&mut pixels).ok()?;
     pixels.truncate(frame.buffer_size());
-    if pixels.len() != (width * height) as usize * channels as usize {
+    if pixels.len() as u64 != width as u64 * height as u64 * channels as u64 {
         return None;
     }
     Some((
@@ -70,7 +98,11 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
             channels,
             pixels,
         },
-        Wrapper::Png { before, after },
+        Wrapper::Png {
+            before,
+            after,
+            file_len,
+        },
     ))
 }
 

@@ -1,10 +1,17 @@
 //! Binary PNM (P5 grey, P6 RGB) with maxval 255, kept byte for byte.
 
-use super::{Raster, Wrapper, MAX_SAMPLES};
+use super::{Header, Raster, Wrapper, MAX_SAMPLES};
 
-/// Parses the header; returns (width, height, channels, header length).
-fn header(bytes: &[u8]) -> Option<(u32, u32, u8, usize)> {
-    let channels = match &bytes[..2] {
+/// Whitespace as Netpbm defines it (C's `isspace`): space, tab, LF, VT, FF, CR. Rust's
+/// `is_ascii_whitespace` leaves out VT, so it must not be used here.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Parses the header; returns its geometry and length (the offset of the raster). The only
+/// PNM header parser in bsar: probing, decoding and `looks_storable` all come here.
+pub(super) fn header(bytes: &[u8]) -> Option<(Header, usize)> {
+    let channels: u8 = match bytes.get(..2)? {
         b"P5" => 1,
         b"P6" => 3,
         _ => return None,
@@ -12,12 +19,13 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, u8, usize)> {
     let mut pos = 2;
     let mut fields = [0u64; 3];
     for field in &mut fields {
-        // Whitespace and comments may separate the fields.
+        // Whitespace and comments may separate the fields; a comment runs to the end of the
+        // line, which Netpbm ends at LF or CR.
         loop {
-            match bytes.get(pos)? {
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => pos += 1,
+            match *bytes.get(pos)? {
+                b if is_space(b) => pos += 1,
                 b'#' => {
-                    while *bytes.get(pos)? != b'\n' && bytes[pos] != b'\r' {
+                    while !matches!(*bytes.get(pos)?, b'\n' | b'\r') {
                         pos += 1;
                     }
                 }
@@ -26,6 +34,9 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, u8, usize)> {
         }
         let start = pos;
         while bytes.get(pos).is_some_and(u8::is_ascii_digit) {
+            *field = field
+                .checked_mul(10)?
+                .checked_add((bytes[pos] - b'0') as u64)?;
             pos += 1;
             if pos - start > 10 {
                 return None;
@@ -34,37 +45,41 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, u8, usize)> {
         if pos == start {
             return None;
         }
-        *field = std::str::from_utf8(&bytes[start..pos]).ok()?.parse().ok()?;
     }
     // Exactly one whitespace byte ends the header.
-    if !bytes.get(pos)?.is_ascii_whitespace() {
+    if !is_space(*bytes.get(pos)?) {
         return None;
     }
     let [w, h, maxval] = fields;
-    if maxval != 255 || w == 0 || h == 0 || w * h * channels as u64 > MAX_SAMPLES {
+    let w = u32::try_from(w).ok().filter(|&w| w > 0)?;
+    let h = u32::try_from(h).ok().filter(|&h| h > 0)?;
+    let samples = (w as u64)
+        .checked_mul(h as u64)?
+        .checked_mul(channels as u64)?;
+    if maxval != 255 || samples > MAX_SAMPLES {
         return None;
     }
-    Some((w as u32, h as u32, channels as u8, pos + 1))
-}
-
-/// Whether `head` starts with a header bsar takes (the raster may lie beyond `head`).
-pub(super) fn header_ok(head: &[u8]) -> bool {
-    header(head).is_some()
+    let g = Header {
+        width: w,
+        height: h,
+        channels,
+    };
+    Some((g, pos + 1))
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
-    let (width, height, channels, len) = header(bytes)?;
-    let n = width as usize * height as usize * channels as usize;
-    let pixels = bytes.get(len..len + n)?.to_vec();
+    let (g, len) = header(bytes)?;
+    let n = usize::try_from(g.samples()).ok()?;
+    let pixels = bytes.get(len..len.checked_add(n)?)?.to_vec();
     let wrapper = Wrapper::Pnm {
         header: bytes[..len].to_vec(),
         trailer: bytes[len + n..].to_vec(),
     };
     Some((
         Raster {
-            width,
-            height,
-            channels,
+            width: g.width,
+            height: g.height,
+            channels: g.channels,
             pixels,
         },
         wrapper,
@@ -77,4 +92,26 @@ pub(super) fn encode(raster: &Raster, header: &[u8], trailer: &[u8]) -> Vec<u8> 
     out.extend_from_slice(&raster.pixels);
     out.extend_from_slice(trailer);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netpbm_whitespace_and_comment_ends() {
+        // Vertical tab between fields, and a comment ended by CR: both are Netpbm headers.
+        let (g, len) = header(b"P5\x0b2 2\n255\n\x01\x02\x03\x04").unwrap();
+        assert_eq!((g.width, g.height, g.channels, len), (2, 2, 1, 11));
+        let (g, _) = header(b"P5\n# comment\r2 2\n255\n\x01\x02\x03\x04").unwrap();
+        assert_eq!((g.width, g.height), (2, 2));
+    }
+
+    #[test]
+    fn huge_fields_do_not_wrap() {
+        // 2^32 x 2^32 wrapped to 0 samples with unchecked arithmetic.
+        assert!(header(b"P6\n4294967296 4294967296\n255\n").is_none());
+        assert!(header(b"P6\n4294967295 4294967295\n255\n").is_none());
+        assert!(header(b"P5\n99999999999 1\n255\n").is_none());
+    }
 }

@@ -51,6 +51,18 @@ pub fn fails(cwd: &Path, args: &[&str]) -> String {
     err
 }
 
+/// Runs `bsar ARGS` on a damaged archive, expects exit 1 with the damage reported (lines that
+/// all start `bsar: `, the last one `bsar: error: `, no panic), and returns all of stderr.
+pub fn fails_damaged(cwd: &Path, args: &[&str]) -> String {
+    let out = bsar(cwd, args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "bsar {args:?}: stderr: {err}");
+    assert!(err.lines().all(|l| l.starts_with("bsar: ")), "bsar {args:?}: {err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("bsar: error: "), "bsar {args:?}: {err}");
+    err
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so trees are reproducible without a rand crate.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
