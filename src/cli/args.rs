@@ -102,6 +102,7 @@ pub struct CreateArgs {
 
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
+    /// The archive, or a shard manifest (spec/shards.md)
     pub archive: PathBuf,
     /// Members to extract (default: all)
     pub members: Vec<String>,
@@ -121,6 +122,7 @@ pub struct ExtractArgs {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// The archive, or a shard manifest (spec/shards.md)
     pub archive: PathBuf,
     /// Long listing: type, mode, size, stored size, codec, ratio, image geometry
     #[arg(short)]
@@ -129,6 +131,7 @@ pub struct ListArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
+    /// The archive, or a shard manifest: every shard's size and CRC32 are checked too
     pub archive: PathBuf,
     /// Where the image models run (the archive bytes are the same on every device)
     #[arg(long, value_enum, default_value_t = Device::Auto)]

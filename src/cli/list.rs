@@ -10,6 +10,11 @@ use crate::imageio::Wrapper;
 use std::io::{BufWriter, Write};
 
 pub fn run(a: ListArgs) -> CliResult<()> {
+    run_one(&a, true)
+}
+
+/// Lists one archive; `header` prints the -l table's header line (once for a manifest's shards).
+pub(super) fn run_one(a: &ListArgs, header: bool) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
@@ -18,7 +23,7 @@ pub fn run(a: ListArgs) -> CliResult<()> {
     let shares = stored_shares(members, &archive.index.chunks);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let res: std::io::Result<()> = (|| {
-        if a.l {
+        if a.l && header {
             writeln!(
                 out,
                 "type mode       size     stored  ratio codec    chunk  image        path"

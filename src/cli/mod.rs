@@ -5,6 +5,7 @@ mod create;
 mod device;
 mod extract;
 mod list;
+pub mod manifest;
 mod models;
 mod open;
 pub mod paths;
@@ -16,6 +17,7 @@ mod walk;
 
 pub use args::{Cli, Command};
 pub use create::load_member;
+pub use summary::file_size;
 
 /// A failure of a command, shown as one `bsar: error: ...` line.
 #[derive(Debug)]
@@ -63,13 +65,113 @@ pub(crate) fn reading_group(engine: &device::Engine) -> usize {
     }
 }
 
+/// The codecs a reader of archives needs (zstd, and Bit-Swap with every shipped model), on the CPU.
+pub fn reader_registry() -> crate::codec::Registry {
+    reading_registry(&None)
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Create(a) => create::run(a),
+        Command::Extract(a) if manifest::is_manifest(&a.archive) => extract_shards(a),
         Command::Extract(a) => extract::run(a),
+        Command::List(a) if manifest::is_manifest(&a.archive) => {
+            let (m, paths) = manifest::read(&a.archive)?;
+            for (i, (s, p)) in m.shards.iter().zip(paths).enumerate() {
+                manifest::check_shard(&p, s, false)?;
+                let one = args::ListArgs { archive: p, l: a.l };
+                list::run_one(&one, i == 0)?;
+            }
+            Ok(())
+        }
         Command::List(a) => list::run(a),
+        Command::Verify(a) if manifest::is_manifest(&a.archive) => verify_shards(a),
         Command::Verify(a) => verify::run(a),
         Command::Models => models::run(),
     }
+}
+
+/// `verify` on a manifest: every shard's size, CRC32 and member count, then the shard itself.
+/// Like chunks, a damaged shard does not stop the others from being checked.
+fn verify_shards(a: args::VerifyArgs) -> CliResult<()> {
+    let (m, paths) = manifest::read(&a.archive)?;
+    let mut damaged = 0;
+    for (s, p) in m.shards.iter().zip(paths) {
+        let r = manifest::check_shard(&p, s, true).and_then(|()| {
+            let map = open::map_archive(&p)?;
+            let members = crate::archive::Archive::parse(&map)
+                .map_err(|e| CliError(format!("{}: {e}", p.display())))?
+                .members()
+                .len() as u64;
+            if members != s.members {
+                return Err(CliError(format!(
+                    "shard {} is damaged: {members} members, the manifest says {}",
+                    p.display(),
+                    s.members
+                )));
+            }
+            verify::run(args::VerifyArgs {
+                archive: p.clone(),
+                device: a.device,
+                quiet: a.quiet,
+            })
+        });
+        if let Err(e) = r {
+            eprintln!("bsar: {e}");
+            damaged += 1;
+        }
+    }
+    if damaged > 0 {
+        return Err(CliError(format!(
+            "{}: {damaged} of {} shards are damaged",
+            a.archive.display(),
+            m.shards.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `extract` on a manifest: each shard in turn, with the named members found in it (a name found
+/// in no shard is refused before anything is written).
+fn extract_shards(a: args::ExtractArgs) -> CliResult<()> {
+    let (m, paths) = manifest::read(&a.archive)?;
+    let mut wanted: Vec<Vec<String>> = vec![Vec::new(); paths.len()];
+    let mut found = vec![false; a.members.len()];
+    for ((s, p), names) in m.shards.iter().zip(&paths).zip(&mut wanted) {
+        manifest::check_shard(p, s, false)?;
+        if a.members.is_empty() {
+            continue;
+        }
+        let map = open::map_archive(p)?;
+        let archive = crate::archive::Archive::parse(&map)
+            .map_err(|e| CliError(format!("{}: {e}", p.display())))?;
+        for (n, f) in a.members.iter().zip(&mut found) {
+            if select::selects_any(archive.members(), n)? {
+                names.push(n.clone());
+                *f = true;
+            }
+        }
+    }
+    if let Some(i) = found.iter().position(|f| !f) {
+        return Err(CliError(format!(
+            "'{}': not found in any shard of {}",
+            a.members[i],
+            a.archive.display()
+        )));
+    }
+    for (p, names) in paths.into_iter().zip(wanted) {
+        if !a.members.is_empty() && names.is_empty() {
+            continue;
+        }
+        extract::run(args::ExtractArgs {
+            archive: p,
+            members: names,
+            dir: a.dir.clone(),
+            device: a.device,
+            overwrite: a.overwrite,
+            quiet: a.quiet,
+        })?;
+    }
+    Ok(())
 }

@@ -6,6 +6,16 @@ use super::{CliError, CliResult};
 use crate::archive::MemberEntry;
 use std::path::Path;
 
+/// Whether `name` (as given on the command line) selects any of `members`.
+pub fn selects_any(members: &[MemberEntry], name: &str) -> CliResult<bool> {
+    let (w, _) = name_for_arg(Path::new(name)).map_err(CliError)?;
+    Ok(members.iter().any(|m| {
+        w.is_empty()
+            || m.path == w
+            || (m.path.len() > w.len() && m.path.starts_with(&w) && m.path[w.len()] == b'/')
+    }))
+}
+
 /// Indices of the selected members, in archive order. No names selects everything.
 pub fn select(members: &[MemberEntry], names: &[String]) -> CliResult<Vec<usize>> {
     if names.is_empty() {

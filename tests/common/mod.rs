@@ -57,7 +57,10 @@ pub fn fails_damaged(cwd: &Path, args: &[&str]) -> String {
     let out = bsar(cwd, args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "bsar {args:?}: stderr: {err}");
-    assert!(err.lines().all(|l| l.starts_with("bsar: ")), "bsar {args:?}: {err}");
+    assert!(
+        err.lines().all(|l| l.starts_with("bsar: ")),
+        "bsar {args:?}: {err}"
+    );
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with("bsar: error: "), "bsar {args:?}: {err}");
     err
