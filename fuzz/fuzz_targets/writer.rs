@@ -22,5 +22,7 @@ fn registry() -> &'static Registry {
 
 fuzz_target!(|data: &[u8]| {
     let files = writer_support::tree_from_bytes(data);
-    writer_support::round_trip(&files, registry(), true);
+    // One thread: LeakSanitizer can mistake a worker thread that is still exiting for a leak.
+    // The property test (tests/writer_roundtrip.rs) writes on two.
+    writer_support::round_trip(&files, registry(), true, 1);
 });

@@ -234,6 +234,10 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
 
 /// Runs `f(i)` for every `i < n` on up to `threads` threads; results in order.
 fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    // One thread: no thread at all (`-j 1` spawns nothing).
+    if threads <= 1 || n <= 1 {
+        return (0..n).map(f).collect();
+    }
     let slots: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {

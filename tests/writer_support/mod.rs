@@ -248,8 +248,13 @@ impl Source for Tree<'_> {
 /// Writes `files` with `registry` (bytes with zstd, images with its Bit-Swap codec when
 /// `images`), checks that the reader opens what was written, then restores every member and
 /// requires its original bytes, or for a PNG stored as pixels the same pixels and chunks.
-/// Returns the archive.
-pub fn round_trip(files: &[TreeFile], registry: &Registry, images: bool) -> Vec<u8> {
+/// Writes on `threads` threads. Returns the archive.
+pub fn round_trip(
+    files: &[TreeFile],
+    registry: &Registry,
+    images: bool,
+    threads: usize,
+) -> Vec<u8> {
     let specs = specs(files);
     let opts = WriteOptions {
         codec: CODEC_ZSTD,
@@ -263,7 +268,7 @@ pub fn round_trip(files: &[TreeFile], registry: &Registry, images: bool) -> Vec<
             max_bytes: 1 << 20,
             max_items: 4,
         },
-        threads: 2,
+        threads,
         group: 0,
     };
     let mut out = Vec::new();
