@@ -251,34 +251,33 @@ fn list_shows_file_sizes_and_no_image_costs_more_than_zstd() {
     for (name, bytes) in &files {
         fs::write(d.join(name), bytes).unwrap();
     }
-    ok(t.path(), &["create", "-q", "once.bsar", "d"]);
+    // One image a chunk: each member's stored size is then exact, not a share.
+    ok(
+        t.path(),
+        &["create", "-q", "--chunk-images", "1", "once.bsar", "d"],
+    );
     let archive = fs::read(t.path().join("once.bsar")).unwrap();
-    let listing = round_trip(t.path(), "d", &[]);
-    let mut zstd_total = 0;
+    let listing = round_trip(t.path(), "d", &["--chunk-images", "1"]);
     for (name, bytes) in &files {
-        let (size, _, codec) = listed(&listing, &format!("d/{name}"));
+        let (size, stored, codec) = listed(&listing, &format!("d/{name}"));
         assert_eq!(
             size,
             bytes.len() as u64,
             "{name}: the file's size\n{listing}"
         );
-        zstd_total += zstd::bulk::compress(bytes, 19).unwrap().len() as u64;
-        // Noise loses to zstd whatever the model; the photograph-like image does not.
+        let zstd = zstd::bulk::compress(bytes, 19).unwrap().len() as f64;
+        assert!(
+            stored <= zstd,
+            "{name}: {stored} stored, zstd {zstd}\n{listing}"
+        );
+        // The photograph-like image is worth coding; noise as a PNM, which zstd stores at
+        // about its size, is not.
         match *name {
-            "noise.png" | "noise.ppm" => assert_eq!(codec, "zstd", "{name}\n{listing}"),
             "photo.png" => assert_eq!(codec, "bitswap", "{name}\n{listing}"),
+            "noise.ppm" => assert!(stored >= bytes.len() as f64 * 0.95, "{name}\n{listing}"),
             _ => {}
         }
     }
-    // The photograph is alone in its chunk: its stored size is exact, and below zstd's.
-    let (_, stored, _) = listed(&listing, "d/photo.png");
-    let zstd = zstd::bulk::compress(&files[0].1, 19).unwrap().len() as f64;
-    assert!(stored <= zstd, "photo.png: {stored} stored, zstd {zstd}");
-    // All chunks together cost no more than every file stored with zstd.
     let a = bsar::archive::Archive::parse(&archive).unwrap();
-    let chunks: u64 = a.index.chunks.iter().map(|c| c.len).sum();
-    assert!(
-        chunks <= zstd_total,
-        "{chunks} in chunks, {zstd_total} with zstd"
-    );
+    assert_eq!(a.index.chunks.len(), files.len());
 }
