@@ -14,6 +14,7 @@ use crate::bitswap::nets::{CpuNets, Nets};
 use crate::bitswap::patches::{self, Grid};
 use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
+use crate::context::{ContextModel, ImageCoder};
 use crate::model::Model;
 use std::fmt;
 
@@ -146,6 +147,18 @@ fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), Stream
     Ok(())
 }
 
+/// The code of the patches that are not coded by bits-back; the chunk version says which
+/// (spec/bitswap.md 2, 3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectCode {
+    /// Version 2: the predictive patch code (`predictive.rs`), context inside the patch only,
+    /// fixed tables. Kept to read old archives.
+    Patch,
+    /// Version 3: the context code (`crate::context`), whole-image context, adapted over the
+    /// chunk; every patch, whatever its mode, feeds its state.
+    Context,
+}
+
 /// Encodes `images` onto a fresh stack and returns it.
 pub fn encode(
     models: &[&Model],
@@ -166,9 +179,95 @@ pub fn encode_with(
     policy: Policy,
     images: &[Planes],
 ) -> Result<Stack, StreamError> {
-    let mut stack = Stack::new(1);
-    // Under `Policy::Seed`, the predictive code is tried only until bits-back first wins.
-    let mut seeding = policy != Policy::BitsBackOnly;
+    encode_with_code(
+        nets,
+        models,
+        scheme,
+        prec,
+        policy,
+        images,
+        DirectCode::Context,
+    )
+}
+
+/// Samples of a chunk whose context-code intervals the encoder keeps from its forward pass;
+/// beyond them, an image's intervals are recomputed from a snapshot of the state (8 bytes a
+/// sample: 64 MiB).
+const RECORD_SAMPLES: usize = 1 << 23;
+
+/// One image's context-code intervals in coding order, and where each patch's begin.
+struct Recorded {
+    intervals: Vec<(u32, u32)>,
+    starts: Vec<usize>,
+}
+
+/// Runs the context model over one image in the stream's order (patches in raster order), from
+/// `model`'s state, and returns the intervals of every sample.
+fn run_context(model: &mut ContextModel, img: &Planes, patch: usize, precision: u32) -> Recorded {
+    let g = Grid {
+        width: img.width,
+        height: img.height,
+        patch,
+    };
+    let mut coder = ImageCoder::new(img.width, img.height, img.channels, patch, precision);
+    let mut samples = img.samples.clone();
+    let mut intervals = Vec::with_capacity(samples.len());
+    let mut starts = Vec::with_capacity(g.count() + 1);
+    for k in 0..g.count() {
+        starts.push(intervals.len());
+        coder.code_patch(model, &mut samples, &g.pos(k), |d, v| {
+            intervals.push(d.interval(v));
+            v
+        });
+    }
+    starts.push(intervals.len());
+    Recorded { intervals, starts }
+}
+
+/// Either image's recorded intervals or the state to recompute them from.
+enum Forward {
+    Recorded(Recorded),
+    Snapshot(ContextModel),
+}
+
+/// The direct (non-bits-back) coding of one patch, priced and then pushed.
+enum Direct<'a> {
+    Patch(predictive::Intervals),
+    Context(&'a [(u32, u32)], u32),
+}
+
+impl Direct<'_> {
+    fn cost(&self) -> Q16 {
+        match self {
+            Direct::Patch(iv) => iv.cost(),
+            Direct::Context(iv, p) => iv.iter().map(|&(_, f)| cost_q16(f, *p)).sum(),
+        }
+    }
+
+    /// Pushes the samples in reverse coding order, so the decoder pops them in coding order.
+    fn push(&self, stack: &mut Stack) {
+        match self {
+            Direct::Patch(iv) => iv.push(stack, 0),
+            Direct::Context(iv, p) => {
+                for &(start, freq) in iv.iter().rev() {
+                    stack.push(0, start, freq, *p);
+                }
+            }
+        }
+    }
+}
+
+/// [`encode_with`] with the direct code of a given chunk version (version 2's only for tests
+/// of old archives).
+pub fn encode_with_code(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
+    policy: Policy,
+    images: &[Planes],
+    code: DirectCode,
+) -> Result<Stack, StreamError> {
     for (i, img) in images.iter().enumerate().rev() {
         let shape = PlanesShape {
             width: img.width,
@@ -177,16 +276,56 @@ pub fn encode_with(
             model: img.model,
         };
         check_shape(i, shape, models)?;
+    }
+    // The context code adapts in decoder order (first image first), but the stack is coded
+    // last image first: run the model forward once, keeping every sample's interval (or, past
+    // a memory bound, the state at the image's start), then code backwards.
+    let mut forward = Vec::new();
+    if code == DirectCode::Context {
+        let mut model = ContextModel::new();
+        let mut kept = 0;
+        for img in images {
+            let patch = models[img.model].config().patch;
+            if kept + img.samples.len() <= RECORD_SAMPLES {
+                kept += img.samples.len();
+                forward.push(Forward::Recorded(run_context(
+                    &mut model, img, patch, prec.pixel,
+                )));
+            } else {
+                forward.push(Forward::Snapshot(model.clone()));
+                run_context(&mut model, img, patch, prec.pixel);
+            }
+        }
+    }
+    let mut stack = Stack::new(1);
+    // Under `Policy::Seed`, the direct code is tried only until bits-back first wins.
+    let mut seeding = policy != Policy::BitsBackOnly;
+    for (i, img) in images.iter().enumerate().rev() {
         let model = models[img.model];
         let coder = PatchCoder::new(model, nets, prec);
         let engine = |why| StreamError::Engine { image: i, why };
         let g = grid(img.width, img.height, model);
         let p = g.patch;
+        let recorded = match forward.pop() {
+            Some(Forward::Recorded(r)) => Some(r),
+            Some(Forward::Snapshot(mut m)) => Some(run_context(&mut m, img, p, prec.pixel)),
+            None => None,
+        };
         let mut patch = vec![0u8; p * p * img.channels];
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
-            // While seeding, bits-back is a trial that the predictive code may undo.
+            let direct = match &recorded {
+                Some(r) => Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel),
+                None => Direct::Patch(predictive::Intervals::of(
+                    &patch,
+                    p,
+                    img.channels,
+                    &pos,
+                    prec.pixel,
+                )),
+            };
+            // While seeding, bits-back is a trial that the direct code may undo.
             let trial = seeding.then(|| (stored(&stack), stack.borrowed(), stack.checkpoint()));
             coder
                 .encode(scheme, &mut stack, &patch, &pos)
@@ -199,12 +338,11 @@ pub fn encode_with(
             // they pop); saturate anyway rather than trust it.
             let bits_back = stored(&stack).saturating_sub(before);
             let needed_supply = stack.borrowed() > borrowed;
-            let direct = predictive::Intervals::of(&patch, p, img.channels, &pos, prec.pixel);
             let direct_cost = direct.cost() + cost_q16(mode_interval(true).1, MODE_PRECISION);
-            // `Seed` takes the predictive code only where bits-back needed initial bits.
+            // `Seed` takes the direct code only where bits-back needed initial bits.
             if direct_cost < bits_back && (policy == Policy::Cheapest || needed_supply) {
                 stack.rollback(cp);
-                direct.push(&mut stack, 0);
+                direct.push(&mut stack);
                 push_mode(&mut stack, true);
             } else {
                 stack.commit();
@@ -234,37 +372,79 @@ pub fn decode_with(
     models: &[&Model],
     scheme: Scheme,
     prec: Precisions,
+    stack: Stack,
+    shapes: &[PlanesShape],
+    upto: usize,
+) -> Result<Vec<Planes>, StreamError> {
+    decode_with_code(
+        nets,
+        models,
+        scheme,
+        prec,
+        stack,
+        shapes,
+        upto,
+        DirectCode::Context,
+    )
+}
+
+/// [`decode_with`] for a chunk whose direct code is `code` (its version's).
+#[allow(clippy::too_many_arguments)]
+pub fn decode_with_code(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
     mut stack: Stack,
     shapes: &[PlanesShape],
     upto: usize,
+    code: DirectCode,
 ) -> Result<Vec<Planes>, StreamError> {
     // Count only this pass's reads past the end (the encoder's own count may come along).
     stack.clear_borrowed();
     let mut out = Vec::with_capacity(upto + 1);
+    // The context code's state: fresh for the chunk, carried over its images.
+    let mut context = ContextModel::new();
+    let px = prec.pixel;
     for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
         check_shape(i, s, models)?;
         let model = models[s.model];
         let coder = PatchCoder::new(model, nets, prec);
         let g = grid(s.width, s.height, model);
         let mut samples = vec![0u8; s.width * s.height * s.channels];
+        let mut image_coder = (code == DirectCode::Context)
+            .then(|| ImageCoder::new(s.width, s.height, s.channels, g.patch, px));
         for k in 0..g.count() {
             let pos = g.pos(k);
-            let patch = if pop_mode(&mut stack) {
-                let mut patch = vec![0u8; g.patch * g.patch * s.channels];
-                predictive::decode(
-                    &mut stack, 0, &mut patch, g.patch, s.channels, &pos, prec.pixel,
-                );
-                patch
-            } else {
-                coder
-                    .decode(scheme, &mut stack, &pos)
-                    .map_err(|why| StreamError::Engine { image: i, why })?
-            };
+            let direct = pop_mode(&mut stack);
+            match (&mut image_coder, direct) {
+                (Some(ic), true) => {
+                    ic.code_patch(&mut context, &mut samples, &pos, |d, _| {
+                        let (v, start, freq) = d.find(stack.peek(0, px));
+                        stack.pop(0, start, freq, px);
+                        v
+                    });
+                }
+                (None, true) => {
+                    let mut patch = vec![0u8; g.patch * g.patch * s.channels];
+                    predictive::decode(&mut stack, 0, &mut patch, g.patch, s.channels, &pos, px);
+                    patches::insert(&mut samples, &g, s.channels, &pos, &patch);
+                }
+                (ic, false) => {
+                    let patch = coder
+                        .decode(scheme, &mut stack, &pos)
+                        .map_err(|why| StreamError::Engine { image: i, why })?;
+                    patches::insert(&mut samples, &g, s.channels, &pos, &patch);
+                    // One state, every patch: the context model learns bits-back patches too.
+                    if let Some(ic) = ic {
+                        ic.code_patch(&mut context, &mut samples, &pos, |_, v| v);
+                    }
+                }
+            }
             // A valid stream never pops past what the encoder pushed (see spec/bitswap.md).
             if stack.borrowed() > 0 {
                 return Err(StreamError::Exhausted { image: i });
             }
-            patches::insert(&mut samples, &g, s.channels, &pos, &patch);
         }
         out.push(Planes {
             width: s.width,

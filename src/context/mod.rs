@@ -1,0 +1,271 @@
+//! The context code: a causal, adaptive model of every sample of an image (spec/context.md).
+//!
+//! Each sample gets a prediction from its already known neighbours (predictor.rs), across patch
+//! borders, and a discretised logistic (dist.rs) whose bias and scale come from error statistics
+//! learned over every earlier sample of the chunk (stats.rs). The Bit-Swap stream uses it to code
+//! the patches it wins and to seed the stack; every patch, whatever its mode, teaches it.
+//!
+//! Samples are visited in the stream's order: patches in raster order, the real samples of a
+//! patch in raster order, and at each pixel the channels in coding order (G, R, B for colour).
+//! A sample may use any sample visited before it: the rows above its patch, the patches to its
+//! left, and the earlier samples of its own patch.
+
+mod dist;
+mod predictor;
+mod stats;
+
+pub use dist::{Dist, PRED_BITS, PRED_MAX};
+pub use stats::Stats;
+
+use crate::bitswap::patches::PatchPos;
+use predictor::{Inputs, Reference, OWN_SUBS, SUBS};
+
+/// Channel coding order at a pixel: grey alone; colour G first, then R and B, each with G as
+/// its reference channel.
+fn order(channels: usize) -> &'static [usize] {
+    if channels == 1 {
+        &[0]
+    } else {
+        &[1, 0, 2]
+    }
+}
+
+/// The adaptive state of one chunk: created fresh for each chunk, carried from image to image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContextModel {
+    pub stats: Stats,
+}
+
+impl ContextModel {
+    pub fn new() -> ContextModel {
+        ContextModel {
+            stats: Stats::new(),
+        }
+    }
+}
+
+/// One image being coded: the recent rows of errors, for the neighbours of the next samples.
+pub struct ImageCoder {
+    width: usize,
+    height: usize,
+    ch: usize,
+    /// Rows kept: a patch row and the two rows above it.
+    ring: usize,
+    /// True error (blend minus value) per `(row mod ring, x, c)`.
+    te: Vec<i32>,
+    /// Absolute error per `(row mod ring, x, c, sub-predictor)`.
+    se: Vec<u32>,
+    precision: u32,
+}
+
+/// A position among the neighbours: the sample's pixel index and its slot in the error rows.
+#[derive(Clone, Copy)]
+struct At {
+    pixel: usize,
+    slot: usize,
+}
+
+/// The sample positions a pixel's prediction reads (after substitution at borders).
+struct Neighbours {
+    n: At,
+    w: At,
+    nw: At,
+    ne: At,
+    nn: At,
+    ww: At,
+}
+
+impl ImageCoder {
+    /// An image of `width x height` pixels of `channels` (1 or 3) samples, cut into patches of
+    /// `patch x patch`; samples coded at `precision` bits.
+    pub fn new(width: usize, height: usize, channels: usize, patch: usize, precision: u32) -> Self {
+        let ring = (patch + 2).min(height.max(1));
+        ImageCoder {
+            width,
+            height,
+            ch: channels,
+            ring,
+            te: vec![0; ring * width * channels],
+            se: vec![0; ring * width * channels * SUBS],
+            precision,
+        }
+    }
+
+    fn at(&self, y: usize, x: usize) -> At {
+        At {
+            pixel: y * self.width + x,
+            slot: (y % self.ring) * self.width + x,
+        }
+    }
+
+    /// Neighbours of pixel `(y, x)` in the patch `pos`, or `None` for the image's first pixel.
+    /// Unknown positions are replaced: above the first row by W, left of the first column by
+    /// N, NE by N where NE is right of the current patch (not decoded yet) or of the image.
+    fn neighbours(&self, pos: &PatchPos, y: usize, x: usize) -> Option<Neighbours> {
+        if y == 0 && x == 0 {
+            return None;
+        }
+        if y == 0 {
+            let w = self.at(0, x - 1);
+            let ww = if x > 1 { self.at(0, x - 2) } else { w };
+            return Some(Neighbours {
+                n: w,
+                w,
+                nw: w,
+                ne: w,
+                nn: w,
+                ww,
+            });
+        }
+        let ne_known = x + 1 < self.width && (y - 1 < pos.top || x + 1 < pos.left + pos.real_w);
+        let n = self.at(y - 1, x);
+        let ne = if ne_known { self.at(y - 1, x + 1) } else { n };
+        let nn = if y > 1 { self.at(y - 2, x) } else { n };
+        if x == 0 {
+            return Some(Neighbours {
+                n,
+                w: n,
+                nw: n,
+                ne,
+                nn,
+                ww: n,
+            });
+        }
+        let w = self.at(y, x - 1);
+        Some(Neighbours {
+            n,
+            w,
+            nw: self.at(y - 1, x - 1),
+            ne,
+            nn,
+            ww: if x > 1 { self.at(y, x - 2) } else { w },
+        })
+    }
+
+    /// The prediction inputs of channel `c` at a pixel with neighbours `nb`.
+    #[inline(always)]
+    fn inputs(&self, image: &[u8], nb: &Option<Neighbours>, c: usize) -> Inputs {
+        let Some(nb) = nb else {
+            let mid = 128 << PRED_BITS;
+            return Inputs {
+                n: mid,
+                w: mid,
+                nw: mid,
+                ne: mid,
+                te_n: 0,
+                te_w: 0,
+                te_nw: 0,
+                te_ne: 0,
+                te_nn: 0,
+                te_ww: 0,
+                err: [0; SUBS],
+            };
+        };
+        let ch = self.ch;
+        let v = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+        let te = |a: At| self.te[a.slot * ch + c];
+        let mut err = [0u32; SUBS];
+        for (k, e) in err.iter_mut().enumerate() {
+            let se = |a: At| self.se[(a.slot * ch + c) * SUBS + k];
+            *e = se(nb.n) + se(nb.w) + se(nb.nw) + se(nb.ne);
+        }
+        Inputs {
+            n: v(nb.n),
+            w: v(nb.w),
+            nw: v(nb.nw),
+            ne: v(nb.ne),
+            te_n: te(nb.n),
+            te_w: te(nb.w),
+            te_nw: te(nb.nw),
+            te_ne: te(nb.ne),
+            te_nn: te(nb.nn),
+            te_ww: te(nb.ww),
+            err,
+        }
+    }
+
+    /// Runs the model over the real samples of patch `pos` in coding order. For each sample,
+    /// `code(dist, value)` gets the sample's distribution and the value now in `image` (the
+    /// encoder's sample) and returns the sample's value (the decoder's, once decoded), which is
+    /// written to `image` and learnt from. `image` is the whole image, row-major interleaved.
+    pub fn code_patch(
+        &mut self,
+        model: &mut ContextModel,
+        image: &mut [u8],
+        pos: &PatchPos,
+        mut code: impl FnMut(&Dist, u8) -> u8,
+    ) {
+        let ch = self.ch;
+        let order = order(ch);
+        for y in pos.top..pos.top + pos.real_h {
+            for x in pos.left..pos.left + pos.real_w {
+                let nb = self.neighbours(pos, y, x);
+                let here = self.at(y, x);
+                let mut reference: Option<Reference> = None;
+                let mut ref_residual = 0u32;
+                for (class, &c) in order.iter().enumerate() {
+                    let inp = self.inputs(image, &nb, c);
+                    let p = predictor::subpredictions(&inp, reference.as_ref());
+                    let subs = if class == 0 { OWN_SUBS } else { SUBS };
+                    let blend = predictor::blend(&inp, &p, subs, class == 0).clamp(0, PRED_MAX);
+                    let activity = stats::activity_bucket(predictor::activity(&inp));
+                    let rb = if class == 0 {
+                        0
+                    } else {
+                        stats::ref_bucket(ref_residual)
+                    };
+                    let ctx = stats::context_index(class, activity, rb);
+                    let (bias, inv_scale) = model.stats.params(ctx);
+                    let pred = (blend + bias).clamp(0, PRED_MAX);
+                    let dist = Dist {
+                        pred,
+                        inv_scale,
+                        precision: self.precision,
+                    };
+                    let at = here.pixel * ch + c;
+                    let value = code(&dist, image[at]);
+                    image[at] = value;
+                    let v8 = (value as i32) << PRED_BITS;
+                    // Learn: this sample's errors become its neighbours' inputs.
+                    self.te[here.slot * ch + c] = blend - v8;
+                    let se = &mut self.se[(here.slot * ch + c) * SUBS..][..SUBS];
+                    for k in 0..SUBS {
+                        se[k] = if k < subs {
+                            (p[k] - v8).unsigned_abs()
+                        } else {
+                            0
+                        };
+                    }
+                    model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
+                    if class == 0 {
+                        ref_residual = (v8 - pred).unsigned_abs();
+                        if let Some(nb) = &nb {
+                            let r = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+                            reference = Some(Reference {
+                                x: v8,
+                                n: r(nb.n),
+                                w: r(nb.w),
+                                nw: r(nb.nw),
+                            });
+                        } else {
+                            reference = Some(Reference {
+                                x: v8,
+                                n: inp.n,
+                                w: inp.w,
+                                nw: inp.nw,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+}
