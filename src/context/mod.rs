@@ -18,7 +18,7 @@ pub use dist::{Dist, PRED_BITS, PRED_MAX};
 pub use stats::Stats;
 
 use crate::bitswap::patches::PatchPos;
-use predictor::{Inputs, Reference, OWN_SUBS, SUBS};
+use predictor::{Inputs, Reference, SUBS};
 
 /// Channel coding order at a pixel: grey alone; colour G first, then R and B, each with G as
 /// its reference channel.
@@ -165,9 +165,17 @@ impl ImageCoder {
         let v = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
         let te = |a: At| self.te[a.slot * ch + c];
         let mut err = [0u32; SUBS];
-        for (k, e) in err.iter_mut().enumerate() {
-            let se = |a: At| self.se[(a.slot * ch + c) * SUBS + k];
-            *e = se(nb.n) + se(nb.w) + se(nb.nw) + se(nb.ne);
+        let row = |a: At| &self.se[(a.slot * ch + c) * SUBS..][..SUBS];
+        let (n, w, nw, ne, nn, ww) = (
+            row(nb.n),
+            row(nb.w),
+            row(nb.nw),
+            row(nb.ne),
+            row(nb.nn),
+            row(nb.ww),
+        );
+        for k in 0..SUBS {
+            err[k] = n[k] + w[k] + nw[k] + ne[k] + (nn[k] + ww[k]) / 2;
         }
         Inputs {
             n: v(nb.n),
@@ -205,16 +213,18 @@ impl ImageCoder {
                 let mut ref_residual = 0u32;
                 for (class, &c) in order.iter().enumerate() {
                     let inp = self.inputs(image, &nb, c);
-                    let p = predictor::subpredictions(&inp, reference.as_ref());
-                    let subs = if class == 0 { OWN_SUBS } else { SUBS };
-                    let blend = predictor::blend(&inp, &p, subs, class == 0).clamp(0, PRED_MAX);
-                    let activity = stats::activity_bucket(predictor::activity(&inp));
-                    let rb = if class == 0 {
-                        0
+                    let (p, subs) = predictor::subpredictions(&inp, reference.as_ref());
+                    let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
+                    let blend = blend.clamp(0, PRED_MAX);
+                    let activity = stats::activity_bucket(predictor::activity(&inp, expected));
+                    // The second context dimension: how much the sub-predictors disagree for
+                    // the first channel, the reference channel's residual for the others.
+                    let second = if class == 0 {
+                        stats::ref_bucket(predictor::spread(&p, subs) / 8)
                     } else {
                         stats::ref_bucket(ref_residual)
                     };
-                    let ctx = stats::context_index(class, activity, rb);
+                    let ctx = stats::context_index(class, activity, second);
                     let (bias, inv_scale) = model.stats.params(ctx);
                     let pred = (blend + bias).clamp(0, PRED_MAX);
                     let dist = Dist {
@@ -227,34 +237,34 @@ impl ImageCoder {
                     image[at] = value;
                     let v8 = (value as i32) << PRED_BITS;
                     // Learn: this sample's errors become its neighbours' inputs.
-                    self.te[here.slot * ch + c] = blend - v8;
-                    let se = &mut self.se[(here.slot * ch + c) * SUBS..][..SUBS];
-                    for k in 0..SUBS {
-                        se[k] = if k < subs {
-                            (p[k] - v8).unsigned_abs()
-                        } else {
-                            0
-                        };
+                    let slot = here.slot * ch + c;
+                    self.te[slot] = blend - v8;
+                    let se = &mut self.se[slot * SUBS..][..SUBS];
+                    for (e, &pk) in se.iter_mut().zip(&p).take(subs) {
+                        *e = (pk - v8).unsigned_abs();
                     }
                     model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
                     if class == 0 {
                         ref_residual = (v8 - pred).unsigned_abs();
-                        if let Some(nb) = &nb {
-                            let r = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
-                            reference = Some(Reference {
-                                x: v8,
-                                n: r(nb.n),
-                                w: r(nb.w),
-                                nw: r(nb.nw),
-                            });
-                        } else {
-                            reference = Some(Reference {
+                        reference = Some(match &nb {
+                            Some(nb) => {
+                                let r = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+                                Reference {
+                                    x: v8,
+                                    n: r(nb.n),
+                                    w: r(nb.w),
+                                    nw: r(nb.nw),
+                                    ne: r(nb.ne),
+                                }
+                            }
+                            None => Reference {
                                 x: v8,
                                 n: inp.n,
                                 w: inp.w,
                                 nw: inp.nw,
-                            });
-                        }
+                                ne: inp.ne,
+                            },
+                        });
                     }
                 }
             }

@@ -17,7 +17,7 @@ const HALVE_AT: i32 = 256;
 /// A fresh context's count and its prior mean absolute error (1/8 units) per activity bucket.
 const PRIOR_COUNT: i32 = 4;
 /// Scale of the logistic against the context's mean absolute error, in 1/256.
-const SCALE_FACTOR: u64 = 180;
+const SCALE_FACTOR: u64 = 150;
 /// Bounds of the inverse scale (Q16): scales from 1/16 to 256 sample units.
 const INV_SCALE_MIN: u64 = 1 << (INV_SCALE_BITS - 8);
 const INV_SCALE_MAX: u64 = 1 << (INV_SCALE_BITS + 4);
