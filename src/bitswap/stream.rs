@@ -148,7 +148,7 @@ fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), Stream
 }
 
 /// The code of the patches that are not coded by bits-back; the chunk version says which
-/// (spec/bitswap.md 2, 3.5).
+/// (spec/bitswap.md 2, 3.5, 3.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectCode {
     /// Version 2: the predictive patch code (`predictive.rs`), context inside the patch only,

@@ -216,7 +216,11 @@ impl ImageCoder {
                     let (p, subs) = predictor::subpredictions(&inp, reference.as_ref());
                     let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
                     let blend = blend.clamp(0, PRED_MAX);
-                    let activity = stats::activity_bucket(predictor::activity(&inp, expected));
+                    // The image's first pixel has no neighbours to measure: the top bucket.
+                    let activity = match nb {
+                        Some(_) => stats::activity_bucket(predictor::activity(&inp, expected)),
+                        None => stats::ACTIVITY_BUCKETS - 1,
+                    };
                     // The second context dimension: how much the sub-predictors disagree for
                     // the first channel, the reference channel's residual for the others.
                     let second = if class == 0 {
