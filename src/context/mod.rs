@@ -152,6 +152,8 @@ impl ImageCoder {
                 w: mid,
                 nw: mid,
                 ne: mid,
+                nn: mid,
+                ww: mid,
                 te_n: 0,
                 te_w: 0,
                 te_nw: 0,
@@ -182,6 +184,8 @@ impl ImageCoder {
             w: v(nb.w),
             nw: v(nb.nw),
             ne: v(nb.ne),
+            nn: v(nb.nn),
+            ww: v(nb.ww),
             te_n: te(nb.n),
             te_w: te(nb.w),
             te_nw: te(nb.nw),
@@ -224,7 +228,7 @@ impl ImageCoder {
                     // The second context dimension: how much the sub-predictors disagree for
                     // the first channel, the reference channel's residual for the others.
                     let second = if class == 0 {
-                        stats::ref_bucket(predictor::spread(&p, subs) / 8)
+                        stats::ref_bucket(predictor::spread(&p, 7) / 8)
                     } else {
                         stats::ref_bucket(ref_residual)
                     };

@@ -6,8 +6,8 @@
 //! Everything is in 1/8 sample units and integer arithmetic (`>>` on signed values is an
 //! arithmetic shift, i.e. floor division by a power of two).
 
-/// Sub-predictor slots: the first channel uses 7, the others 8 (3 own, 5 from the reference).
-pub const SUBS: usize = 8;
+/// Sub-predictor slots: the first channel uses 12, the others 8 (3 own, 5 from the reference).
+pub const SUBS: usize = 12;
 
 /// `2^24 / (k + 1)` for `k` in `0..64`, the reciprocals the weights use.
 const RECIPROCAL: [u32; 64] = {
@@ -37,6 +37,8 @@ pub struct Inputs {
     pub w: i32,
     pub nw: i32,
     pub ne: i32,
+    pub nn: i32,
+    pub ww: i32,
     pub te_n: i32,
     pub te_w: i32,
     pub te_nw: i32,
@@ -57,7 +59,7 @@ pub struct Reference {
 }
 
 /// The sub-predictions of a channel and how many slots it uses: without a reference (the first
-/// channel), 7 from the channel itself; with one, the first 3 of those and 5 that add the
+/// channel), 12 from the channel itself; with one, the first 3 of those and 5 that add the
 /// channel's local difference to the reference channel's value at the pixel.
 #[inline(always)]
 pub fn subpredictions(i: &Inputs, r: Option<&Reference>) -> ([i32; SUBS], usize) {
@@ -76,7 +78,12 @@ pub fn subpredictions(i: &Inputs, r: Option<&Reference>) -> ([i32; SUBS], usize)
             i.w + i.n - i.nw
         };
         p[6] = (i.w + i.ne) >> 1;
-        return (p, 7);
+        p[7] = 2 * i.n - i.nn;
+        p[8] = 2 * i.w - i.ww;
+        p[9] = i.ne;
+        p[10] = (i.w + i.n) >> 1;
+        p[11] = (i.w + i.nw) >> 1;
+        return (p, 12);
     };
     p[3] = r.x + i.n - r.n;
     p[4] = r.x + i.w - r.w;
@@ -121,8 +128,8 @@ pub fn activity(i: &Inputs, expected: u32) -> u32 {
     (recent.min(1 << 24) + (expected.min(1 << 24) * 8 / 5)) / 2
 }
 
-/// The spread of the first channel's sub-predictions (max - min), the second context
-/// dimension where there is no reference channel.
+/// The spread (max - min) of the first `count` sub-predictions: with the first channel's first
+/// 7, the second context dimension where there is no reference channel.
 #[inline(always)]
 pub fn spread(p: &[i32; SUBS], count: usize) -> u32 {
     let (mut lo, mut hi) = (p[0], p[0]);
