@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const PRECISION: u32 = 20;
+static mut DBG: [(f64, f64); 5] = [(0.0, 0.0); 5];
 
 struct Img {
     w: usize,
@@ -52,10 +53,12 @@ fn load(path: &PathBuf, grey: bool) -> Option<Img> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut grey, mut limit, mut chunk, mut patch) = (false, usize::MAX, 256usize, 0usize);
+    let mut v2 = false;
     let mut dirs = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--grey" => grey = true,
+            "--v2" => v2 = true,
             "--limit" => limit = args.next().unwrap().parse().unwrap(),
             "--chunk" => chunk = args.next().unwrap().parse().unwrap(),
             "--patch" => patch = args.next().unwrap().parse().unwrap(),
@@ -72,6 +75,37 @@ fn main() {
         files.truncate(limit);
         let imgs: Vec<Img> = files.iter().filter_map(|f| load(f, grey)).collect();
         let samples: usize = imgs.iter().map(|i| i.px.len()).sum();
+        if v2 {
+            // The version-2 predictive patch code, for comparison: patches coded alone.
+            let mut q16 = 0u64;
+            for img in &imgs {
+                let p = if patch > 0 {
+                    patch
+                } else if img.c == 1 {
+                    28
+                } else {
+                    32
+                };
+                let g = Grid {
+                    width: img.w,
+                    height: img.h,
+                    patch: p,
+                };
+                let mut buf = vec![0u8; p * p * img.c];
+                for k in 0..g.count() {
+                    let pos = g.pos(k);
+                    bsar::bitswap::patches::extract(&img.px, &g, img.c, &pos, &mut buf);
+                    q16 +=
+                        bsar::bitswap::predictive::Intervals::of(&buf, p, img.c, &pos, PRECISION)
+                            .cost();
+                }
+            }
+            println!(
+                "{} (v2 predictive code): {:.4} bits/dim",
+                dir.display(),
+                q16 as f64 / 65536.0 / samples as f64
+            );
+        }
         let (mut bits, mut enc_s, mut dec_s) = (0f64, 0f64, 0f64);
         for group in imgs.chunks(chunk) {
             // Encode: model + intervals.
@@ -95,7 +129,25 @@ fn main() {
                 let mut px = img.px.clone();
                 for k in 0..g.count() {
                     coder.code_patch(&mut model, &mut px, &g.pos(k), |d, v| {
-                        intervals.push(d.interval(v));
+                        let iv = d.interval(v);
+                        if std::env::var_os("CR_DEBUG").is_some() {
+                            let cat = if d.pred < 4 && v == 0 {
+                                0
+                            } else if d.pred < 4 {
+                                1
+                            } else if d.pred > 2036 && v == 255 {
+                                2
+                            } else if (d.pred - 8 * v as i32).abs() < 64 {
+                                3
+                            } else {
+                                4
+                            };
+                            unsafe {
+                                DBG[cat].0 += 1.0;
+                                DBG[cat].1 += PRECISION as f64 - (iv.1 as f64).log2();
+                            }
+                        }
+                        intervals.push(iv);
                         v
                     });
                 }
@@ -133,6 +185,16 @@ fn main() {
                 assert_eq!(px, img.px, "decode mismatch");
             }
             dec_s += t.elapsed().as_secs_f64();
+        }
+        if std::env::var_os("CR_DEBUG").is_some() {
+            #[allow(static_mut_refs)]
+            for (i, (n, b)) in unsafe { DBG.iter() }.enumerate() {
+                println!(
+                    "cat {i}: {n} samples, {:.4} bits each, {:.4} of the bits/dim",
+                    b / n.max(1.0),
+                    b / samples as f64
+                );
+            }
         }
         println!(
             "{}{}: {} images, {} samples: {:.4} bits/dim; encode {:.2} MB/s, decode {:.2} MB/s",

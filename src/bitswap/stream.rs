@@ -4,10 +4,12 @@
 //! patches are encoded in reverse so that the decoder meets them first to last and can stop after
 //! the last patch of the image it was asked for.
 //!
-//! Each patch is coded either by bits-back or by the predictive code (`predictive.rs`), and a
-//! mode symbol after it (in encoding order) tells the decoder which. The encoder chooses by
-//! trying bits-back and rolling it back when the predictive code is cheaper: that is how the
-//! first patches seed the stack instead of paying initial bits (spec/bitswap.md 3.4).
+//! Each patch is coded by bits-back or by a direct code that needs no bits back: the context
+//! code (`crate::context`, version 3) or the predictive patch code (`predictive.rs`); a mode
+//! symbol after it (in encoding order) tells the decoder which. The encoder chooses by trying
+//! bits-back and rolling it back when a direct code is cheaper: that is how the first patches
+//! seed the stack instead of paying initial bits (spec/bitswap.md 3.4). The context code's
+//! state learns every patch, whatever its mode (3.5).
 
 use crate::ans::{cost_q16, Stack, Q16, Q16_ONE};
 use crate::bitswap::nets::{CpuNets, Nets};
@@ -86,30 +88,55 @@ pub enum Policy {
 }
 
 /// The mode symbol: precision and the width of the bits-back interval `[0, BITS_BACK)`; the
-/// predictive interval is the rest. Bits-back is the common case, so it costs under 0.1 bit.
+/// direct modes share the rest. Bits-back is the common case, so it costs under 0.1 bit.
 const MODE_PRECISION: u32 = 16;
 const MODE_BITS_BACK: u32 = 61_440;
+/// Version 3 splits the direct interval: the context code below this, the patch code above.
+const MODE_CONTEXT_END: u32 = 63_488;
 
-/// The mode symbol's interval at `MODE_PRECISION`.
-fn mode_interval(predictive: bool) -> (u32, u32) {
-    if predictive {
-        (MODE_BITS_BACK, (1 << MODE_PRECISION) - MODE_BITS_BACK)
-    } else {
-        (0, MODE_BITS_BACK)
+/// How one patch is coded (spec/bitswap.md 3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    BitsBack,
+    /// The context code (version 3 only).
+    Context,
+    /// The predictive patch code (version 2's only direct code; version 3's second one).
+    Patch,
+}
+
+/// The mode symbol's interval at `MODE_PRECISION`, in a chunk whose version uses `code`.
+fn mode_interval(mode: Mode, code: DirectCode) -> (u32, u32) {
+    const ALL: u32 = 1 << MODE_PRECISION;
+    match (mode, code) {
+        (Mode::BitsBack, _) => (0, MODE_BITS_BACK),
+        (_, DirectCode::Patch) => (MODE_BITS_BACK, ALL - MODE_BITS_BACK),
+        (Mode::Context, DirectCode::Context) => (MODE_BITS_BACK, MODE_CONTEXT_END - MODE_BITS_BACK),
+        (Mode::Patch, DirectCode::Context) => (MODE_CONTEXT_END, ALL - MODE_CONTEXT_END),
     }
 }
 
-fn push_mode(stack: &mut Stack, predictive: bool) {
-    let (start, freq) = mode_interval(predictive);
+fn push_mode(stack: &mut Stack, mode: Mode, code: DirectCode) {
+    let (start, freq) = mode_interval(mode, code);
     stack.push(0, start, freq, MODE_PRECISION);
 }
 
-/// Pops a mode symbol: true for the predictive code.
-fn pop_mode(stack: &mut Stack) -> bool {
-    let predictive = stack.peek(0, MODE_PRECISION) >= MODE_BITS_BACK;
-    let (start, freq) = mode_interval(predictive);
+fn pop_mode(stack: &mut Stack, code: DirectCode) -> Mode {
+    let cum = stack.peek(0, MODE_PRECISION);
+    let mode = if cum < MODE_BITS_BACK {
+        Mode::BitsBack
+    } else if code == DirectCode::Context && cum < MODE_CONTEXT_END {
+        Mode::Context
+    } else {
+        Mode::Patch
+    };
+    let (start, freq) = mode_interval(mode, code);
     stack.pop(0, start, freq, MODE_PRECISION);
-    predictive
+    mode
+}
+
+/// The cost of a mode symbol.
+fn mode_cost(mode: Mode, code: DirectCode) -> Q16 {
+    cost_q16(mode_interval(mode, code).1, MODE_PRECISION)
 }
 
 /// Size of the stack's data in 1/65536 bits. Words read from the supply are not data, so the
@@ -151,11 +178,11 @@ fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), Stream
 /// (spec/bitswap.md 2, 3.5, 3.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectCode {
-    /// Version 2: the predictive patch code (`predictive.rs`), context inside the patch only,
-    /// fixed tables. Kept to read old archives.
+    /// Version 2: the predictive patch code (`predictive.rs`, context inside the patch only,
+    /// fixed tables) is the only direct code.
     Patch,
-    /// Version 3: the context code (`crate::context`), whole-image context, adapted over the
-    /// chunk; every patch, whatever its mode, feeds its state.
+    /// Version 3: the context code (`crate::context`: whole-image context, adapted over the
+    /// chunk; every patch, whatever its mode, feeds its state), and the patch code beside it.
     Context,
 }
 
@@ -315,22 +342,37 @@ pub fn encode_with_code(
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
-            let direct = match &recorded {
-                Some(r) => Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel),
-                None => Direct::Patch(predictive::Intervals::of(
+            // The direct codes this version has for the patch, with their costs (mode included).
+            let patch_code = || {
+                Direct::Patch(predictive::Intervals::of(
                     &patch,
                     p,
                     img.channels,
                     &pos,
                     prec.pixel,
-                )),
+                ))
+            };
+            let (direct, direct_mode) = match &recorded {
+                Some(r) => {
+                    let context =
+                        Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel);
+                    let other = patch_code();
+                    if other.cost() + mode_cost(Mode::Patch, code)
+                        < context.cost() + mode_cost(Mode::Context, code)
+                    {
+                        (other, Mode::Patch)
+                    } else {
+                        (context, Mode::Context)
+                    }
+                }
+                None => (patch_code(), Mode::Patch),
             };
             // While seeding, bits-back is a trial that the direct code may undo.
             let trial = seeding.then(|| (stored(&stack), stack.borrowed(), stack.checkpoint()));
             coder
                 .encode(scheme, &mut stack, &patch, &pos)
                 .map_err(engine)?;
-            push_mode(&mut stack, false);
+            push_mode(&mut stack, Mode::BitsBack, code);
             let Some((before, borrowed, cp)) = trial else {
                 continue;
             };
@@ -338,12 +380,12 @@ pub fn encode_with_code(
             // they pop); saturate anyway rather than trust it.
             let bits_back = stored(&stack).saturating_sub(before);
             let needed_supply = stack.borrowed() > borrowed;
-            let direct_cost = direct.cost() + cost_q16(mode_interval(true).1, MODE_PRECISION);
+            let direct_cost = direct.cost() + mode_cost(direct_mode, code);
             // `Seed` takes the direct code only where bits-back needed initial bits.
             if direct_cost < bits_back && (policy == Policy::Cheapest || needed_supply) {
                 stack.rollback(cp);
                 direct.push(&mut stack);
-                push_mode(&mut stack, true);
+                push_mode(&mut stack, direct_mode, code);
             } else {
                 stack.commit();
                 seeding = policy == Policy::Cheapest;
@@ -416,26 +458,29 @@ pub fn decode_with_code(
             .then(|| ImageCoder::new(s.width, s.height, s.channels, g.patch, px));
         for k in 0..g.count() {
             let pos = g.pos(k);
-            let direct = pop_mode(&mut stack);
-            match (&mut image_coder, direct) {
-                (Some(ic), true) => {
+            let mode = pop_mode(&mut stack, code);
+            match (&mut image_coder, mode) {
+                (Some(ic), Mode::Context) => {
                     ic.code_patch(&mut context, &mut samples, &pos, |d, _| {
                         let (v, start, freq) = d.find(stack.peek(0, px));
                         stack.pop(0, start, freq, px);
                         v
                     });
                 }
-                (None, true) => {
-                    let mut patch = vec![0u8; g.patch * g.patch * s.channels];
-                    predictive::decode(&mut stack, 0, &mut patch, g.patch, s.channels, &pos, px);
+                (ic, m) => {
+                    let patch = if m == Mode::Patch {
+                        let mut patch = vec![0u8; g.patch * g.patch * s.channels];
+                        predictive::decode(
+                            &mut stack, 0, &mut patch, g.patch, s.channels, &pos, px,
+                        );
+                        patch
+                    } else {
+                        coder
+                            .decode(scheme, &mut stack, &pos)
+                            .map_err(|why| StreamError::Engine { image: i, why })?
+                    };
                     patches::insert(&mut samples, &g, s.channels, &pos, &patch);
-                }
-                (ic, false) => {
-                    let patch = coder
-                        .decode(scheme, &mut stack, &pos)
-                        .map_err(|why| StreamError::Engine { image: i, why })?;
-                    patches::insert(&mut samples, &g, s.channels, &pos, &patch);
-                    // One state, every patch: the context model learns bits-back patches too.
+                    // One state, every patch: the context model learns the other modes' patches.
                     if let Some(ic) = ic {
                         ic.code_patch(&mut context, &mut samples, &pos, |_, v| v);
                     }
