@@ -2,10 +2,11 @@
 //! as chunks the way the Bit-Swap stream codes them (patches in raster order, adaptive state
 //! carried over the images of a chunk), with no bits-back and no container.
 //!
-//!     cargo run --release --example context_rate -- [--grey] [--limit N] [--chunk N] [--patch P] DIR...
+//!     cargo run --release --example context_rate -- [--grey] [--v2] [--limit N] [--chunk N] [--patch P] DIR...
 //!
 //! Prints, per folder: images, samples, bits/dim (exact frequencies: sum of -log2(freq/2^20)),
 //! and encode (model + intervals) and decode (model + search) MB/s of samples on one thread.
+//! `--v2` also prints the rate of chunk version 2's predictive patch code (patches alone).
 //! `--grey` converts RGB images to grey first as Pillow's `convert('L')` does
 //! (`(299 R + 587 G + 114 B + 500) / 1000`).
 
@@ -15,7 +16,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const PRECISION: u32 = 20;
-static mut DBG: [(f64, f64); 5] = [(0.0, 0.0); 5];
 
 struct Img {
     w: usize,
@@ -130,23 +130,6 @@ fn main() {
                 for k in 0..g.count() {
                     coder.code_patch(&mut model, &mut px, &g.pos(k), |d, v| {
                         let iv = d.interval(v);
-                        if std::env::var_os("CR_DEBUG").is_some() {
-                            let cat = if d.pred < 4 && v == 0 {
-                                0
-                            } else if d.pred < 4 {
-                                1
-                            } else if d.pred > 2036 && v == 255 {
-                                2
-                            } else if (d.pred - 8 * v as i32).abs() < 64 {
-                                3
-                            } else {
-                                4
-                            };
-                            unsafe {
-                                DBG[cat].0 += 1.0;
-                                DBG[cat].1 += PRECISION as f64 - (iv.1 as f64).log2();
-                            }
-                        }
                         intervals.push(iv);
                         v
                     });
@@ -185,16 +168,6 @@ fn main() {
                 assert_eq!(px, img.px, "decode mismatch");
             }
             dec_s += t.elapsed().as_secs_f64();
-        }
-        if std::env::var_os("CR_DEBUG").is_some() {
-            #[allow(static_mut_refs)]
-            for (i, (n, b)) in unsafe { DBG.iter() }.enumerate() {
-                println!(
-                    "cat {i}: {n} samples, {:.4} bits each, {:.4} of the bits/dim",
-                    b / n.max(1.0),
-                    b / samples as f64
-                );
-            }
         }
         println!(
             "{}{}: {} images, {} samples: {:.4} bits/dim; encode {:.2} MB/s, decode {:.2} MB/s",

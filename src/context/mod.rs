@@ -31,16 +31,53 @@ fn order(channels: usize) -> &'static [usize] {
 }
 
 /// The adaptive state of one chunk: created fresh for each chunk, carried from image to image.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContextModel {
     pub stats: Stats,
+    /// Per class, the adaptive linear predictor's weights (Q14), spec/context.md 3.2.
+    pub lms: [[i32; LMS_TAPS]; 3],
+}
+
+/// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W.
+pub const LMS_TAPS: usize = 5;
+/// Its step size: `2048 / 2^14`, a normalised LMS step of 1/8.
+const LMS_STEP: i64 = 2048;
+/// Bound of each weight (Q14): +-8.
+const LMS_BOUND: i64 = 1 << 17;
+
+fn lms_taps(i: &Inputs) -> [i32; LMS_TAPS] {
+    [i.n - i.w, i.nw - i.w, i.ne - i.w, i.nn - i.w, i.ww - i.w]
+}
+
+/// `w + floor(sum a_j t_j / 2^14)`, within `[-4096, 6144]`.
+#[inline(always)]
+fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32) -> i32 {
+    let acc: i64 = taps.iter().zip(a).map(|(&t, &k)| t as i64 * k as i64).sum();
+    (w as i64 + (acc >> 14)).clamp(-4096, 6144) as i32
+}
+
+/// The normalised LMS update after an error `e = v8 - prediction`.
+#[inline(always)]
+fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], e: i32) {
+    let norm: i64 = taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256;
+    let g = ((e as i64 * LMS_STEP) << 16) / norm;
+    for (k, &t) in a.iter_mut().zip(taps) {
+        *k = (*k as i64 + ((g * t as i64) >> 16)).clamp(-LMS_BOUND, LMS_BOUND) as i32;
+    }
 }
 
 impl ContextModel {
     pub fn new() -> ContextModel {
         ContextModel {
             stats: Stats::new(),
+            lms: [[1 << 14, -(1 << 14), 0, 0, 0]; 3],
         }
+    }
+}
+
+impl Default for ContextModel {
+    fn default() -> Self {
+        ContextModel::new()
     }
 }
 
@@ -217,7 +254,12 @@ impl ImageCoder {
                 let mut ref_residual = 0u32;
                 for (class, &c) in order.iter().enumerate() {
                     let inp = self.inputs(image, &nb, c);
-                    let (p, subs) = predictor::subpredictions(&inp, reference.as_ref());
+                    let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
+                    // The adaptive linear predictor, in the class's last slot.
+                    let taps = lms_taps(&inp);
+                    let lms_pred = lms_predict(&model.lms[class], &taps, inp.w);
+                    p[subs] = lms_pred;
+                    subs += 1;
                     let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
                     let blend = blend.clamp(0, PRED_MAX);
                     // The image's first pixel has no neighbours to measure: the top bucket.
@@ -252,6 +294,7 @@ impl ImageCoder {
                         *e = (pk - v8).unsigned_abs();
                     }
                     model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
+                    lms_learn(&mut model.lms[class], &taps, v8 - lms_pred);
                     if class == 0 {
                         ref_residual = (v8 - pred).unsigned_abs();
                         reference = Some(match &nb {

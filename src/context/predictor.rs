@@ -6,8 +6,9 @@
 //! Everything is in 1/8 sample units and integer arithmetic (`>>` on signed values is an
 //! arithmetic shift, i.e. floor division by a power of two).
 
-/// Sub-predictor slots: the first channel uses 12, the others 8 (3 own, 5 from the reference).
-pub const SUBS: usize = 12;
+/// Sub-predictor slots: the first channel uses 12, the others 8 (3 own, 5 from the reference),
+/// and each one more for the adaptive linear predictor (mod.rs).
+pub const SUBS: usize = 13;
 
 /// `2^24 / (k + 1)` for `k` in `0..64`, the reciprocals the weights use.
 const RECIPROCAL: [u32; 64] = {
