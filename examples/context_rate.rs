@@ -8,7 +8,7 @@
 //! and encode (model + intervals) and decode (model + search) MB/s of samples on one thread.
 //! `--v2` also prints the rate of chunk version 2's predictive patch code (patches alone).
 //! `--grey` converts RGB images to grey first as Pillow's `convert('L')` does
-//! (`(299 R + 587 G + 114 B + 500) / 1000`).
+//! (`(19595 R + 38470 G + 7471 B + 0x8000) >> 16`).
 
 use bsar::bitswap::patches::Grid;
 use bsar::context::{ContextModel, ImageCoder};
