@@ -504,3 +504,81 @@ pub fn decode_with_code(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Model {
+        Model::load(
+            include_bytes!("../../tests/fixtures/model-tiny.json"),
+            include_bytes!("../../tests/fixtures/model-tiny.safetensors"),
+        )
+        .expect("fixture model loads")
+    }
+
+    /// A version 3 stream built by hand, one patch in each direct mode: the patch code's patch
+    /// first, then a context-code patch whose distributions assume the context state learnt the
+    /// first patch (one state, every patch). The decoder must return both.
+    #[test]
+    fn the_context_state_learns_patches_of_the_other_modes() {
+        let model = tiny();
+        let p = model.config().patch;
+        let prec = Precisions {
+            pixel: 20,
+            latent: 20,
+        };
+        let (w, h) = (2 * p, p);
+        let samples: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i / 3 % w) * 5 + (i / 3 / w) * 3 + (i % 3) * 30) as u8)
+            .collect();
+        let img = Planes {
+            width: w,
+            height: h,
+            channels: 3,
+            samples: samples.clone(),
+            model: 0,
+        };
+        let g = grid(w, h, &model);
+        // The decoder's order: patch 0 (patch code), then patch 1 (context code).
+        let rec = run_context(&mut ContextModel::new(), &img, p, prec.pixel);
+        let mut buf = vec![0u8; p * p * 3];
+        let pos0 = g.pos(0);
+        patches::extract(&samples, &g, 3, &pos0, &mut buf);
+        let first = predictive::Intervals::of(&buf, p, 3, &pos0, prec.pixel);
+        // Encode backwards: patch 1, its mode, patch 0, its mode.
+        let mut stack = Stack::new(1);
+        Direct::Context(&rec.intervals[rec.starts[1]..rec.starts[2]], prec.pixel).push(&mut stack);
+        push_mode(&mut stack, Mode::Context, DirectCode::Context);
+        first.push(&mut stack, 0);
+        push_mode(&mut stack, Mode::Patch, DirectCode::Context);
+        let shape = PlanesShape {
+            width: w,
+            height: h,
+            channels: 3,
+            model: 0,
+        };
+        let out = decode(&[&model], Scheme::BitSwap, prec, stack, &[shape], 0).unwrap();
+        assert_eq!(out[0].samples, samples);
+    }
+
+    #[test]
+    fn mode_intervals_tile_the_range() {
+        for code in [DirectCode::Patch, DirectCode::Context] {
+            let modes: &[Mode] = match code {
+                DirectCode::Patch => &[Mode::BitsBack, Mode::Patch],
+                DirectCode::Context => &[Mode::BitsBack, Mode::Context, Mode::Patch],
+            };
+            let mut at = 0;
+            for &m in modes {
+                let (start, freq) = mode_interval(m, code);
+                assert_eq!(start, at);
+                at += freq;
+                let mut s = Stack::new(1);
+                push_mode(&mut s, m, code);
+                assert_eq!(pop_mode(&mut s, code), m);
+            }
+            assert_eq!(at, 1 << MODE_PRECISION);
+        }
+    }
+}
