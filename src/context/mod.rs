@@ -38,15 +38,31 @@ pub struct ContextModel {
     pub lms: [[i32; LMS_TAPS]; 3],
 }
 
-/// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W.
-pub const LMS_TAPS: usize = 5;
+/// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W; then, with a
+/// reference channel, its value minus its W, N, NE and NW (zero for the first channel).
+pub const LMS_TAPS: usize = 9;
 /// Its step size: `2048 / 2^14`, a normalised LMS step of 1/8.
 const LMS_STEP: i64 = 2048;
 /// Bound of each weight (Q14): +-8.
 const LMS_BOUND: i64 = 1 << 17;
 
-fn lms_taps(i: &Inputs) -> [i32; LMS_TAPS] {
-    [i.n - i.w, i.nw - i.w, i.ne - i.w, i.nn - i.w, i.ww - i.w]
+fn lms_taps(i: &Inputs, r: Option<&Reference>) -> [i32; LMS_TAPS] {
+    // The reference channel's steps at this pixel: how its value departs from its neighbours.
+    let (c0, c1, c2, c3) = match r {
+        Some(r) => (r.x - r.w, r.x - r.n, r.x - r.ne, r.x - r.nw),
+        None => (0, 0, 0, 0),
+    };
+    [
+        i.n - i.w,
+        i.nw - i.w,
+        i.ne - i.w,
+        i.nn - i.w,
+        i.ww - i.w,
+        c0,
+        c1,
+        c2,
+        c3,
+    ]
 }
 
 /// `w + floor(sum a_j t_j / 2^14)`, within `[-4096, 6144]`.
@@ -70,7 +86,7 @@ impl ContextModel {
     pub fn new() -> ContextModel {
         ContextModel {
             stats: Stats::new(),
-            lms: [[1 << 14, -(1 << 14), 0, 0, 0]; 3],
+            lms: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
         }
     }
 }
@@ -256,7 +272,7 @@ impl ImageCoder {
                     let inp = self.inputs(image, &nb, c);
                     let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
                     // The adaptive linear predictor, in the class's last slot.
-                    let taps = lms_taps(&inp);
+                    let taps = lms_taps(&inp, reference.as_ref());
                     let lms_pred = lms_predict(&model.lms[class], &taps, inp.w);
                     p[subs] = lms_pred;
                     subs += 1;
