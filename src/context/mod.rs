@@ -36,13 +36,16 @@ pub struct ContextModel {
     pub stats: Stats,
     /// Per class, the adaptive linear predictor's weights (Q14), spec/context.md 3.2.
     pub lms: [[i32; LMS_TAPS]; 3],
+    /// The same with a smaller step: slower to follow, steadier.
+    pub lms_slow: [[i32; LMS_TAPS]; 3],
 }
 
 /// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W; then, with a
 /// reference channel, its value minus its W, N, NE and NW (zero for the first channel).
 pub const LMS_TAPS: usize = 9;
-/// Its step size: `2048 / 2^14`, a normalised LMS step of 1/8.
+/// Its step sizes: `2048 / 2^14` and `512 / 2^14`, normalised LMS steps of 1/8 and 1/32.
 const LMS_STEP: i64 = 2048;
+const LMS_SLOW_STEP: i64 = 512;
 /// Bound of each weight (Q14): +-8.
 const LMS_BOUND: i64 = 1 << 17;
 
@@ -74,9 +77,9 @@ fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32) -> i32 {
 
 /// The normalised LMS update after an error `e = v8 - prediction`.
 #[inline(always)]
-fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], e: i32) {
+fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], e: i32, step: i64) {
     let norm: i64 = taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256;
-    let g = ((e as i64 * LMS_STEP) << 16) / norm;
+    let g = ((e as i64 * step) << 16) / norm;
     for (k, &t) in a.iter_mut().zip(taps) {
         *k = (*k as i64 + ((g * t as i64) >> 16)).clamp(-LMS_BOUND, LMS_BOUND) as i32;
     }
@@ -87,6 +90,7 @@ impl ContextModel {
         ContextModel {
             stats: Stats::new(),
             lms: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
+            lms_slow: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
         }
     }
 }
@@ -271,10 +275,13 @@ impl ImageCoder {
                 for (class, &c) in order.iter().enumerate() {
                     let inp = self.inputs(image, &nb, c);
                     let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
-                    // The adaptive linear predictor, in the class's last slot.
+                    // The adaptive linear predictors, fast then slow, in the class's last slots.
                     let taps = lms_taps(&inp, reference.as_ref());
                     let lms_pred = lms_predict(&model.lms[class], &taps, inp.w);
                     p[subs] = lms_pred;
+                    subs += 1;
+                    let slow_pred = lms_predict(&model.lms_slow[class], &taps, inp.w);
+                    p[subs] = slow_pred;
                     subs += 1;
                     let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
                     let blend = blend.clamp(0, PRED_MAX);
@@ -310,7 +317,13 @@ impl ImageCoder {
                         *e = (pk - v8).unsigned_abs();
                     }
                     model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
-                    lms_learn(&mut model.lms[class], &taps, v8 - lms_pred);
+                    lms_learn(&mut model.lms[class], &taps, v8 - lms_pred, LMS_STEP);
+                    lms_learn(
+                        &mut model.lms_slow[class],
+                        &taps,
+                        v8 - slow_pred,
+                        LMS_SLOW_STEP,
+                    );
                     if class == 0 {
                         ref_residual = (v8 - pred).unsigned_abs();
                         reference = Some(match &nb {
