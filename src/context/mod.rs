@@ -75,10 +75,15 @@ fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32) -> i32 {
     (w as i64 + (acc >> 14)).clamp(-4096, 6144) as i32
 }
 
+/// `sum t_j^2 + 256`, the normalisation of the LMS step.
+#[inline(always)]
+fn lms_norm(taps: &[i32; LMS_TAPS]) -> i64 {
+    taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256
+}
+
 /// The normalised LMS update after an error `e = v8 - prediction`.
 #[inline(always)]
-fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], e: i32, step: i64) {
-    let norm: i64 = taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256;
+fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], norm: i64, e: i32, step: i64) {
     let g = ((e as i64 * step) << 16) / norm;
     for (k, &t) in a.iter_mut().zip(taps) {
         *k = (*k as i64 + ((g * t as i64) >> 16)).clamp(-LMS_BOUND, LMS_BOUND) as i32;
@@ -201,7 +206,8 @@ impl ImageCoder {
 
     /// The prediction inputs of channel `c` at a pixel with neighbours `nb`.
     #[inline(always)]
-    fn inputs(&self, image: &[u8], nb: &Option<Neighbours>, c: usize) -> Inputs {
+    /// `slots`: how many slots the channel's class blends (the others' errors stay 0).
+    fn inputs(&self, image: &[u8], nb: &Option<Neighbours>, c: usize, slots: usize) -> Inputs {
         let Some(nb) = nb else {
             let mid = 128 << PRED_BITS;
             return Inputs {
@@ -233,7 +239,7 @@ impl ImageCoder {
             row(nb.nn),
             row(nb.ww),
         );
-        for k in 0..SUBS {
+        for k in 0..slots {
             err[k] = n[k] + w[k] + nw[k] + ne[k] + (nn[k] + ww[k]) / 2;
         }
         Inputs {
@@ -273,7 +279,8 @@ impl ImageCoder {
                 let mut reference: Option<Reference> = None;
                 let mut ref_residual = 0u32;
                 for (class, &c) in order.iter().enumerate() {
-                    let inp = self.inputs(image, &nb, c);
+                    let slots = if class == 0 { SUBS } else { SUBS - 4 };
+                    let inp = self.inputs(image, &nb, c, slots);
                     let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
                     // The adaptive linear predictors, fast then slow, in the class's last slots.
                     let taps = lms_taps(&inp, reference.as_ref());
@@ -317,13 +324,10 @@ impl ImageCoder {
                         *e = (pk - v8).unsigned_abs();
                     }
                     model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
-                    lms_learn(&mut model.lms[class], &taps, v8 - lms_pred, LMS_STEP);
-                    lms_learn(
-                        &mut model.lms_slow[class],
-                        &taps,
-                        v8 - slow_pred,
-                        LMS_SLOW_STEP,
-                    );
+                    let norm = lms_norm(&taps);
+                    lms_learn(&mut model.lms[class], &taps, norm, v8 - lms_pred, LMS_STEP);
+                    let slow = &mut model.lms_slow[class];
+                    lms_learn(slow, &taps, norm, v8 - slow_pred, LMS_SLOW_STEP);
                     if class == 0 {
                         ref_residual = (v8 - pred).unsigned_abs();
                         reference = Some(match &nb {
