@@ -295,6 +295,26 @@ pub fn encode_with_code(
     images: &[Planes],
     code: DirectCode,
 ) -> Result<Stack, StreamError> {
+    encode_inner(
+        nets,
+        models,
+        (scheme, prec, policy),
+        images,
+        code,
+        RECORD_SAMPLES,
+    )
+}
+
+/// [`encode_with_code`], keeping the intervals of at most `record` samples from the forward
+/// pass (the bytes do not depend on it).
+fn encode_inner(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec, policy): (Scheme, Precisions, Policy),
+    images: &[Planes],
+    code: DirectCode,
+    record: usize,
+) -> Result<Stack, StreamError> {
     for (i, img) in images.iter().enumerate().rev() {
         let shape = PlanesShape {
             width: img.width,
@@ -313,7 +333,7 @@ pub fn encode_with_code(
         let mut kept = 0;
         for img in images {
             let patch = models[img.model].config().patch;
-            if kept + img.samples.len() <= RECORD_SAMPLES {
+            if kept + img.samples.len() <= record {
                 kept += img.samples.len();
                 forward.push(Forward::Recorded(run_context(
                     &mut model, img, patch, prec.pixel,
@@ -560,6 +580,43 @@ mod tests {
         };
         let out = decode(&[&model], Scheme::BitSwap, prec, stack, &[shape], 0).unwrap();
         assert_eq!(out[0].samples, samples);
+    }
+
+    /// Past the memory bound, the encoder recomputes an image's intervals from a snapshot of the
+    /// state: the same bytes as keeping them.
+    #[test]
+    fn recomputed_intervals_give_the_same_bytes() {
+        let model = tiny();
+        let images: Vec<Planes> = (0..3)
+            .map(|k| Planes {
+                width: 11 + k,
+                height: 9,
+                channels: 3,
+                samples: (0..(11 + k) * 9 * 3)
+                    .map(|i| ((i * 7 + k * 13) % 256) as u8)
+                    .collect(),
+                model: 0,
+            })
+            .collect();
+        let prec = Precisions {
+            pixel: 20,
+            latent: 20,
+        };
+        let run = |record| {
+            let s = encode_inner(
+                &CpuNets::SINGLE,
+                &[&model],
+                (Scheme::BitSwap, prec, Policy::Cheapest),
+                &images,
+                DirectCode::Context,
+                record,
+            )
+            .unwrap();
+            s.to_bytes()
+        };
+        let kept = run(usize::MAX);
+        assert_eq!(run(0), kept);
+        assert_eq!(run(300), kept);
     }
 
     #[test]
