@@ -10,7 +10,8 @@
 //! Tools: optipng, cwebp/dwebp, cjxl/djxl, gzip, bzip2, xz, zstd (Debian: `apt-get install optipng
 //! webp libjxl-tools xz-utils bzip2 zstd`); a missing tool is reported and its rows skipped.
 //! Per-image codecs run on 2 worker threads, as bsar does on this 2-core machine.
-//! `--quick` skips JPEG-XL effort 9 (slow on full-size photos).
+//! `--quick` skips JPEG-XL effort 9 (slow on full-size photos); `--bsar-only` runs only the bsar
+//! rows (for a quick rerun after a codec change).
 //! `--model NAME` adds a second bsar row that uses that model (`bsar create --model NAME`).
 //! Each table also has a row for bsar's context code alone (spec/context.md), run in-process
 //! over the same images in chunks of 256 as the archive codes them: its exact rate (sum of
@@ -380,6 +381,7 @@ fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let bsar_only = args.iter().any(|a| a == "--bsar-only");
     let mut bsar_extra = Vec::new();
     if let Some(i) = args.iter().position(|a| a == "--model") {
         bsar_extra = vec!["--model".to_string(), args[i + 1].clone()];
@@ -438,7 +440,7 @@ fn main() {
         if !bsar_extra.is_empty() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));
         }
-        if have("optipng") {
+        if have("optipng") && !bsar_only {
             rows.push(image_codec(
                 &set,
                 work,
@@ -454,7 +456,7 @@ fn main() {
                 None,
             ));
         }
-        if have("cwebp") {
+        if have("cwebp") && !bsar_only {
             rows.push(image_codec(
                 &set,
                 work,
@@ -475,7 +477,7 @@ fn main() {
                 }),
             ));
         }
-        if have("cjxl") {
+        if have("cjxl") && !bsar_only {
             let efforts: &[&str] = if quick { &["7"] } else { &["7", "9"] };
             for e in efforts {
                 rows.push(image_codec(
@@ -502,7 +504,7 @@ fn main() {
             ("xz", vec!["-9e", "-T1"], vec!["-d"]),
             ("zstd", vec!["-19", "-q"], vec!["-d", "-q"]),
         ] {
-            if have(tool) {
+            if have(tool) && !bsar_only {
                 let label = format!("{tool} {} (raw samples)", a[0]);
                 let mut row = stream_codec(&set, work, tool, &a, &d);
                 row.tool = label;
