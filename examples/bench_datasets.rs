@@ -3,14 +3,20 @@
 //!
 //!     cargo build --release && cargo run --release --example bench_datasets -- [SET...] [--quick]
 //!
-//! SET is `mnist` (MNIST test split, 10,000 images), `cifar` (cifar10-sample, 2,000) or
-//! `photos` (photos-eval, 18); default all three. The data come from ../shared/data, which only
+//! SET is `mnist` (MNIST test split, 10,000 images), `cifar` (cifar10-sample, 2,000), `photos`
+//! (photos-eval, 18) or `grey` (photos-eval converted to grey as Pillow's `convert('L')` does,
+//! written by this benchmark); default all four. The data come from ../shared/data, which only
 //! the project's machines have: without it the benchmark says so and exits with status 2.
 //! Tools: optipng, cwebp/dwebp, cjxl/djxl, gzip, bzip2, xz, zstd (Debian: `apt-get install optipng
 //! webp libjxl-tools xz-utils bzip2 zstd`); a missing tool is reported and its rows skipped.
 //! Per-image codecs run on 2 worker threads, as bsar does on this 2-core machine.
-//! `--quick` skips JPEG-XL effort 9 (slow on full-size photos).
+//! `--quick` skips JPEG-XL effort 9 (slow on full-size photos); `--bsar-only` runs only the bsar
+//! rows (for a quick rerun after a codec change).
 //! `--model NAME` adds a second bsar row that uses that model (`bsar create --model NAME`).
+//! Each table also has a row for bsar's context code alone (spec/context.md), run in-process
+//! over the same images in chunks of 256 as the archive codes them: its exact rate (sum of
+//! -log2(freq / 2^20) over the samples, no container, no bits-back) and its speed on one thread
+//! (create: model and intervals; extract: model and search).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -126,6 +132,135 @@ fn png_folder(name: &'static str, dir: &Path, what: &str, work: &Path) -> Set {
         files,
         raw: raw_path,
         samples: raw.len() as u64,
+    }
+}
+
+/// photos-eval in grey: each RGB sample converted as Pillow's `convert('L')` does,
+/// `(19595 R + 38470 G + 7471 B + 0x8000) >> 16`, and written as a grey PNG.
+fn grey_folder(dir: &Path, work: &Path) -> Set {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    inputs.sort();
+    let out = work.join("grey");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut files = Vec::new();
+    let mut raw = Vec::new();
+    for f in &inputs {
+        let (w, h, c, px) = decode_png_shape(f);
+        assert!(c >= 3, "{}: not RGB", f.display());
+        let grey: Vec<u8> = px
+            .chunks_exact(c)
+            .map(|p| {
+                ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16)
+                    as u8
+            })
+            .collect();
+        let g = out.join(f.file_name().unwrap());
+        write_png(&g, w, h, png::ColorType::Grayscale, &grey);
+        raw.extend_from_slice(&grey);
+        files.push(g);
+    }
+    let raw_path = work.join("grey.raw");
+    std::fs::write(&raw_path, &raw).unwrap();
+    Set {
+        name: "grey",
+        label: format!(
+            "photos-eval in grey ({} images, Pillow convert('L'))",
+            files.len()
+        ),
+        files,
+        raw: raw_path,
+        samples: raw.len() as u64,
+    }
+}
+
+/// Width, height, samples per pixel and the samples of an 8-bit PNG.
+fn decode_png_shape(path: &Path) -> (u32, u32, usize, Vec<u8>) {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    let c = info.color_type.samples();
+    (info.width, info.height, c, buf)
+}
+
+/// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
+/// default), colour planes only: its exact coded size and its one-thread times.
+fn context_code(set: &Set) -> Row {
+    use bsar::bitswap::patches::Grid;
+    use bsar::context::{ContextModel, ImageCoder};
+    const P: u32 = 20;
+    let images: Vec<(usize, usize, usize, Vec<u8>)> = set
+        .files
+        .iter()
+        .map(|f| {
+            let (w, h, c, px) = decode_png_shape(f);
+            let colour = if c >= 3 { 3 } else { 1 };
+            let px = px
+                .chunks_exact(c)
+                .flat_map(|p| p[..colour].to_vec())
+                .collect();
+            (w as usize, h as usize, colour, px)
+        })
+        .collect();
+    let (mut bits, mut create_s, mut extract_s) = (0f64, 0f64, 0f64);
+    for chunk in images.chunks(256) {
+        let t = Instant::now();
+        let mut model = ContextModel::new();
+        let mut intervals = Vec::new();
+        for (w, h, c, px) in chunk {
+            // The patch grid of the image's model: 32 for RGB, 28 for grey (the shipped ones).
+            let patch = if *c == 3 { 32 } else { 28 };
+            let g = Grid {
+                width: *w,
+                height: *h,
+                patch,
+            };
+            let mut coder = ImageCoder::new(*w, *h, *c, patch, P);
+            let mut img = px.clone();
+            for k in 0..g.count() {
+                coder.code_patch(&mut model, &mut img, &g.pos(k), |d, v| {
+                    intervals.push(d.interval(v));
+                    v
+                });
+            }
+        }
+        create_s += t.elapsed().as_secs_f64();
+        bits += intervals
+            .iter()
+            .map(|&(_, f)| P as f64 - (f as f64).log2())
+            .sum::<f64>();
+        let t = Instant::now();
+        let mut model = ContextModel::new();
+        let mut it = intervals.iter();
+        for (w, h, c, px) in chunk {
+            let patch = if *c == 3 { 32 } else { 28 };
+            let g = Grid {
+                width: *w,
+                height: *h,
+                patch,
+            };
+            let mut coder = ImageCoder::new(*w, *h, *c, patch, P);
+            let mut img = vec![0u8; px.len()];
+            for k in 0..g.count() {
+                coder.code_patch(&mut model, &mut img, &g.pos(k), |d, _| {
+                    d.find(it.next().unwrap().0).0
+                });
+            }
+            assert_eq!(&img, px, "the context code decodes what it coded");
+        }
+        extract_s += t.elapsed().as_secs_f64();
+    }
+    Row {
+        tool: "bsar context code alone (no container, 1 thread)".into(),
+        bytes: (bits / 8.0).ceil() as u64,
+        create_s,
+        extract_s: Some(extract_s),
     }
 }
 
@@ -246,17 +381,18 @@ fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let bsar_only = args.iter().any(|a| a == "--bsar-only");
     let mut bsar_extra = Vec::new();
     if let Some(i) = args.iter().position(|a| a == "--model") {
         bsar_extra = vec!["--model".to_string(), args[i + 1].clone()];
     }
     let sets: Vec<&str> = args
         .iter()
-        .filter(|a| ["mnist", "cifar", "photos"].contains(&a.as_str()))
+        .filter(|a| ["mnist", "cifar", "photos", "grey"].contains(&a.as_str()))
         .map(|s| s.as_str())
         .collect();
     let sets = if sets.is_empty() {
-        vec!["mnist", "cifar", "photos"]
+        vec!["mnist", "cifar", "photos", "grey"]
     } else {
         sets
     };
@@ -297,13 +433,14 @@ fn main() {
                 "cifar10-sample",
                 work,
             ),
+            "grey" => grey_folder(&data.join("photos-eval"), work),
             _ => png_folder("photos", &data.join("photos-eval"), "photos-eval", work),
         };
-        let mut rows = vec![bsar(&set, work, &bin, &[])];
+        let mut rows = vec![bsar(&set, work, &bin, &[]), context_code(&set)];
         if !bsar_extra.is_empty() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));
         }
-        if have("optipng") {
+        if have("optipng") && !bsar_only {
             rows.push(image_codec(
                 &set,
                 work,
@@ -319,7 +456,7 @@ fn main() {
                 None,
             ));
         }
-        if have("cwebp") {
+        if have("cwebp") && !bsar_only {
             rows.push(image_codec(
                 &set,
                 work,
@@ -340,7 +477,7 @@ fn main() {
                 }),
             ));
         }
-        if have("cjxl") {
+        if have("cjxl") && !bsar_only {
             let efforts: &[&str] = if quick { &["7"] } else { &["7", "9"] };
             for e in efforts {
                 rows.push(image_codec(
@@ -367,7 +504,7 @@ fn main() {
             ("xz", vec!["-9e", "-T1"], vec!["-d"]),
             ("zstd", vec!["-19", "-q"], vec!["-d", "-q"]),
         ] {
-            if have(tool) {
+            if have(tool) && !bsar_only {
                 let label = format!("{tool} {} (raw samples)", a[0]);
                 let mut row = stream_codec(&set, work, tool, &a, &d);
                 row.tool = label;

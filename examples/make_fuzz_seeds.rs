@@ -5,7 +5,8 @@
 //!
 //! Each seed follows the fuzz target's input layout: `[count/upto] [w h c] x count [chunk]`, two
 //! RGB images coded with the tiny fixture model. One seed is Bit-Swap under the default policy
-//! (it holds predictive and bits-back patches), the other BB-ANS with bits-back only.
+//! (it holds direct and bits-back patches), the other BB-ANS with bits-back only. Chunks of an
+//! older version are kept beside them under `v2-*` names, for the old decoder.
 
 use bsar::bitswap::{Policy, Scheme};
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod bitswap;
 pub mod cli;
 pub mod codec;
+pub mod context;
 /// GPU coding with CUDA (`--features cuda`).
 #[cfg(feature = "cuda")]
 pub mod gpu;

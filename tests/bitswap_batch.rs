@@ -189,6 +189,7 @@ fn batch_encode_and_decode_equal_the_sequential_coder() {
                             stack: Stack::from_bytes(bytes).unwrap(),
                             shapes: shapes(&c.images),
                             upto: if upto_first { 0 } else { c.images.len() - 1 },
+                            code: bitswap::DirectCode::Context,
                         })
                         .collect();
                     let got = decode_batch(&CpuNets { threads: 2 }, 4, jobs);

@@ -17,7 +17,9 @@
 use crate::ans::Stack;
 use crate::bitswap::nets::Nets;
 use crate::bitswap::scheme::{Precisions, Scheme};
-use crate::bitswap::stream::{decode_with, encode_with, Planes, PlanesShape, Policy, StreamError};
+use crate::bitswap::stream::{
+    decode_with_code, encode_with, DirectCode, Planes, PlanesShape, Policy, StreamError,
+};
 use crate::model::{Logistic, Model, Net};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -35,6 +37,8 @@ pub struct DecodeJob<'a> {
     pub stack: Stack,
     pub shapes: Vec<PlanesShape>,
     pub upto: usize,
+    /// The chunk version's direct code.
+    pub code: DirectCode,
 }
 
 /// Encodes every job; result `i` is what `encode(jobs[i]...)` returns, byte for byte.
@@ -63,8 +67,8 @@ pub fn decode_batch(
         jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     run_jobs(nets, max_batch, jobs.len(), |i, client| {
         let j = lock(&jobs[i]).take().expect("each job runs once");
-        decode_with(
-            client, &j.models, j.scheme, j.prec, j.stack, &j.shapes, j.upto,
+        decode_with_code(
+            client, &j.models, j.scheme, j.prec, j.stack, &j.shapes, j.upto, j.code,
         )
     })
 }

@@ -12,5 +12,6 @@ mod stream;
 pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
 pub use stream::{
-    decode, decode_with, encode, encode_with, Planes, PlanesShape, Policy, StreamError,
+    decode, decode_with, decode_with_code, encode, encode_with, encode_with_code, DirectCode,
+    Planes, PlanesShape, Policy, StreamError,
 };

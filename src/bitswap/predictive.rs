@@ -1,5 +1,7 @@
 //! The predictive patch code: a patch's pixels coded without bits-back, each under a logistic
-//! centred on a prediction from its causal neighbours (spec/bitswap.md 3.5).
+//! centred on a prediction from its causal neighbours (spec/bitswap.md 3.6). Version 2's only
+//! direct code; in version 3 the second one, beside the context code (`crate::context`), for the
+//! patches (MNIST-like digits) where its fitted tables do better.
 //!
 //! Why a second code in a bits-back stream: bits-back must pop latents before it can push
 //! anything, so the first patches an encoder processes find an empty stack and pay "initial
@@ -50,7 +52,7 @@ fn bucket(activity: i32) -> usize {
 }
 
 /// Prediction and activity bucket of sample `(y, x, c)` from the already known samples of the
-/// same channel (spec/bitswap.md 3.5). Inside the patch: the median edge detector over the left,
+/// same channel (spec/bitswap.md 3.6). Inside the patch: the median edge detector over the left,
 /// upper and upper-left neighbours; the first row and column see only one direction, so they
 /// predict from it and measure activity along it (times 3, as the inside sums three gradients).
 fn predict(v: &View, pos: &PatchPos, y: usize, x: usize, c: usize) -> (i32, usize) {
@@ -100,7 +102,7 @@ fn pixel_predictions(v: &View, pos: &PatchPos, y: usize, x: usize) -> [(i32, usi
 }
 
 /// The pixel bins of channel `c`, given its pixel's predictions and, for `c > 0`, the already
-/// known sample `prev` of channel `c - 1` (spec/bitswap.md 3.5).
+/// known sample `prev` of channel `c - 1` (spec/bitswap.md 3.6).
 fn sample_bins(
     ch: usize,
     c: usize,

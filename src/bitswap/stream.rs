@@ -4,16 +4,19 @@
 //! patches are encoded in reverse so that the decoder meets them first to last and can stop after
 //! the last patch of the image it was asked for.
 //!
-//! Each patch is coded either by bits-back or by the predictive code (`predictive.rs`), and a
-//! mode symbol after it (in encoding order) tells the decoder which. The encoder chooses by
-//! trying bits-back and rolling it back when the predictive code is cheaper: that is how the
-//! first patches seed the stack instead of paying initial bits (spec/bitswap.md 3.4).
+//! Each patch is coded by bits-back or by a direct code that needs no bits back: the context
+//! code (`crate::context`, version 3) or the predictive patch code (`predictive.rs`); a mode
+//! symbol after it (in encoding order) tells the decoder which. The encoder chooses by trying
+//! bits-back and rolling it back when a direct code is cheaper: that is how the first patches
+//! seed the stack instead of paying initial bits (spec/bitswap.md 3.4). The context code's
+//! state learns every patch, whatever its mode (3.5).
 
 use crate::ans::{cost_q16, Stack, Q16, Q16_ONE};
 use crate::bitswap::nets::{CpuNets, Nets};
 use crate::bitswap::patches::{self, Grid};
 use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
+use crate::context::{ContextModel, ImageCoder};
 use crate::model::Model;
 use std::fmt;
 
@@ -85,30 +88,55 @@ pub enum Policy {
 }
 
 /// The mode symbol: precision and the width of the bits-back interval `[0, BITS_BACK)`; the
-/// predictive interval is the rest. Bits-back is the common case, so it costs under 0.1 bit.
+/// direct modes share the rest. Bits-back is the common case, so it costs under 0.1 bit.
 const MODE_PRECISION: u32 = 16;
 const MODE_BITS_BACK: u32 = 61_440;
+/// Version 3 splits the direct interval: the context code below this, the patch code above.
+const MODE_CONTEXT_END: u32 = 63_488;
 
-/// The mode symbol's interval at `MODE_PRECISION`.
-fn mode_interval(predictive: bool) -> (u32, u32) {
-    if predictive {
-        (MODE_BITS_BACK, (1 << MODE_PRECISION) - MODE_BITS_BACK)
-    } else {
-        (0, MODE_BITS_BACK)
+/// How one patch is coded (spec/bitswap.md 3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    BitsBack,
+    /// The context code (version 3 only).
+    Context,
+    /// The predictive patch code (version 2's only direct code; version 3's second one).
+    Patch,
+}
+
+/// The mode symbol's interval at `MODE_PRECISION`, in a chunk whose version uses `code`.
+fn mode_interval(mode: Mode, code: DirectCode) -> (u32, u32) {
+    const ALL: u32 = 1 << MODE_PRECISION;
+    match (mode, code) {
+        (Mode::BitsBack, _) => (0, MODE_BITS_BACK),
+        (_, DirectCode::Patch) => (MODE_BITS_BACK, ALL - MODE_BITS_BACK),
+        (Mode::Context, DirectCode::Context) => (MODE_BITS_BACK, MODE_CONTEXT_END - MODE_BITS_BACK),
+        (Mode::Patch, DirectCode::Context) => (MODE_CONTEXT_END, ALL - MODE_CONTEXT_END),
     }
 }
 
-fn push_mode(stack: &mut Stack, predictive: bool) {
-    let (start, freq) = mode_interval(predictive);
+fn push_mode(stack: &mut Stack, mode: Mode, code: DirectCode) {
+    let (start, freq) = mode_interval(mode, code);
     stack.push(0, start, freq, MODE_PRECISION);
 }
 
-/// Pops a mode symbol: true for the predictive code.
-fn pop_mode(stack: &mut Stack) -> bool {
-    let predictive = stack.peek(0, MODE_PRECISION) >= MODE_BITS_BACK;
-    let (start, freq) = mode_interval(predictive);
+fn pop_mode(stack: &mut Stack, code: DirectCode) -> Mode {
+    let cum = stack.peek(0, MODE_PRECISION);
+    let mode = if cum < MODE_BITS_BACK {
+        Mode::BitsBack
+    } else if code == DirectCode::Context && cum < MODE_CONTEXT_END {
+        Mode::Context
+    } else {
+        Mode::Patch
+    };
+    let (start, freq) = mode_interval(mode, code);
     stack.pop(0, start, freq, MODE_PRECISION);
-    predictive
+    mode
+}
+
+/// The cost of a mode symbol.
+fn mode_cost(mode: Mode, code: DirectCode) -> Q16 {
+    cost_q16(mode_interval(mode, code).1, MODE_PRECISION)
 }
 
 /// Size of the stack's data in 1/65536 bits. Words read from the supply are not data, so the
@@ -146,6 +174,18 @@ fn check_shape(i: usize, s: PlanesShape, models: &[&Model]) -> Result<(), Stream
     Ok(())
 }
 
+/// The code of the patches that are not coded by bits-back; the chunk version says which
+/// (spec/bitswap.md 2, 3.5, 3.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectCode {
+    /// Version 2: the predictive patch code (`predictive.rs`, context inside the patch only,
+    /// fixed tables) is the only direct code.
+    Patch,
+    /// Version 3: the context code (`crate::context`: whole-image context, adapted over the
+    /// chunk; every patch, whatever its mode, feeds its state), and the patch code beside it.
+    Context,
+}
+
 /// Encodes `images` onto a fresh stack and returns it.
 pub fn encode(
     models: &[&Model],
@@ -166,9 +206,115 @@ pub fn encode_with(
     policy: Policy,
     images: &[Planes],
 ) -> Result<Stack, StreamError> {
-    let mut stack = Stack::new(1);
-    // Under `Policy::Seed`, the predictive code is tried only until bits-back first wins.
-    let mut seeding = policy != Policy::BitsBackOnly;
+    encode_with_code(
+        nets,
+        models,
+        scheme,
+        prec,
+        policy,
+        images,
+        DirectCode::Context,
+    )
+}
+
+/// Samples of a chunk whose context-code intervals the encoder keeps from its forward pass;
+/// beyond them, an image's intervals are recomputed from a snapshot of the state (8 bytes a
+/// sample: 64 MiB).
+const RECORD_SAMPLES: usize = 1 << 23;
+
+/// One image's context-code intervals in coding order, and where each patch's begin.
+struct Recorded {
+    intervals: Vec<(u32, u32)>,
+    starts: Vec<usize>,
+}
+
+/// Runs the context model over one image in the stream's order (patches in raster order), from
+/// `model`'s state, and returns the intervals of every sample.
+fn run_context(model: &mut ContextModel, img: &Planes, patch: usize, precision: u32) -> Recorded {
+    let g = Grid {
+        width: img.width,
+        height: img.height,
+        patch,
+    };
+    let mut coder = ImageCoder::new(img.width, img.height, img.channels, patch, precision);
+    let mut samples = img.samples.clone();
+    let mut intervals = Vec::with_capacity(samples.len());
+    let mut starts = Vec::with_capacity(g.count() + 1);
+    for k in 0..g.count() {
+        starts.push(intervals.len());
+        coder.code_patch(model, &mut samples, &g.pos(k), |d, v| {
+            intervals.push(d.interval(v));
+            v
+        });
+    }
+    starts.push(intervals.len());
+    Recorded { intervals, starts }
+}
+
+/// Either image's recorded intervals or the state to recompute them from.
+enum Forward {
+    Recorded(Recorded),
+    Snapshot(ContextModel),
+}
+
+/// The direct (non-bits-back) coding of one patch, priced and then pushed.
+enum Direct<'a> {
+    Patch(predictive::Intervals),
+    Context(&'a [(u32, u32)], u32),
+}
+
+impl Direct<'_> {
+    fn cost(&self) -> Q16 {
+        match self {
+            Direct::Patch(iv) => iv.cost(),
+            Direct::Context(iv, p) => iv.iter().map(|&(_, f)| cost_q16(f, *p)).sum(),
+        }
+    }
+
+    /// Pushes the samples in reverse coding order, so the decoder pops them in coding order.
+    fn push(&self, stack: &mut Stack) {
+        match self {
+            Direct::Patch(iv) => iv.push(stack, 0),
+            Direct::Context(iv, p) => {
+                for &(start, freq) in iv.iter().rev() {
+                    stack.push(0, start, freq, *p);
+                }
+            }
+        }
+    }
+}
+
+/// [`encode_with`] with the direct code of a given chunk version (version 2's only for tests
+/// of old archives).
+pub fn encode_with_code(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
+    policy: Policy,
+    images: &[Planes],
+    code: DirectCode,
+) -> Result<Stack, StreamError> {
+    encode_inner(
+        nets,
+        models,
+        (scheme, prec, policy),
+        images,
+        code,
+        RECORD_SAMPLES,
+    )
+}
+
+/// [`encode_with_code`], keeping the intervals of at most `record` samples from the forward
+/// pass (the bytes do not depend on it).
+fn encode_inner(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec, policy): (Scheme, Precisions, Policy),
+    images: &[Planes],
+    code: DirectCode,
+    record: usize,
+) -> Result<Stack, StreamError> {
     for (i, img) in images.iter().enumerate().rev() {
         let shape = PlanesShape {
             width: img.width,
@@ -177,21 +323,76 @@ pub fn encode_with(
             model: img.model,
         };
         check_shape(i, shape, models)?;
+    }
+    // The context code adapts in decoder order (first image first), but the stack is coded
+    // last image first: run the model forward once, keeping every sample's interval (or, past
+    // a memory bound, the state at the image's start), then code backwards.
+    let mut forward = Vec::new();
+    if code == DirectCode::Context {
+        let mut model = ContextModel::new();
+        let mut kept = 0;
+        for img in images {
+            let patch = models[img.model].config().patch;
+            if kept + img.samples.len() <= record {
+                kept += img.samples.len();
+                forward.push(Forward::Recorded(run_context(
+                    &mut model, img, patch, prec.pixel,
+                )));
+            } else {
+                forward.push(Forward::Snapshot(model.clone()));
+                run_context(&mut model, img, patch, prec.pixel);
+            }
+        }
+    }
+    let mut stack = Stack::new(1);
+    // Under `Policy::Seed`, the direct code is tried only until bits-back first wins.
+    let mut seeding = policy != Policy::BitsBackOnly;
+    for (i, img) in images.iter().enumerate().rev() {
         let model = models[img.model];
         let coder = PatchCoder::new(model, nets, prec);
         let engine = |why| StreamError::Engine { image: i, why };
         let g = grid(img.width, img.height, model);
         let p = g.patch;
+        let recorded = match forward.pop() {
+            Some(Forward::Recorded(r)) => Some(r),
+            Some(Forward::Snapshot(mut m)) => Some(run_context(&mut m, img, p, prec.pixel)),
+            None => None,
+        };
         let mut patch = vec![0u8; p * p * img.channels];
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
-            // While seeding, bits-back is a trial that the predictive code may undo.
+            // The direct codes this version has for the patch, with their costs (mode included).
+            let patch_code = || {
+                Direct::Patch(predictive::Intervals::of(
+                    &patch,
+                    p,
+                    img.channels,
+                    &pos,
+                    prec.pixel,
+                ))
+            };
+            let (direct, direct_mode) = match &recorded {
+                Some(r) => {
+                    let context =
+                        Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel);
+                    let other = patch_code();
+                    if other.cost() + mode_cost(Mode::Patch, code)
+                        < context.cost() + mode_cost(Mode::Context, code)
+                    {
+                        (other, Mode::Patch)
+                    } else {
+                        (context, Mode::Context)
+                    }
+                }
+                None => (patch_code(), Mode::Patch),
+            };
+            // While seeding, bits-back is a trial that the direct code may undo.
             let trial = seeding.then(|| (stored(&stack), stack.borrowed(), stack.checkpoint()));
             coder
                 .encode(scheme, &mut stack, &patch, &pos)
                 .map_err(engine)?;
-            push_mode(&mut stack, false);
+            push_mode(&mut stack, Mode::BitsBack, code);
             let Some((before, borrowed, cp)) = trial else {
                 continue;
             };
@@ -199,13 +400,12 @@ pub fn encode_with(
             // they pop); saturate anyway rather than trust it.
             let bits_back = stored(&stack).saturating_sub(before);
             let needed_supply = stack.borrowed() > borrowed;
-            let direct = predictive::Intervals::of(&patch, p, img.channels, &pos, prec.pixel);
-            let direct_cost = direct.cost() + cost_q16(mode_interval(true).1, MODE_PRECISION);
-            // `Seed` takes the predictive code only where bits-back needed initial bits.
+            let direct_cost = direct.cost() + mode_cost(direct_mode, code);
+            // `Seed` takes the direct code only where bits-back needed initial bits.
             if direct_cost < bits_back && (policy == Policy::Cheapest || needed_supply) {
                 stack.rollback(cp);
-                direct.push(&mut stack, 0);
-                push_mode(&mut stack, true);
+                direct.push(&mut stack);
+                push_mode(&mut stack, direct_mode, code);
             } else {
                 stack.commit();
                 seeding = policy == Policy::Cheapest;
@@ -234,37 +434,82 @@ pub fn decode_with(
     models: &[&Model],
     scheme: Scheme,
     prec: Precisions,
+    stack: Stack,
+    shapes: &[PlanesShape],
+    upto: usize,
+) -> Result<Vec<Planes>, StreamError> {
+    decode_with_code(
+        nets,
+        models,
+        scheme,
+        prec,
+        stack,
+        shapes,
+        upto,
+        DirectCode::Context,
+    )
+}
+
+/// [`decode_with`] for a chunk whose direct code is `code` (its version's).
+#[allow(clippy::too_many_arguments)]
+pub fn decode_with_code(
+    nets: &dyn Nets,
+    models: &[&Model],
+    scheme: Scheme,
+    prec: Precisions,
     mut stack: Stack,
     shapes: &[PlanesShape],
     upto: usize,
+    code: DirectCode,
 ) -> Result<Vec<Planes>, StreamError> {
     // Count only this pass's reads past the end (the encoder's own count may come along).
     stack.clear_borrowed();
     let mut out = Vec::with_capacity(upto + 1);
+    // The context code's state: fresh for the chunk, carried over its images.
+    let mut context = ContextModel::new();
+    let px = prec.pixel;
     for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
         check_shape(i, s, models)?;
         let model = models[s.model];
         let coder = PatchCoder::new(model, nets, prec);
         let g = grid(s.width, s.height, model);
         let mut samples = vec![0u8; s.width * s.height * s.channels];
+        let mut image_coder = (code == DirectCode::Context)
+            .then(|| ImageCoder::new(s.width, s.height, s.channels, g.patch, px));
         for k in 0..g.count() {
             let pos = g.pos(k);
-            let patch = if pop_mode(&mut stack) {
-                let mut patch = vec![0u8; g.patch * g.patch * s.channels];
-                predictive::decode(
-                    &mut stack, 0, &mut patch, g.patch, s.channels, &pos, prec.pixel,
-                );
-                patch
-            } else {
-                coder
-                    .decode(scheme, &mut stack, &pos)
-                    .map_err(|why| StreamError::Engine { image: i, why })?
-            };
+            let mode = pop_mode(&mut stack, code);
+            match (&mut image_coder, mode) {
+                (Some(ic), Mode::Context) => {
+                    ic.code_patch(&mut context, &mut samples, &pos, |d, _| {
+                        let (v, start, freq) = d.find(stack.peek(0, px));
+                        stack.pop(0, start, freq, px);
+                        v
+                    });
+                }
+                (ic, m) => {
+                    let patch = if m == Mode::Patch {
+                        let mut patch = vec![0u8; g.patch * g.patch * s.channels];
+                        predictive::decode(
+                            &mut stack, 0, &mut patch, g.patch, s.channels, &pos, px,
+                        );
+                        patch
+                    } else {
+                        coder
+                            .decode(scheme, &mut stack, &pos)
+                            .map_err(|why| StreamError::Engine { image: i, why })?
+                    };
+                    patches::insert(&mut samples, &g, s.channels, &pos, &patch);
+                    // One state, every patch: the context model learns the other modes' patches.
+                    if let Some(ic) = ic {
+                        ic.code_patch(&mut context, &mut samples, &pos, |_, v| v);
+                    }
+                }
+            }
             // A valid stream never pops past what the encoder pushed (see spec/bitswap.md).
             if stack.borrowed() > 0 {
                 return Err(StreamError::Exhausted { image: i });
             }
-            patches::insert(&mut samples, &g, s.channels, &pos, &patch);
         }
         out.push(Planes {
             width: s.width,
@@ -278,4 +523,119 @@ pub fn decode_with(
         return Err(StreamError::NotAtStart);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Model {
+        Model::load(
+            include_bytes!("../../tests/fixtures/model-tiny.json"),
+            include_bytes!("../../tests/fixtures/model-tiny.safetensors"),
+        )
+        .expect("fixture model loads")
+    }
+
+    /// A version 3 stream built by hand, one patch in each direct mode: the patch code's patch
+    /// first, then a context-code patch whose distributions assume the context state learnt the
+    /// first patch (one state, every patch). The decoder must return both.
+    #[test]
+    fn the_context_state_learns_patches_of_the_other_modes() {
+        let model = tiny();
+        let p = model.config().patch;
+        let prec = Precisions {
+            pixel: 20,
+            latent: 20,
+        };
+        let (w, h) = (2 * p, p);
+        let samples: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i / 3 % w) * 5 + (i / 3 / w) * 3 + (i % 3) * 30) as u8)
+            .collect();
+        let img = Planes {
+            width: w,
+            height: h,
+            channels: 3,
+            samples: samples.clone(),
+            model: 0,
+        };
+        let g = grid(w, h, &model);
+        // The decoder's order: patch 0 (patch code), then patch 1 (context code).
+        let rec = run_context(&mut ContextModel::new(), &img, p, prec.pixel);
+        let mut buf = vec![0u8; p * p * 3];
+        let pos0 = g.pos(0);
+        patches::extract(&samples, &g, 3, &pos0, &mut buf);
+        let first = predictive::Intervals::of(&buf, p, 3, &pos0, prec.pixel);
+        // Encode backwards: patch 1, its mode, patch 0, its mode.
+        let mut stack = Stack::new(1);
+        Direct::Context(&rec.intervals[rec.starts[1]..rec.starts[2]], prec.pixel).push(&mut stack);
+        push_mode(&mut stack, Mode::Context, DirectCode::Context);
+        first.push(&mut stack, 0);
+        push_mode(&mut stack, Mode::Patch, DirectCode::Context);
+        let shape = PlanesShape {
+            width: w,
+            height: h,
+            channels: 3,
+            model: 0,
+        };
+        let out = decode(&[&model], Scheme::BitSwap, prec, stack, &[shape], 0).unwrap();
+        assert_eq!(out[0].samples, samples);
+    }
+
+    /// Past the memory bound, the encoder recomputes an image's intervals from a snapshot of the
+    /// state: the same bytes as keeping them.
+    #[test]
+    fn recomputed_intervals_give_the_same_bytes() {
+        let model = tiny();
+        let images: Vec<Planes> = (0..3)
+            .map(|k| Planes {
+                width: 11 + k,
+                height: 9,
+                channels: 3,
+                samples: (0..(11 + k) * 9 * 3)
+                    .map(|i| ((i * 7 + k * 13) % 256) as u8)
+                    .collect(),
+                model: 0,
+            })
+            .collect();
+        let prec = Precisions {
+            pixel: 20,
+            latent: 20,
+        };
+        let run = |record| {
+            let s = encode_inner(
+                &CpuNets::SINGLE,
+                &[&model],
+                (Scheme::BitSwap, prec, Policy::Cheapest),
+                &images,
+                DirectCode::Context,
+                record,
+            )
+            .unwrap();
+            s.to_bytes()
+        };
+        let kept = run(usize::MAX);
+        assert_eq!(run(0), kept);
+        assert_eq!(run(300), kept);
+    }
+
+    #[test]
+    fn mode_intervals_tile_the_range() {
+        for code in [DirectCode::Patch, DirectCode::Context] {
+            let modes: &[Mode] = match code {
+                DirectCode::Patch => &[Mode::BitsBack, Mode::Patch],
+                DirectCode::Context => &[Mode::BitsBack, Mode::Context, Mode::Patch],
+            };
+            let mut at = 0;
+            for &m in modes {
+                let (start, freq) = mode_interval(m, code);
+                assert_eq!(start, at);
+                at += freq;
+                let mut s = Stack::new(1);
+                push_mode(&mut s, m, code);
+                assert_eq!(pop_mode(&mut s, code), m);
+            }
+            assert_eq!(at, 1 << MODE_PRECISION);
+        }
+    }
 }

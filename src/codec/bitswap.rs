@@ -6,12 +6,15 @@
 use super::{ChunkToDecode, Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
 use crate::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
-use crate::bitswap::{self, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
+use crate::bitswap::{self, DirectCode, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
 use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
-/// Version 2 added the per-patch mode symbol and the predictive code (spec/bitswap.md 3.4).
-const VERSION: u8 = 2;
+/// Version 2 added the per-patch mode symbol and the predictive code (spec/bitswap.md 3.4);
+/// version 3 replaced the predictive code by the context code (spec/context.md). Both are read;
+/// version 3 is written.
+const VERSION: u8 = 3;
+const VERSION_PATCH_CODE: u8 = 2;
 /// Models one chunk may use (two bits of the per-image flags).
 const MAX_MODELS: usize = 4;
 /// Forms of the flags field: one byte shared by every image, or one byte per image.
@@ -292,13 +295,15 @@ impl Codec for BitswapCodec {
     ) -> Result<Vec<Payload>, CodecError> {
         let available = self.models()?;
         let c = self.parse(available, data, shapes, upto)?;
-        let decoded = bitswap::decode(
+        let decoded = bitswap::decode_with_code(
+            &bitswap::CpuNets::SINGLE,
             &c.job.models,
             c.job.scheme,
             c.job.prec,
             c.job.stack,
             &c.job.shapes,
             upto,
+            c.job.code,
         )
         .map_err(|e| stream_error(e, CodecError::Corrupt))?;
         Ok(assemble(decoded, shapes, &c.flags, &c.alpha))
@@ -449,6 +454,11 @@ impl BitswapCodec {
                 stack,
                 shapes: plane_shapes,
                 upto,
+                code: if header.version == VERSION_PATCH_CODE {
+                    DirectCode::Patch
+                } else {
+                    DirectCode::Context
+                },
             },
             flags: header.flags,
             alpha,
@@ -598,6 +608,7 @@ impl BitswapCodec {
 
 /// The chunk header, borrowed from the chunk bytes.
 struct Header<'a> {
+    version: u8,
     scheme: u8,
     pixel_precision: u8,
     latent_precision: u8,
@@ -613,9 +624,10 @@ impl<'a> Header<'a> {
         let short = || corrupt("Bit-Swap chunk header is truncated");
         let fixed = data.get(..5).ok_or_else(short)?;
         // A later version may lay the header out differently: refuse it before reading on.
-        if fixed[0] != VERSION {
+        if fixed[0] != VERSION && fixed[0] != VERSION_PATCH_CODE {
             return Err(corrupt(format!(
-                "Bit-Swap chunk version {} is not supported (this bsar reads version {VERSION})",
+                "Bit-Swap chunk version {} is not supported (this bsar reads versions \
+                 {VERSION_PATCH_CODE} and {VERSION})",
                 fixed[0]
             )));
         }
@@ -657,6 +669,7 @@ impl<'a> Header<'a> {
             .ok_or_else(short)?;
         pos += alpha_len;
         Ok(Header {
+            version: fixed[0],
             scheme: fixed[1],
             pixel_precision: fixed[2],
             latent_precision: fixed[3],

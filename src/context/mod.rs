@@ -1,0 +1,365 @@
+//! The context code: a causal, adaptive model of every sample of an image (spec/context.md).
+//!
+//! Each sample gets a prediction from its already known neighbours (predictor.rs), across patch
+//! borders, and a discretised logistic (dist.rs) whose bias and scale come from error statistics
+//! learned over every earlier sample of the chunk (stats.rs). The Bit-Swap stream uses it to code
+//! the patches it wins and to seed the stack; every patch, whatever its mode, teaches it.
+//!
+//! Samples are visited in the stream's order: patches in raster order, the real samples of a
+//! patch in raster order, and at each pixel the channels in coding order (G, R, B for colour).
+//! A sample may use any sample visited before it: the rows above its patch, the patches to its
+//! left, and the earlier samples of its own patch.
+
+mod dist;
+mod predictor;
+mod stats;
+
+pub use dist::{Dist, PRED_BITS, PRED_MAX};
+pub use stats::Stats;
+
+use crate::bitswap::patches::PatchPos;
+use predictor::{Inputs, Reference, SUBS};
+
+/// Channel coding order at a pixel: grey alone; colour G first, then R and B, each with G as
+/// its reference channel.
+fn order(channels: usize) -> &'static [usize] {
+    if channels == 1 {
+        &[0]
+    } else {
+        &[1, 0, 2]
+    }
+}
+
+/// The adaptive state of one chunk: created fresh for each chunk, carried from image to image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextModel {
+    pub stats: Stats,
+    /// Per class, the adaptive linear predictor's weights (Q14), spec/context.md 3.2.
+    pub lms: [[i32; LMS_TAPS]; 3],
+    /// The same with a smaller step: slower to follow, steadier.
+    pub lms_slow: [[i32; LMS_TAPS]; 3],
+}
+
+/// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W; then, with a
+/// reference channel, its value minus its W, N, NE and NW (zero for the first channel).
+pub const LMS_TAPS: usize = 9;
+/// Its step sizes: `2048 / 2^14` and `512 / 2^14`, normalised LMS steps of 1/8 and 1/32.
+const LMS_STEP: i64 = 2048;
+const LMS_SLOW_STEP: i64 = 512;
+/// Bound of each weight (Q14): +-8.
+const LMS_BOUND: i64 = 1 << 17;
+
+fn lms_taps(i: &Inputs, r: Option<&Reference>) -> [i32; LMS_TAPS] {
+    // The reference channel's steps at this pixel: how its value departs from its neighbours.
+    let (c0, c1, c2, c3) = match r {
+        Some(r) => (r.x - r.w, r.x - r.n, r.x - r.ne, r.x - r.nw),
+        None => (0, 0, 0, 0),
+    };
+    [
+        i.n - i.w,
+        i.nw - i.w,
+        i.ne - i.w,
+        i.nn - i.w,
+        i.ww - i.w,
+        c0,
+        c1,
+        c2,
+        c3,
+    ]
+}
+
+/// `w + floor(sum a_j t_j / 2^14)`, within `[-4096, 6144]`.
+#[inline(always)]
+fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32) -> i32 {
+    let acc: i64 = taps.iter().zip(a).map(|(&t, &k)| t as i64 * k as i64).sum();
+    (w as i64 + (acc >> 14)).clamp(-4096, 6144) as i32
+}
+
+/// `sum t_j^2 + 256`, the normalisation of the LMS step.
+#[inline(always)]
+fn lms_norm(taps: &[i32; LMS_TAPS]) -> i64 {
+    taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256
+}
+
+/// The normalised LMS update after an error `e = v8 - prediction`.
+#[inline(always)]
+fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], norm: i64, e: i32, step: i64) {
+    let g = ((e as i64 * step) << 16) / norm;
+    for (k, &t) in a.iter_mut().zip(taps) {
+        *k = (*k as i64 + ((g * t as i64) >> 16)).clamp(-LMS_BOUND, LMS_BOUND) as i32;
+    }
+}
+
+impl ContextModel {
+    pub fn new() -> ContextModel {
+        ContextModel {
+            stats: Stats::new(),
+            lms: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
+            lms_slow: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
+        }
+    }
+}
+
+impl Default for ContextModel {
+    fn default() -> Self {
+        ContextModel::new()
+    }
+}
+
+/// One image being coded: the recent rows of errors, for the neighbours of the next samples.
+pub struct ImageCoder {
+    width: usize,
+    height: usize,
+    ch: usize,
+    /// Rows kept: a patch row and the two rows above it.
+    ring: usize,
+    /// True error (blend minus value) per `(row mod ring, x, c)`.
+    te: Vec<i32>,
+    /// Absolute error per `(row mod ring, x, c, sub-predictor)`.
+    se: Vec<u32>,
+    precision: u32,
+}
+
+/// A position among the neighbours: the sample's pixel index and its slot in the error rows.
+#[derive(Clone, Copy)]
+struct At {
+    pixel: usize,
+    slot: usize,
+}
+
+/// The sample positions a pixel's prediction reads (after substitution at borders).
+struct Neighbours {
+    n: At,
+    w: At,
+    nw: At,
+    ne: At,
+    nn: At,
+    ww: At,
+}
+
+impl ImageCoder {
+    /// An image of `width x height` pixels of `channels` (1 or 3) samples, cut into patches of
+    /// `patch x patch`; samples coded at `precision` bits.
+    pub fn new(width: usize, height: usize, channels: usize, patch: usize, precision: u32) -> Self {
+        let ring = (patch + 2).min(height.max(1));
+        ImageCoder {
+            width,
+            height,
+            ch: channels,
+            ring,
+            te: vec![0; ring * width * channels],
+            se: vec![0; ring * width * channels * SUBS],
+            precision,
+        }
+    }
+
+    fn at(&self, y: usize, x: usize) -> At {
+        At {
+            pixel: y * self.width + x,
+            slot: (y % self.ring) * self.width + x,
+        }
+    }
+
+    /// Neighbours of pixel `(y, x)` in the patch `pos`, or `None` for the image's first pixel.
+    /// Unknown positions are replaced: above the first row by W, left of the first column by
+    /// N, NE by N where NE is right of the current patch (not decoded yet) or of the image.
+    fn neighbours(&self, pos: &PatchPos, y: usize, x: usize) -> Option<Neighbours> {
+        if y == 0 && x == 0 {
+            return None;
+        }
+        if y == 0 {
+            let w = self.at(0, x - 1);
+            let ww = if x > 1 { self.at(0, x - 2) } else { w };
+            return Some(Neighbours {
+                n: w,
+                w,
+                nw: w,
+                ne: w,
+                nn: w,
+                ww,
+            });
+        }
+        let ne_known = x + 1 < self.width && (y - 1 < pos.top || x + 1 < pos.left + pos.real_w);
+        let n = self.at(y - 1, x);
+        let ne = if ne_known { self.at(y - 1, x + 1) } else { n };
+        let nn = if y > 1 { self.at(y - 2, x) } else { n };
+        if x == 0 {
+            return Some(Neighbours {
+                n,
+                w: n,
+                nw: n,
+                ne,
+                nn,
+                ww: n,
+            });
+        }
+        let w = self.at(y, x - 1);
+        Some(Neighbours {
+            n,
+            w,
+            nw: self.at(y - 1, x - 1),
+            ne,
+            nn,
+            ww: if x > 1 { self.at(y, x - 2) } else { w },
+        })
+    }
+
+    /// The prediction inputs of channel `c` at a pixel with neighbours `nb`.
+    #[inline(always)]
+    /// `slots`: how many slots the channel's class blends (the others' errors stay 0).
+    fn inputs(&self, image: &[u8], nb: &Option<Neighbours>, c: usize, slots: usize) -> Inputs {
+        let Some(nb) = nb else {
+            let mid = 128 << PRED_BITS;
+            return Inputs {
+                n: mid,
+                w: mid,
+                nw: mid,
+                ne: mid,
+                nn: mid,
+                ww: mid,
+                te_n: 0,
+                te_w: 0,
+                te_nw: 0,
+                te_ne: 0,
+                te_nn: 0,
+                te_ww: 0,
+                err: [0; SUBS],
+            };
+        };
+        let ch = self.ch;
+        let v = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+        let te = |a: At| self.te[a.slot * ch + c];
+        let mut err = [0u32; SUBS];
+        let row = |a: At| &self.se[(a.slot * ch + c) * SUBS..][..SUBS];
+        let (n, w, nw, ne, nn, ww) = (
+            row(nb.n),
+            row(nb.w),
+            row(nb.nw),
+            row(nb.ne),
+            row(nb.nn),
+            row(nb.ww),
+        );
+        for k in 0..slots {
+            err[k] = n[k] + w[k] + nw[k] + ne[k] + (nn[k] + ww[k]) / 2;
+        }
+        Inputs {
+            n: v(nb.n),
+            w: v(nb.w),
+            nw: v(nb.nw),
+            ne: v(nb.ne),
+            nn: v(nb.nn),
+            ww: v(nb.ww),
+            te_n: te(nb.n),
+            te_w: te(nb.w),
+            te_nw: te(nb.nw),
+            te_ne: te(nb.ne),
+            te_nn: te(nb.nn),
+            te_ww: te(nb.ww),
+            err,
+        }
+    }
+
+    /// Runs the model over the real samples of patch `pos` in coding order. For each sample,
+    /// `code(dist, value)` gets the sample's distribution and the value now in `image` (the
+    /// encoder's sample) and returns the sample's value (the decoder's, once decoded), which is
+    /// written to `image` and learnt from. `image` is the whole image, row-major interleaved.
+    pub fn code_patch(
+        &mut self,
+        model: &mut ContextModel,
+        image: &mut [u8],
+        pos: &PatchPos,
+        mut code: impl FnMut(&Dist, u8) -> u8,
+    ) {
+        let ch = self.ch;
+        let order = order(ch);
+        for y in pos.top..pos.top + pos.real_h {
+            for x in pos.left..pos.left + pos.real_w {
+                let nb = self.neighbours(pos, y, x);
+                let here = self.at(y, x);
+                let mut reference: Option<Reference> = None;
+                let mut ref_residual = 0u32;
+                for (class, &c) in order.iter().enumerate() {
+                    let slots = if class == 0 { SUBS } else { SUBS - 4 };
+                    let inp = self.inputs(image, &nb, c, slots);
+                    let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
+                    // The adaptive linear predictors, fast then slow, in the class's last slots.
+                    let taps = lms_taps(&inp, reference.as_ref());
+                    let lms_pred = lms_predict(&model.lms[class], &taps, inp.w);
+                    p[subs] = lms_pred;
+                    subs += 1;
+                    let slow_pred = lms_predict(&model.lms_slow[class], &taps, inp.w);
+                    p[subs] = slow_pred;
+                    subs += 1;
+                    let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
+                    let blend = blend.clamp(0, PRED_MAX);
+                    // The image's first pixel has no neighbours to measure: the top bucket.
+                    let activity = match nb {
+                        Some(_) => stats::activity_bucket(predictor::activity(&inp, expected)),
+                        None => stats::ACTIVITY_BUCKETS - 1,
+                    };
+                    // The second context dimension: how much the sub-predictors disagree for
+                    // the first channel, the reference channel's residual for the others.
+                    let second = if class == 0 {
+                        stats::ref_bucket(predictor::spread(&p, 7) / 8)
+                    } else {
+                        stats::ref_bucket(ref_residual)
+                    };
+                    let ctx = stats::context_index(class, activity, second);
+                    let (bias, inv_scale) = model.stats.params(ctx);
+                    let pred = (blend + bias).clamp(0, PRED_MAX);
+                    let dist = Dist {
+                        pred,
+                        inv_scale,
+                        precision: self.precision,
+                    };
+                    let at = here.pixel * ch + c;
+                    let value = code(&dist, image[at]);
+                    image[at] = value;
+                    let v8 = (value as i32) << PRED_BITS;
+                    // Learn: this sample's errors become its neighbours' inputs.
+                    let slot = here.slot * ch + c;
+                    self.te[slot] = blend - v8;
+                    let se = &mut self.se[slot * SUBS..][..SUBS];
+                    for (e, &pk) in se.iter_mut().zip(&p).take(subs) {
+                        *e = (pk - v8).unsigned_abs();
+                    }
+                    model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
+                    let norm = lms_norm(&taps);
+                    lms_learn(&mut model.lms[class], &taps, norm, v8 - lms_pred, LMS_STEP);
+                    let slow = &mut model.lms_slow[class];
+                    lms_learn(slow, &taps, norm, v8 - slow_pred, LMS_SLOW_STEP);
+                    if class == 0 {
+                        ref_residual = (v8 - pred).unsigned_abs();
+                        reference = Some(match &nb {
+                            Some(nb) => {
+                                let r = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+                                Reference {
+                                    x: v8,
+                                    n: r(nb.n),
+                                    w: r(nb.w),
+                                    nw: r(nb.nw),
+                                    ne: r(nb.ne),
+                                }
+                            }
+                            None => Reference {
+                                x: v8,
+                                n: inp.n,
+                                w: inp.w,
+                                nw: inp.nw,
+                                ne: inp.ne,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+}
