@@ -69,26 +69,33 @@ impl<'a> Archive<'a> {
     /// what it wrote: the reader's own code, so a written archive opens.
     pub fn check_chunks(&self, registry: &Registry) -> Result<()> {
         for ci in 0..self.index.chunks.len() {
-            let entry = &self.index.chunks[ci];
-            let codec = registry.get(entry.codec).ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "{} uses codec {} ({}), which this bsar does not support",
-                    self.describe_chunk(ci),
-                    entry.codec,
-                    registry.describe(entry.codec)
-                ))
-            })?;
-            let shapes: Vec<ItemShape> = self.index.chunk_members[ci]
-                .iter()
-                .map(|&m| self.index.members[m as usize].shape())
-                .collect();
-            codec
-                .check_chunk(self.chunk_bytes(ci)?, &shapes)
+            self.codec_of(ci, registry)?
+                .check_chunk(self.chunk_bytes(ci)?, &self.shapes(ci))
                 .map_err(|e| {
                     Error::Corrupt(format!("{} is damaged: {e}", self.describe_chunk(ci)))
                 })?;
         }
         Ok(())
+    }
+
+    /// The codec of chunk `ci`, or why this bsar cannot decode it.
+    fn codec_of<'r>(&self, ci: usize, registry: &'r Registry) -> Result<&'r dyn Codec> {
+        let id = self.index.chunks[ci].codec;
+        registry.get(id).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} uses codec {id} ({}), which this bsar does not support",
+                self.describe_chunk(ci),
+                registry.describe(id)
+            ))
+        })
+    }
+
+    /// What the member table promises about each item of chunk `ci`.
+    fn shapes(&self, ci: usize) -> Vec<ItemShape> {
+        self.index.chunk_members[ci]
+            .iter()
+            .map(|&m| self.index.members[m as usize].shape())
+            .collect()
     }
 
     /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
@@ -106,30 +113,11 @@ impl<'a> Archive<'a> {
         wanted: &[(usize, usize)],
         registry: &Registry,
     ) -> Vec<Result<Vec<Vec<u8>>>> {
-        let shapes: Vec<Vec<ItemShape>> = wanted
-            .iter()
-            .map(|&(ci, _)| {
-                self.index.chunk_members[ci]
-                    .iter()
-                    .map(|&m| self.index.members[m as usize].shape())
-                    .collect()
-            })
-            .collect();
+        let shapes: Vec<Vec<ItemShape>> = wanted.iter().map(|&(ci, _)| self.shapes(ci)).collect();
         // Per chunk: its codec and bytes, or why it cannot be decoded.
         let found: Vec<Result<(&dyn Codec, &[u8])>> = wanted
             .iter()
-            .map(|&(ci, _)| {
-                let entry = &self.index.chunks[ci];
-                let codec = registry.get(entry.codec).ok_or_else(|| {
-                    Error::Unsupported(format!(
-                        "{} uses codec {} ({}), which this bsar does not support",
-                        self.describe_chunk(ci),
-                        entry.codec,
-                        registry.describe(entry.codec)
-                    ))
-                })?;
-                Ok((codec, self.chunk_bytes(ci)?))
-            })
+            .map(|&(ci, _)| Ok((self.codec_of(ci, registry)?, self.chunk_bytes(ci)?)))
             .collect();
         let mut decoded: Vec<Option<std::result::Result<Vec<Payload>, CodecError>>> =
             wanted.iter().map(|_| None).collect();

@@ -60,11 +60,11 @@ impl Codec for ZstdCodec {
     }
 
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
-        let mut pos = 0usize;
-        for (i, shape) in shapes.iter().enumerate() {
-            let len = frame_len(&data[pos..])
-                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
-            let frame = &data[pos..pos + len];
+        for (i, (frame, shape)) in frames(data, shapes.len())?
+            .into_iter()
+            .zip(shapes)
+            .enumerate()
+        {
             // The frame header's content size, where present, must be the promised size.
             if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
                 if n != shape.decoded_len() {
@@ -74,14 +74,6 @@ impl Codec for ZstdCodec {
                     )));
                 }
             }
-            pos += len;
-        }
-        if pos != data.len() {
-            return Err(CodecError::Corrupt(format!(
-                "{} stray bytes after the last of {} frames",
-                data.len() - pos,
-                shapes.len()
-            )));
         }
         Ok(())
     }
@@ -93,42 +85,48 @@ impl Codec for ZstdCodec {
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
         super::check_upto(upto, shapes.len())?;
-        let mut out = Vec::with_capacity(upto + 1);
-        let mut pos = 0usize;
-        for (i, shape) in shapes.iter().enumerate() {
-            let len = frame_len(&data[pos..])
-                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
-            if i <= upto {
-                let frame = &data[pos..pos + len];
-                let bytes = decode_frame(frame, shape.decoded_len())
-                    .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
-                out.push(match *shape {
-                    ItemShape::Bytes { .. } => Payload::Bytes(bytes),
-                    ItemShape::Image {
-                        width,
-                        height,
-                        channels,
-                    } => Payload::Image(super::Image {
-                        width,
-                        height,
-                        channels,
-                        pixels: bytes,
-                    }),
-                });
-            }
-            pos += len;
-        }
         // Walking every frame header (cheap) even past `upto` keeps the check that the chunk holds
         // exactly as many frames as the member table says, whatever is asked.
-        if pos != data.len() {
-            return Err(CodecError::Corrupt(format!(
-                "{} stray bytes after the last of {} frames",
-                data.len() - pos,
-                shapes.len()
-            )));
+        let frames = frames(data, shapes.len())?;
+        let mut out = Vec::with_capacity(upto + 1);
+        for (i, (frame, shape)) in frames.into_iter().zip(shapes).take(upto + 1).enumerate() {
+            let bytes = decode_frame(frame, shape.decoded_len())
+                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+            out.push(match *shape {
+                ItemShape::Bytes { .. } => Payload::Bytes(bytes),
+                ItemShape::Image {
+                    width,
+                    height,
+                    channels,
+                } => Payload::Image(super::Image {
+                    width,
+                    height,
+                    channels,
+                    pixels: bytes,
+                }),
+            });
         }
         Ok(out)
     }
+}
+
+/// The chunk's `count` frames, found from their headers only; nothing may follow the last.
+fn frames(data: &[u8], count: usize) -> Result<Vec<&[u8]>, CodecError> {
+    let mut out = Vec::with_capacity(count.min(data.len()));
+    let mut pos = 0usize;
+    for i in 0..count {
+        let len =
+            frame_len(&data[pos..]).map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+        out.push(&data[pos..pos + len]);
+        pos += len;
+    }
+    if pos != data.len() {
+        return Err(CodecError::Corrupt(format!(
+            "{} stray bytes after the last of {count} frames",
+            data.len() - pos
+        )));
+    }
+    Ok(out)
 }
 
 /// The length of the zstd frame at the start of `data`, read from its headers only.
