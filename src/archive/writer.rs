@@ -428,11 +428,33 @@ fn code_images(payloads: &[Payload], registry: &Registry, opts: &WriteOptions) -
     codec.encode_chunk(&refs)
 }
 
-// Never worse than storing: an image stored as pixels costs its share of the coded chunk (in
-// proportion to its pixels, as `bsar list -l` shows it) plus its wrapper, which the index holds.
-// Each image is compared with its file stored as bytes by the bytes codec; the images that lose
-// are stored as bytes in a chunk of their own, and the rest, coded again without them, must
-// still beat storing all of them as bytes, or the whole chunk is stored as bytes.
+// Never worse than storing: an image stored as pixels costs its share of the coded chunk (as the
+// image codec attributes it, `Codec::item_shares`) plus its wrapper, which the index holds. Each
+// image is compared with its file stored as bytes by the bytes codec; the images that lose are
+// stored as bytes in a chunk of their own, and the rest, coded again without them, must still
+// beat storing all of them as bytes, or the whole chunk is stored as bytes.
+
+/// Keeps the elements of `v` whose flag in `keep` (one per element) is true.
+fn retain_flagged<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut k = keep.iter();
+    v.retain(|_| *k.next().expect("one flag per element"));
+}
+
+/// The whole loaded chunk stored as bytes.
+fn all_bytes(l: &LoadedChunk, registry: &Registry, opts: &WriteOptions) -> Chunks {
+    let all: Vec<usize> = (0..l.loaded.len()).collect();
+    Ok(vec![bytes_encoded(l, &all, registry, opts)?])
+}
+
+/// The image codec's bytes, or `None` where it declined the images (they are then stored as
+/// bytes); any other failure fails the archive.
+fn accepted(coded: Coded, l: &LoadedChunk) -> Result<Option<Vec<u8>>> {
+    match coded {
+        Ok(b) => Ok(Some(b)),
+        Err(CodecError::Unsupported(_)) => Ok(None),
+        Err(e) => Err(failed(l, e)),
+    }
+}
 
 /// The chunks a loaded chunk becomes, given its candidate images and what the image codec made
 /// of them.
@@ -443,51 +465,30 @@ fn finish(
     registry: &Registry,
     opts: &WriteOptions,
 ) -> Chunks {
-    let all: Vec<usize> = (0..l.loaded.len()).collect();
     let (Some(mut c), Some(coded)) = (images, coded) else {
-        return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
+        return all_bytes(&l, registry, opts);
     };
-    let mut bytes = match coded {
-        Ok(b) => b,
-        Err(CodecError::Unsupported(_)) => {
-            return Ok(vec![bytes_encoded(&l, &all, registry, opts)?])
-        }
-        Err(e) => return Err(failed(&l, e)),
+    let Some(mut bytes) = accepted(coded, &l)? else {
+        return all_bytes(&l, registry, opts);
     };
-    let stored: Vec<u64> = c
+    let mut stored: Vec<u64> = c
         .which
         .iter()
         .map(|&pos| stored_size(&l, pos, registry, opts))
         .collect::<Result<_>>()?;
     let keep = pays_per_image(bytes.len() as u64, &c, &stored, registry, opts);
-    if keep.iter().any(|&k| !k) {
-        let mut kept = Candidates {
-            which: Vec::new(),
-            payloads: Vec::new(),
-            wrappers: Vec::new(),
-        };
-        let mut kept_stored = Vec::new();
-        let parts = c.which.into_iter().zip(c.payloads).zip(c.wrappers);
-        for ((((pos, payload), wrapper), k), s) in parts.zip(&keep).zip(&stored) {
-            if *k {
-                kept.which.push(pos);
-                kept.payloads.push(payload);
-                kept.wrappers.push(wrapper);
-                kept_stored.push(*s);
-            }
+    if keep.contains(&false) {
+        retain_flagged(&mut c.which, &keep);
+        retain_flagged(&mut c.payloads, &keep);
+        retain_flagged(&mut c.wrappers, &keep);
+        retain_flagged(&mut stored, &keep);
+        if c.which.is_empty() {
+            return all_bytes(&l, registry, opts);
         }
-        if kept.which.is_empty() {
-            return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
-        }
-        bytes = match code_images(&kept.payloads, registry, opts) {
-            Ok(b) => b,
-            Err(CodecError::Unsupported(_)) => {
-                return Ok(vec![bytes_encoded(&l, &all, registry, opts)?])
-            }
-            Err(e) => return Err(failed(&l, e)),
+        let Some(recoded) = accepted(code_images(&c.payloads, registry, opts), &l)? else {
+            return all_bytes(&l, registry, opts);
         };
-        c = kept;
-        return split(l, c, bytes, &kept_stored, registry, opts);
+        bytes = recoded;
     }
     split(l, c, bytes, &stored, registry, opts)
 }
@@ -524,14 +525,11 @@ fn split(
     registry: &Registry,
     opts: &WriteOptions,
 ) -> Chunks {
-    let all: Vec<usize> = (0..l.loaded.len()).collect();
     let image_cost = coded.len() as u64 + c.wrappers.iter().map(|w| w.len() as u64).sum::<u64>();
     if image_cost > stored.iter().sum::<u64>() {
-        return Ok(vec![bytes_encoded(&l, &all, registry, opts)?]);
+        return all_bytes(&l, registry, opts);
     }
-    let rest: Vec<usize> = all
-        .iter()
-        .copied()
+    let rest: Vec<usize> = (0..l.loaded.len())
         .filter(|p| !c.which.contains(p))
         .collect();
     let images_first = rest.first().map_or(true, |&r| c.which[0] < r);
