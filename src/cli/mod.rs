@@ -99,11 +99,11 @@ fn verify_shards(a: args::VerifyArgs) -> CliResult<()> {
     let mut damaged = 0;
     for (s, p) in m.shards.iter().zip(paths) {
         let r = manifest::check_shard(&p, s, true).and_then(|()| {
-            let map = open::map_archive(&p)?;
-            let members = crate::archive::Archive::parse(&map)
-                .map_err(|e| CliError(format!("{}: {e}", p.display())))?
-                .members()
-                .len() as u64;
+            let members = verify::verify(args::VerifyArgs {
+                archive: p.clone(),
+                device: a.device,
+                quiet: a.quiet,
+            })?;
             if members != s.members {
                 return Err(CliError(format!(
                     "shard {} is damaged: {members} members, the manifest says {}",
@@ -111,11 +111,7 @@ fn verify_shards(a: args::VerifyArgs) -> CliResult<()> {
                     s.members
                 )));
             }
-            verify::run(args::VerifyArgs {
-                archive: p.clone(),
-                device: a.device,
-                quiet: a.quiet,
-            })
+            Ok(())
         });
         if let Err(e) = r {
             eprintln!("bsar: {e}");

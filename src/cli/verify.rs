@@ -10,6 +10,11 @@ use super::{CliError, CliResult};
 use crate::archive::{check_content, Archive, Content, Kind};
 
 pub fn run(a: VerifyArgs) -> CliResult<()> {
+    verify(a).map(|_| ())
+}
+
+/// Verifies one archive and returns its member count (which a manifest states for each shard).
+pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let fail = |e: crate::archive::Error| CliError(format!("{shown}: {e}"));
@@ -79,5 +84,5 @@ pub fn run(a: VerifyArgs) -> CliResult<()> {
             images_phrase(&t)
         );
     }
-    Ok(())
+    Ok(members.len() as u64)
 }
