@@ -13,23 +13,11 @@ use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Registry, CODEC_BITSWAP, CODEC_ZSTD};
 use bsar::model::Model;
 use common::noise;
-use model_support::{random_model, tiny_fixture, Shape};
+use model_support::{tiny_fixture, tiny_grey};
 use std::sync::Arc;
 
 fn models() -> Vec<Arc<Model>> {
-    let rgb = tiny_fixture();
-    let shape = Shape {
-        channels: 1,
-        patch: 8,
-        latent_layers: 2,
-        latent_channels: 2,
-        width: 8,
-        res_blocks: 1,
-        latent_bins: 512,
-    };
-    let f = random_model(shape, 5);
-    let grey = Model::load(&f.json, &f.safetensors()).unwrap();
-    vec![Arc::new(rgb), Arc::new(grey)]
+    vec![Arc::new(tiny_fixture()), Arc::new(tiny_grey(5, 512))]
 }
 
 /// Member files: PNM images (RGB and grey, several sizes) and, every seventh, plain bytes.

@@ -11,7 +11,7 @@ use bsar::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
 use bsar::bitswap::{self, CpuNets, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
 use bsar::model::{Logistic, Model, Net};
 use common::noise;
-use model_support::{random_model, tiny_fixture, Shape};
+use model_support::tiny_fixture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -23,17 +23,7 @@ const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
 const POLICIES: [Policy; 3] = [Policy::BitsBackOnly, Policy::Seed, Policy::Cheapest];
 
 fn tiny_grey() -> Model {
-    let shape = Shape {
-        channels: 1,
-        patch: 8,
-        latent_layers: 2,
-        latent_channels: 2,
-        width: 8,
-        res_blocks: 1,
-        latent_bins: 512,
-    };
-    let f = random_model(shape, 7);
-    Model::load(&f.json, &f.safetensors()).expect("random grey model loads")
+    model_support::tiny_grey(7, 512)
 }
 
 /// A `w x h` image for model slot `model` with `channels` colour planes: smooth with a little

@@ -12,7 +12,7 @@ use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Codec, CodecError, Image, ItemShape, Payload};
 use bsar::model::Model;
 use common::noise;
-use model_support::{random_model, tiny_fixture, Shape};
+use model_support::tiny_fixture;
 use std::sync::Arc;
 
 const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
@@ -26,17 +26,7 @@ fn tiny_rgb() -> Arc<Model> {
 /// A grey model with random weights, shaped like the fixture (the shipped grey model has 28x28
 /// patches and eight layers: too slow for a test that codes hundreds of chunks).
 fn tiny_grey_with_bins(latent_bins: usize) -> Arc<Model> {
-    let shape = Shape {
-        channels: 1,
-        patch: 8,
-        latent_layers: 2,
-        latent_channels: 2,
-        width: 8,
-        res_blocks: 1,
-        latent_bins,
-    };
-    let f = random_model(shape, 42);
-    Arc::new(Model::load(&f.json, &f.safetensors()).expect("random grey model loads"))
+    Arc::new(model_support::tiny_grey(42, latent_bins))
 }
 
 fn tiny_grey() -> Arc<Model> {

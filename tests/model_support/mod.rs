@@ -222,6 +222,23 @@ pub fn tiny_fixture() -> Model {
     .expect("fixture model loads")
 }
 
+/// A grey model with random weights, shaped like the fixture (8x8 patches, two latent layers):
+/// the shipped grey model, with 28x28 patches and eight layers, is too slow for tests that code
+/// many chunks.
+pub fn tiny_grey(seed: u64, latent_bins: usize) -> Model {
+    let shape = Shape {
+        channels: 1,
+        patch: 8,
+        latent_layers: 2,
+        latent_channels: 2,
+        width: 8,
+        res_blocks: 1,
+        latent_bins,
+    };
+    let f = random_model(shape, seed);
+    Model::load(&f.json, &f.safetensors()).expect("random grey model loads")
+}
+
 /// Every net of a model: q0..q(L-1), then p0..p(L-1).
 pub fn all_nets(m: &Model) -> Vec<Net> {
     let l = m.config().latent_layers;

@@ -16,20 +16,10 @@ use std::sync::Arc;
 /// zstd (level 3, for speed), and Bit-Swap with the RGB fixture model and a small random grey
 /// model: every channel count has a model, as in `bsar create`.
 pub fn registry() -> Registry {
-    use crate::model_support::{random_model, tiny_fixture, Shape};
+    use crate::model_support::{tiny_fixture, tiny_grey};
     let mut r = Registry::with_defaults(3);
     let rgb = Arc::new(tiny_fixture());
-    let shape = Shape {
-        channels: 1,
-        patch: 8,
-        latent_layers: 2,
-        latent_channels: 2,
-        width: 8,
-        res_blocks: 1,
-        latent_bins: 512,
-    };
-    let grey = random_model(shape, 5);
-    let grey = Arc::new(bsar::model::Model::load(&grey.json, &grey.safetensors()).unwrap());
+    let grey = Arc::new(tiny_grey(5, 512));
     r.register(Box::new(BitswapCodec::new(
         vec![rgb, grey],
         Scheme::BitSwap,
