@@ -192,7 +192,6 @@ fn decode_png_shape(path: &Path) -> (u32, u32, usize, Vec<u8>) {
 /// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
 /// default), colour planes only: its exact coded size and its one-thread times.
 fn context_code(set: &Set) -> Row {
-    use bsar::bitswap::patches::Grid;
     use bsar::context::{ContextModel, ImageCoder};
     const P: u32 = 20;
     let images: Vec<(usize, usize, usize, Vec<u8>)> = set
@@ -216,19 +215,12 @@ fn context_code(set: &Set) -> Row {
         for (w, h, c, px) in chunk {
             // The patch grid of the image's model: 32 for RGB, 28 for grey (the shipped ones).
             let patch = if *c == 3 { 32 } else { 28 };
-            let g = Grid {
-                width: *w,
-                height: *h,
-                patch,
-            };
             let mut coder = ImageCoder::new(*w, *h, *c, patch, P);
             let mut img = px.clone();
-            for k in 0..g.count() {
-                coder.code_patch(&mut model, &mut img, &g.pos(k), |d, v| {
-                    intervals.push(d.interval(v));
-                    v
-                });
-            }
+            coder.code_image(&mut model, &mut img, |d, v| {
+                intervals.push(d.interval(v));
+                v
+            });
         }
         create_s += t.elapsed().as_secs_f64();
         bits += intervals
@@ -240,18 +232,9 @@ fn context_code(set: &Set) -> Row {
         let mut it = intervals.iter();
         for (w, h, c, px) in chunk {
             let patch = if *c == 3 { 32 } else { 28 };
-            let g = Grid {
-                width: *w,
-                height: *h,
-                patch,
-            };
             let mut coder = ImageCoder::new(*w, *h, *c, patch, P);
             let mut img = vec![0u8; px.len()];
-            for k in 0..g.count() {
-                coder.code_patch(&mut model, &mut img, &g.pos(k), |d, _| {
-                    d.find(it.next().unwrap().0).0
-                });
-            }
+            coder.code_image(&mut model, &mut img, |d, _| d.find(it.next().unwrap().0).0);
             assert_eq!(&img, px, "the context code decodes what it coded");
         }
         extract_s += t.elapsed().as_secs_f64();

@@ -10,7 +10,8 @@
 //! `--grey` converts RGB images to grey first as Pillow's `convert('L')` does
 //! (`(19595 R + 38470 G + 7471 B + 0x8000) >> 16`).
 
-use bsar::bitswap::patches::Grid;
+use bsar::bitswap::estimate::predictive_cost;
+use bsar::bitswap::Planes;
 use bsar::context::{ContextModel, ImageCoder};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -65,6 +66,12 @@ fn main() {
             d => dirs.push(PathBuf::from(d)),
         }
     }
+    // The patch grid: `--patch`, or that of the shipped models (28 for grey, 32 for RGB).
+    let patch_of = |img: &Img| match (patch, img.c) {
+        (0, 1) => 28,
+        (0, _) => 32,
+        (p, _) => p,
+    };
     for dir in dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
@@ -79,26 +86,14 @@ fn main() {
             // The version-2 predictive patch code, for comparison: patches coded alone.
             let mut q16 = 0u64;
             for img in &imgs {
-                let p = if patch > 0 {
-                    patch
-                } else if img.c == 1 {
-                    28
-                } else {
-                    32
-                };
-                let g = Grid {
+                let planes = Planes {
                     width: img.w,
                     height: img.h,
-                    patch: p,
+                    channels: img.c,
+                    samples: img.px.clone(),
+                    model: 0,
                 };
-                let mut buf = vec![0u8; p * p * img.c];
-                for k in 0..g.count() {
-                    let pos = g.pos(k);
-                    bsar::bitswap::patches::extract(&img.px, &g, img.c, &pos, &mut buf);
-                    q16 +=
-                        bsar::bitswap::predictive::Intervals::of(&buf, p, img.c, &pos, PRECISION)
-                            .cost();
-                }
+                q16 += predictive_cost(&planes, patch_of(img), PRECISION);
             }
             println!(
                 "{} (v2 predictive code): {:.4} bits/dim",
@@ -113,27 +108,12 @@ fn main() {
             let mut model = ContextModel::new();
             let mut intervals: Vec<(u32, u32)> = Vec::with_capacity(samples);
             for img in group {
-                let p = if patch > 0 {
-                    patch
-                } else if img.c == 1 {
-                    28
-                } else {
-                    32
-                };
-                let g = Grid {
-                    width: img.w,
-                    height: img.h,
-                    patch: p,
-                };
-                let mut coder = ImageCoder::new(img.w, img.h, img.c, p, PRECISION);
+                let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
                 let mut px = img.px.clone();
-                for k in 0..g.count() {
-                    coder.code_patch(&mut model, &mut px, &g.pos(k), |d, v| {
-                        let iv = d.interval(v);
-                        intervals.push(iv);
-                        v
-                    });
-                }
+                coder.code_image(&mut model, &mut px, |d, v| {
+                    intervals.push(d.interval(v));
+                    v
+                });
             }
             enc_s += t.elapsed().as_secs_f64();
             bits += intervals
@@ -145,26 +125,12 @@ fn main() {
             let mut model = ContextModel::new();
             let mut it = intervals.iter();
             for img in group {
-                let p = if patch > 0 {
-                    patch
-                } else if img.c == 1 {
-                    28
-                } else {
-                    32
-                };
-                let g = Grid {
-                    width: img.w,
-                    height: img.h,
-                    patch: p,
-                };
-                let mut coder = ImageCoder::new(img.w, img.h, img.c, p, PRECISION);
+                let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
                 let mut px = vec![0u8; img.px.len()];
-                for k in 0..g.count() {
-                    coder.code_patch(&mut model, &mut px, &g.pos(k), |d, _| {
-                        let &(s, _) = it.next().unwrap();
-                        d.find(s).0
-                    });
-                }
+                coder.code_image(&mut model, &mut px, |d, _| {
+                    let &(s, _) = it.next().unwrap();
+                    d.find(s).0
+                });
                 assert_eq!(px, img.px, "decode mismatch");
             }
             dec_s += t.elapsed().as_secs_f64();

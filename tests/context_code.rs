@@ -4,7 +4,6 @@
 mod common;
 
 use bsar::ans::Stack;
-use bsar::bitswap::patches::Grid;
 use bsar::context::{ContextModel, Dist, ImageCoder};
 use std::path::Path;
 
@@ -48,19 +47,12 @@ fn run(images: &[Img]) -> Vec<(Dist, (u32, u32))> {
     let mut model = ContextModel::new();
     let mut out = Vec::new();
     for i in images {
-        let g = Grid {
-            width: i.w,
-            height: i.h,
-            patch: i.patch,
-        };
         let mut coder = ImageCoder::new(i.w, i.h, i.c, i.patch, PRECISION);
         let mut px = i.px.clone();
-        for k in 0..g.count() {
-            coder.code_patch(&mut model, &mut px, &g.pos(k), |d, v| {
-                out.push((*d, d.interval(v)));
-                v
-            });
-        }
+        coder.code_image(&mut model, &mut px, |d, v| {
+            out.push((*d, d.interval(v)));
+            v
+        });
         assert_eq!(px, i.px, "the encoder's view leaves the image as it is");
     }
     out
@@ -72,22 +64,15 @@ fn decode(images: &[Img], coded: &[(Dist, (u32, u32))]) -> Vec<Vec<u8>> {
     let mut it = coded.iter();
     let mut out = Vec::new();
     for i in images {
-        let g = Grid {
-            width: i.w,
-            height: i.h,
-            patch: i.patch,
-        };
         let mut coder = ImageCoder::new(i.w, i.h, i.c, i.patch, PRECISION);
         let mut px = vec![0u8; i.px.len()];
-        for k in 0..g.count() {
-            coder.code_patch(&mut model, &mut px, &g.pos(k), |d, _| {
-                let (want, (start, freq)) = it.next().expect("as many samples");
-                assert_eq!(d, want, "decoder and encoder see the same distribution");
-                let (v, s, f) = d.find(start + freq / 2);
-                assert_eq!((s, f), (*start, *freq));
-                v
-            });
-        }
+        coder.code_image(&mut model, &mut px, |d, _| {
+            let (want, (start, freq)) = it.next().expect("as many samples");
+            assert_eq!(d, want, "decoder and encoder see the same distribution");
+            let (v, s, f) = d.find(start + freq / 2);
+            assert_eq!((s, f), (*start, *freq));
+            v
+        });
         out.push(px);
     }
     out

@@ -17,7 +17,7 @@ mod stats;
 pub use dist::{Dist, PRED_BITS, PRED_MAX};
 pub use stats::Stats;
 
-use crate::bitswap::patches::PatchPos;
+use crate::bitswap::patches::{Grid, PatchPos};
 use predictor::{Inputs, Reference, SUBS};
 
 /// Channel coding order at a pixel: grey alone; colour G first, then R and B, each with G as
@@ -111,6 +111,7 @@ pub struct ImageCoder {
     width: usize,
     height: usize,
     ch: usize,
+    patch: usize,
     /// Rows kept: a patch row and the two rows above it.
     ring: usize,
     /// True error (blend minus value) per `(row mod ring, x, c)`.
@@ -146,6 +147,7 @@ impl ImageCoder {
             width,
             height,
             ch: channels,
+            patch,
             ring,
             te: vec![0; ring * width * channels],
             se: vec![0; ring * width * channels * SUBS],
@@ -352,6 +354,24 @@ impl ImageCoder {
                     }
                 }
             }
+        }
+    }
+
+    /// [`ImageCoder::code_patch`] over every patch of the image, in the stream's order (patches
+    /// in raster order): the context code alone over a whole image.
+    pub fn code_image(
+        &mut self,
+        model: &mut ContextModel,
+        image: &mut [u8],
+        mut code: impl FnMut(&Dist, u8) -> u8,
+    ) {
+        let g = Grid {
+            width: self.width,
+            height: self.height,
+            patch: self.patch,
+        };
+        for k in 0..g.count() {
+            self.code_patch(model, image, &g.pos(k), &mut code);
         }
     }
 
