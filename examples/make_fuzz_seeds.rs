@@ -1,5 +1,5 @@
-//! Re-makes the Bit-Swap chunk fuzz seeds (fuzz/seeds/bitswap_chunk) with the current encoder,
-//! whenever the chunk format changes:
+//! Re-makes the Bit-Swap and Lepton chunk fuzz seeds (fuzz/seeds/bitswap_chunk, lepton_chunk)
+//! with the current encoders, whenever a chunk format changes:
 //!
 //!     cargo run --release --example make_fuzz_seeds
 //!
@@ -66,6 +66,32 @@ fn main() {
         }
         seed.extend_from_slice(&chunk);
         let path = format!("{root}/fuzz/seeds/bitswap_chunk/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
+    lepton_seeds(root);
+}
+
+/// Lepton chunks in the lepton_chunk target's layout (`[count-1 | upto << 3] [u16 len] x count
+/// [chunk]`): the grey fixture JPEG alone, and with the truncated one (which goes through zstd).
+fn lepton_seeds(root: &str) {
+    use bsar::codec::lepton::LeptonCodec;
+    let read = |n: &str| std::fs::read(format!("{root}/tests/fixtures/exact/jpeg/{n}")).unwrap();
+    std::fs::create_dir_all(format!("{root}/fuzz/seeds/lepton_chunk")).unwrap();
+    for (name, files) in [
+        ("grey.bin", vec![read("grey.jpg")]),
+        ("grey-and-truncated.bin", vec![read("grey.jpg"), read("truncated.jpg")]),
+    ] {
+        let payloads: Vec<Payload> = files.iter().cloned().map(Payload::Bytes).collect();
+        let refs: Vec<&Payload> = payloads.iter().collect();
+        let chunk = LeptonCodec::new(19).encode_chunk(&refs).expect("Lepton takes it");
+        let count = files.len() as u8;
+        let mut seed = vec![(count - 1) | ((count - 1) << 3)];
+        for f in &files {
+            seed.extend_from_slice(&(f.len() as u16).to_le_bytes());
+        }
+        seed.extend_from_slice(&chunk);
+        let path = format!("{root}/fuzz/seeds/lepton_chunk/{name}");
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }

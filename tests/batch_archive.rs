@@ -52,7 +52,7 @@ struct Mem(Vec<Vec<u8>>);
 impl Source for Mem {
     fn load(&self, i: usize) -> Result<Loaded, String> {
         // What `bsar create` loads: the same decoding and geometry.
-        Ok(bsar::cli::load_member(self.0[i].clone(), true))
+        Ok(bsar::cli::load_member(self.0[i].clone(), true, bsar::imageio::Fidelity::Bytes))
     }
 }
 
@@ -69,6 +69,7 @@ fn specs(files: &[Vec<u8>]) -> Vec<MemberSpec> {
             size: f.len() as u64,
             link: vec![],
             image: i % 7 != 3,
+            jpeg: false,
         })
         .collect()
 }
@@ -96,6 +97,7 @@ fn write(files: &[Vec<u8>], registry: &Registry, group: usize, threads: usize) -
             max_bytes: 1 << 20,
             max_items: 3,
         },
+        jpeg_codec: None,
         threads,
         group,
     };

@@ -88,6 +88,7 @@ fn spec(path: &str, size: usize) -> MemberSpec {
         size: size as u64,
         link: vec![],
         image: false,
+        jpeg: false,
     }
 }
 
@@ -113,6 +114,7 @@ fn a_new_codec_plugs_in_and_falls_back_to_zstd() {
             max_bytes: 100,
             max_items: 10,
         },
+        jpeg_codec: None,
         threads: 2,
         group: 0,
     };

@@ -66,7 +66,7 @@ fn listed(listing: &str, path: &str) -> (u64, f64, String) {
     (
         f[2].parse().unwrap(),
         f[3].trim_start_matches('~').parse().unwrap(),
-        f[5].trim_end_matches('*').to_string(),
+        f[5].trim_end_matches(['*', '+']).to_string(),
     )
 }
 

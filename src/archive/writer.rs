@@ -25,6 +25,8 @@ pub struct MemberSpec {
     pub link: Vec<u8>,
     /// The file looks like an image an image codec may take: it is planned into image chunks.
     pub image: bool,
+    /// The file looks like a JPEG file: it is planned into chunks of the JPEG codec, if any.
+    pub jpeg: bool,
 }
 
 /// A file's content as fetched for its chunk, with the image geometry found in it (if any).
@@ -54,6 +56,9 @@ pub struct WriteOptions {
     pub image_codec: Option<u8>,
     /// Bounds on image chunks (input bytes are pixel bytes).
     pub image_bounds: ChunkBounds,
+    /// Codec for chunks of JPEG files (stored as bytes, `bounds` apply); `None` stores them
+    /// with `codec`. Where it declines a chunk (`CodecError::Unsupported`), `codec` stores it.
+    pub jpeg_codec: Option<u8>,
     pub threads: usize,
     /// Image chunks handed to the image codec at once (`Codec::encode_chunks`, which may batch
     /// work across them, on a GPU say). 0 or 1: each chunk on its own on `threads` threads.
@@ -211,23 +216,42 @@ fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
     })
 }
 
-/// Plans image files and other files into separate chunks (an image chunk's codec takes only
-/// images), then orders all chunks by their first member, so the file follows archive order.
+/// What kind of chunk a member is planned into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Bytes,
+    Image,
+    Jpeg,
+}
+
+fn class(s: &MemberSpec, opts: &WriteOptions) -> Class {
+    if opts.image_codec.is_some() && s.image {
+        Class::Image
+    } else if opts.jpeg_codec.is_some() && s.jpeg {
+        Class::Jpeg
+    } else {
+        Class::Bytes
+    }
+}
+
+/// Plans image files, JPEG files and other files into separate chunks (an image chunk's codec
+/// takes only images, the JPEG codec only files), then orders all chunks by their first member,
+/// so the file follows archive order.
 fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     let content = |s: &MemberSpec| s.kind == Kind::File && s.size > 0;
-    let is_image = |s: &MemberSpec| opts.image_codec.is_some() && s.image;
-    let sizes = |images: bool| -> Vec<Option<u64>> {
+    let sizes = |c: Class| -> Vec<Option<u64>> {
         specs
             .iter()
-            .map(|s| (content(s) && is_image(s) == images).then_some(s.size))
+            .map(|s| (content(s) && class(s, opts) == c).then_some(s.size))
             .collect()
     };
     let capped = |b: ChunkBounds| ChunkBounds {
         max_items: b.max_items.min(MAX_CHUNK_ITEMS as usize),
         ..b
     };
-    let mut plan = plan_chunks(&sizes(false), capped(opts.bounds));
-    plan.extend(plan_chunks(&sizes(true), capped(opts.image_bounds)));
+    let mut plan = plan_chunks(&sizes(Class::Bytes), capped(opts.bounds));
+    plan.extend(plan_chunks(&sizes(Class::Image), capped(opts.image_bounds)));
+    plan.extend(plan_chunks(&sizes(Class::Jpeg), capped(opts.bounds)));
     plan.sort_by_key(|c| c[0]);
     plan
 }
@@ -282,7 +306,7 @@ fn encode_chunk(
     registry: &Registry,
     opts: &WriteOptions,
 ) -> Chunks {
-    let mut l = load_chunk(items, source, specs)?;
+    let mut l = load_chunk(items, source, specs, opts)?;
     let images = candidates(&mut l, opts);
     let coded = images
         .as_ref()
@@ -305,7 +329,7 @@ fn encode_group(
     threads: usize,
 ) -> Vec<Chunks> {
     let n = window.len();
-    let mut loaded = par_map(n, threads, |i| load_chunk(&window[i], source, specs));
+    let mut loaded = par_map(n, threads, |i| load_chunk(&window[i], source, specs, opts));
     let images: Vec<Option<Candidates>> = loaded
         .iter_mut()
         .map(|l| l.as_mut().ok().and_then(|l| candidates(l, opts)))
@@ -356,9 +380,17 @@ struct LoadedChunk {
     input: u64,
     /// The first member's path, for messages.
     first: String,
+    /// The codec tried first for the members stored as bytes (the JPEG codec for a chunk of
+    /// JPEG files), before `WriteOptions::codec`.
+    bytes_codec: u8,
 }
 
-fn load_chunk(items: &[usize], source: &dyn Source, specs: &[MemberSpec]) -> Result<LoadedChunk> {
+fn load_chunk(
+    items: &[usize],
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    opts: &WriteOptions,
+) -> Result<LoadedChunk> {
     let mut loaded = Vec::with_capacity(items.len());
     for &m in items {
         let path = show_path(&specs[m].path);
@@ -379,6 +411,10 @@ fn load_chunk(items: &[usize], source: &dyn Source, specs: &[MemberSpec]) -> Res
         input: loaded.iter().map(|l| l.bytes.len() as u64).sum(),
         loaded,
         first: show_path(&specs[items[0]].path),
+        bytes_codec: match (class(&specs[items[0]], opts), opts.jpeg_codec) {
+            (Class::Jpeg, Some(id)) => id,
+            _ => opts.codec,
+        },
     })
 }
 
@@ -577,14 +613,16 @@ fn stored_size(
     opts: &WriteOptions,
 ) -> Result<u64> {
     let payload = Payload::Bytes(l.loaded[pos].bytes.clone());
-    let (_, bytes) = bytes_chunk(&[&payload], registry, opts)
+    let (_, bytes) = bytes_chunk(&[&payload], opts.codec, registry, opts)
         .map_err(|e| Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first)))?;
     Ok(bytes.len() as u64)
 }
 
-/// `payloads` coded by the bytes codec, or by the fallback if the first refuses.
+/// `payloads` coded by `first`, or where it declines by the bytes codec, or where that declines
+/// by the fallback.
 fn bytes_chunk(
     payloads: &[&Payload],
+    first: u8,
     registry: &Registry,
     opts: &WriteOptions,
 ) -> std::result::Result<(u8, Vec<u8>), CodecError> {
@@ -592,12 +630,18 @@ fn bytes_chunk(
         let codec = registry.get(id).ok_or_else(|| not_in_build(id))?;
         codec.encode_chunk(payloads)
     };
-    match run(opts.codec) {
-        Err(CodecError::Unsupported(_)) if opts.fallback != opts.codec => {
-            Ok((opts.fallback, run(opts.fallback)?))
+    let mut last = None;
+    for id in [first, opts.codec, opts.fallback] {
+        if last == Some(id) {
+            continue;
         }
-        r => Ok((opts.codec, r?)),
+        last = Some(id);
+        match run(id) {
+            Err(CodecError::Unsupported(_)) if id != opts.fallback => continue,
+            r => return Ok((id, r?)),
+        }
     }
+    unreachable!("the fallback answers")
 }
 
 /// The members at positions `which` of a loaded chunk, stored as bytes in one chunk.
@@ -612,7 +656,7 @@ fn bytes_encoded(
         .map(|&p| Payload::Bytes(l.loaded[p].bytes.clone()))
         .collect();
     let refs: Vec<&Payload> = payloads.iter().collect();
-    let (codec, bytes) = bytes_chunk(&refs, registry, opts)
+    let (codec, bytes) = bytes_chunk(&refs, l.bytes_codec, registry, opts)
         .map_err(|e| Error::Io(format!("encoding the chunk starting at '{}': {e}", l.first)))?;
     let (sizes, crcs) = payloads.iter().map(size_and_crc).unzip();
     Ok(Encoded {

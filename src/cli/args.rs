@@ -92,6 +92,10 @@ pub struct CreateArgs {
     /// Where the image models run (the archive bytes are the same on every device)
     #[arg(long, value_enum, default_value_t = Device::Auto)]
     pub device: Device,
+    /// Give back PNG images pixel-identical instead of byte-identical: smaller archives, but
+    /// extracted PNG files are re-encoded (same pixels and metadata chunks, other bytes)
+    #[arg(long)]
+    pub pixels_only: bool,
     /// Replace ARCHIVE if it exists
     #[arg(long)]
     pub overwrite: bool,

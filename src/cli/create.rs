@@ -10,7 +10,8 @@ use super::{CliError, CliResult};
 use crate::archive::{write_archive, ChunkBounds, Geometry, Loaded, Source, WriteOptions};
 use crate::bitswap::Scheme;
 use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
-use crate::codec::{Image, Registry, CODEC_BITSWAP, CODEC_ZSTD};
+use crate::codec::{Image, Registry, CODEC_BITSWAP, CODEC_LEPTON, CODEC_ZSTD};
+use crate::imageio::Fidelity;
 use crate::model::Model;
 use std::collections::HashSet;
 use std::io::BufWriter;
@@ -22,21 +23,22 @@ struct FileSource<'a> {
     paths: &'a [PathBuf],
     /// Which members were planned as images (decoded to pixels when loaded).
     images: &'a [bool],
+    fidelity: Fidelity,
 }
 
 impl Source for FileSource<'_> {
     fn load(&self, index: usize) -> Result<Loaded, String> {
         let bytes = std::fs::read(&self.paths[index]).map_err(|e| e.to_string())?;
-        Ok(load_member(bytes, self.images[index]))
+        Ok(load_member(bytes, self.images[index], self.fidelity))
     }
 }
 
 /// A file's content as the writer takes it: with `as_image`, decoded to pixels when it is an
-/// image bsar stores as pixels. The geometry comes from the same parser either way: the decoded
-/// raster's, or the header's for a file stored as bytes.
-pub fn load_member(bytes: Vec<u8>, as_image: bool) -> Loaded {
+/// image bsar stores as pixels and can restore with `fidelity`. The geometry comes from the same
+/// parser either way: the decoded raster's, or the header's for a file stored as bytes.
+pub fn load_member(bytes: Vec<u8>, as_image: bool, fidelity: Fidelity) -> Loaded {
     let decoded = if as_image {
-        crate::imageio::decode(&bytes)
+        crate::imageio::decode_for(&bytes, fidelity)
     } else {
         None
     };
@@ -184,6 +186,7 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             max_bytes: a.chunk_pixels,
             max_items: a.chunk_images as usize,
         },
+        jpeg_codec: Some(CODEC_LEPTON),
         threads: threads.max(1),
         group: if engine.is_some() {
             device::GPU_CHUNKS
@@ -200,6 +203,11 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             &FileSource {
                 paths: &w.sources,
                 images: &images,
+                fidelity: if a.pixels_only {
+                    Fidelity::Pixels
+                } else {
+                    Fidelity::Bytes
+                },
             },
             &registry,
             &opts,
@@ -252,7 +260,7 @@ mod tests {
 
     impl Source for One {
         fn load(&self, _: usize) -> Result<Loaded, String> {
-            Ok(load_member(self.0.clone(), false))
+            Ok(load_member(self.0.clone(), false, Fidelity::Bytes))
         }
     }
 
@@ -269,6 +277,7 @@ mod tests {
             size: content.len() as u64,
             link: Vec::new(),
             image: false,
+            jpeg: false,
         };
         let bounds = ChunkBounds {
             max_bytes: 1 << 20,
@@ -280,6 +289,7 @@ mod tests {
             bounds,
             image_codec: None,
             image_bounds: bounds,
+            jpeg_codec: None,
             threads: 1,
             group: 0,
         };

@@ -30,6 +30,7 @@ pub(super) fn run_one(a: &ListArgs, header: bool) -> CliResult<()> {
             )?;
         }
         let mut pixel_only = false;
+        let mut rebuilt = false;
         for (i, m) in members.iter().enumerate() {
             if !a.l {
                 writeln!(out, "{}", m.shown())?;
@@ -55,10 +56,15 @@ pub(super) fn run_one(a: &ListArgs, header: bool) -> CliResult<()> {
                 let on_disk = file_size(m).unwrap_or(m.size);
                 let ratio = format!("{:.2}", on_disk as f64 / shares[i].max(1e-9));
                 // '*': stored as pixels and restored pixel-identical, not byte-identical.
-                let exact = m.content == Content::Bytes
-                    || Wrapper::from_bytes(&m.wrapper).is_ok_and(|w| w.byte_exact());
-                pixel_only |= !exact;
-                let mark = if exact { "" } else { "*" };
+                // '+': stored as pixels and restored byte-identical by rebuilding the file.
+                let mark = match Wrapper::from_bytes(&m.wrapper) {
+                    _ if m.content == Content::Bytes => "",
+                    Ok(Wrapper::PngExact(_)) => "+",
+                    Ok(w) if w.byte_exact() => "",
+                    _ => "*",
+                };
+                pixel_only |= mark == "*";
+                rebuilt |= mark == "+";
                 (
                     format!("{}{mark}", registry.describe(c.codec)),
                     m.chunk.to_string(),
@@ -95,6 +101,9 @@ pub(super) fn run_one(a: &ListArgs, header: bool) -> CliResult<()> {
                 image,
                 m.shown()
             )?;
+        }
+        if rebuilt {
+            writeln!(out, "+ stored as pixels: the original file is rebuilt byte for byte (PNG deflate reconstruction) and checked against its CRC-32")?;
         }
         if pixel_only {
             writeln!(out, "* stored as pixels: restored pixel-identical with its metadata chunks, not byte-identical; size is the original file's")?;

@@ -71,6 +71,11 @@ impl Walk {
             } else {
                 Vec::new()
             };
+            let sniffed = if kind == Kind::File && meta.len() > 0 {
+                sniff(disk)
+            } else {
+                (false, false)
+            };
             self.specs.push(MemberSpec {
                 path: name.clone(),
                 kind,
@@ -79,7 +84,8 @@ impl Walk {
                 mtime_nsec: meta.mtime_nsec().clamp(0, 999_999_999) as u32,
                 size: if kind == Kind::File { meta.len() } else { 0 },
                 link,
-                image: kind == Kind::File && meta.len() > 0 && looks_like_image(disk),
+                image: sniffed.0,
+                jpeg: sniffed.1,
             });
             self.sources.push(disk.to_path_buf());
         }
@@ -103,13 +109,14 @@ impl Walk {
     }
 }
 
-/// Reads the first bytes of a file to tell whether it may be stored as pixels; any read error
-/// just means "no" here (reading the content later reports it).
-fn looks_like_image(path: &Path) -> bool {
+/// Reads the first bytes of a file to tell whether it may be stored as pixels, and whether it
+/// looks like a JPEG file; any read error just means "no" here (reading the content later
+/// reports it).
+fn sniff(path: &Path) -> (bool, bool) {
     use std::io::Read;
     let mut head = [0u8; 512];
     let Ok(mut f) = fs::File::open(path) else {
-        return false;
+        return (false, false);
     };
     let mut n = 0;
     while n < head.len() {
@@ -118,5 +125,9 @@ fn looks_like_image(path: &Path) -> bool {
             Ok(k) => n += k,
         }
     }
-    crate::imageio::looks_storable(&head[..n])
+    let head = &head[..n];
+    (
+        crate::imageio::looks_storable(head),
+        crate::imageio::looks_jpeg(head),
+    )
 }

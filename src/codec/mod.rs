@@ -10,6 +10,7 @@ pub mod bitswap;
 /// The Bit-Swap codec's nets on a GPU (`--features cuda`).
 #[cfg(feature = "cuda")]
 pub mod gpu;
+pub mod lepton;
 mod registry;
 pub mod zstd;
 
@@ -23,6 +24,8 @@ pub const CODEC_STORED: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 /// Codec id 2: reserved for the Bit-Swap codec.
 pub const CODEC_BITSWAP: u8 = 2;
+/// Codec id 3: JPEG files recompressed by Lepton, restored byte for byte.
+pub const CODEC_LEPTON: u8 = 3;
 
 /// An 8-bit image, row-major, channels interleaved (`pixels.len() == width * height * channels`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Maps codec ids (as written in the chunk table) to codec implementations.
 
-use super::{Codec, CODEC_BITSWAP, CODEC_STORED, CODEC_ZSTD};
+use super::{Codec, CODEC_BITSWAP, CODEC_LEPTON, CODEC_STORED, CODEC_ZSTD};
 
 /// The set of codecs a reader or writer knows. Lookups are by id; the container asks the registry
 /// and never names a codec type itself, so new codecs plug in here only.
@@ -18,6 +18,7 @@ impl Registry {
     pub fn with_defaults(zstd_level: i32) -> Self {
         let mut r = Registry::empty();
         r.register(Box::new(super::zstd::ZstdCodec::new(zstd_level)));
+        r.register(Box::new(super::lepton::LeptonCodec::new(zstd_level)));
         r
     }
 
@@ -42,6 +43,7 @@ impl Registry {
                 CODEC_STORED => "stored".to_string(),
                 CODEC_ZSTD => "zstd".to_string(),
                 CODEC_BITSWAP => "bitswap".to_string(),
+                CODEC_LEPTON => "lepton".to_string(),
                 other => format!("codec#{other}"),
             },
         }

@@ -130,7 +130,7 @@ fn frames(data: &[u8], count: usize) -> Result<Vec<&[u8]>, CodecError> {
 }
 
 /// The length of the zstd frame at the start of `data`, read from its headers only.
-fn frame_len(data: &[u8]) -> Result<usize, String> {
+pub(super) fn frame_len(data: &[u8]) -> Result<usize, String> {
     if data.is_empty() {
         return Err("missing zstd frame (chunk ends early)".to_string());
     }
@@ -145,7 +145,7 @@ fn frame_len(data: &[u8]) -> Result<usize, String> {
 }
 
 /// Decompresses one frame that must yield exactly `expected` bytes.
-fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
+pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
     let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
         .map_err(|e| format!("zstd decoder: {e}"))?
         .single_frame();

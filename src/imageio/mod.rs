@@ -4,15 +4,25 @@
 //! whatever else the file holds that a user would miss. On extraction:
 //! - PNM files (P5, P6, maxval 255) come back byte for byte: the wrapper is the header and any
 //!   trailing bytes, verbatim;
-//! - PNG files come back pixel-identical, not byte-identical: the wrapper keeps every chunk other
-//!   than IHDR, IDAT and IEND verbatim (text, colour profiles, gamma, ...), and the image data are
-//!   re-encoded, non-interlaced.
+//! - PNG files come back byte for byte by default (`decode_exact`, `png_exact`): the wrapper keeps
+//!   the chunks around the image data verbatim and records how to redo the image data from the
+//!   pixels (row filters and deflate reconstruction), with the file's CRC-32;
+//! - with `--pixels-only` (`decode`), PNG files come back pixel-identical, not byte-identical: the
+//!   wrapper keeps every chunk other than IHDR, IDAT and IEND verbatim (text, colour profiles,
+//!   gamma, ...), and the image data are re-encoded, non-interlaced.
 //!
 //! Anything else (16-bit samples, palettes, animations, other formats, malformed files) is not an
 //! image to bsar, and is stored as plain bytes by the caller.
 
+pub mod deflate;
+mod jpeg_file;
+mod png_exact;
 mod png_file;
+mod png_filter;
 mod pnm_file;
+
+pub use deflate::Rezip;
+pub use png_exact::PngExact;
 
 use std::fmt;
 
@@ -53,6 +63,8 @@ pub enum Wrapper {
         after: Vec<u8>,
         file_len: Option<u64>,
     },
+    /// PNG, byte for byte: the record that rebuilds the file from its pixels.
+    PngExact(Box<PngExact>),
     /// PNM: header bytes up to the raster, and bytes after it.
     Pnm { header: Vec<u8>, trailer: Vec<u8> },
 }
@@ -80,6 +92,29 @@ pub fn probe(bytes: &[u8]) -> Option<Header> {
         .or_else(|| pnm_file::header(bytes).map(|(g, _)| g))
 }
 
+/// Whether a file that starts with `head` looks like a JPEG file, which bsar stores as bytes
+/// recompressed by its JPEG codec (which has the last word).
+pub fn looks_jpeg(head: &[u8]) -> bool {
+    jpeg_file::looks_jpeg(head)
+}
+
+/// How faithfully an image member comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fidelity {
+    /// Byte for byte (the default): an image bsar cannot rebuild exactly is stored as bytes.
+    Bytes,
+    /// Pixel-identical (`--pixels-only`): PNG files are re-encoded around their pixels.
+    Pixels,
+}
+
+/// Decodes `bytes` for storage as pixels with the given fidelity; `None` stores them as bytes.
+pub fn decode_for(bytes: &[u8], fidelity: Fidelity) -> Option<(Raster, Wrapper)> {
+    match fidelity {
+        Fidelity::Bytes => decode_exact(bytes),
+        Fidelity::Pixels => decode(bytes),
+    }
+}
+
 /// Whether a file that starts with `head` (its first bytes, 512 are plenty) looks like an image
 /// bsar can store as pixels. Cheap; `decode` has the last word.
 pub fn looks_storable(head: &[u8]) -> bool {
@@ -101,10 +136,25 @@ pub fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     }
 }
 
+/// Decodes `bytes` if they are an image bsar can store as pixels and give back byte for byte;
+/// `None` otherwise (the caller stores the file as bytes). PNM files are always byte-exact; a
+/// PNG file is when `PngExact::capture` can rebuild it, which it checks.
+pub fn decode_exact(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
+    let (raster, wrapper) = decode(bytes)?;
+    match wrapper {
+        Wrapper::Png { .. } => {
+            let exact = PngExact::capture(bytes, &raster)?;
+            Some((raster, Wrapper::PngExact(Box::new(exact))))
+        }
+        w => Some((raster, w)),
+    }
+}
+
 /// Rebuilds the file for `raster` inside `wrapper`.
 pub fn encode(raster: &Raster, wrapper: &Wrapper) -> Result<Vec<u8>, WrapperError> {
     match wrapper {
         Wrapper::Png { before, after, .. } => png_file::encode(raster, before, after),
+        Wrapper::PngExact(exact) => exact.rebuild(raster),
         Wrapper::Pnm { header, trailer } => Ok(pnm_file::encode(raster, header, trailer)),
     }
 }
@@ -126,16 +176,17 @@ pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8
 const KIND_PNG_V1: u8 = 1;
 const KIND_PNM: u8 = 2;
 const KIND_PNG: u8 = 3;
+const KIND_PNG_EXACT: u8 = 4;
 
 impl Wrapper {
     /// Whether extraction gives back the original bytes (true) or only the original pixels.
     pub fn byte_exact(&self) -> bool {
-        matches!(self, Wrapper::Pnm { .. })
+        matches!(self, Wrapper::Pnm { .. } | Wrapper::PngExact(_))
     }
 
     pub fn format_name(&self) -> &'static str {
         match self {
-            Wrapper::Png { .. } => "png",
+            Wrapper::Png { .. } | Wrapper::PngExact(_) => "png",
             Wrapper::Pnm { .. } => "pnm",
         }
     }
@@ -145,17 +196,24 @@ impl Wrapper {
     pub fn file_len(&self, pixels: u64) -> Option<u64> {
         match self {
             Wrapper::Png { file_len, .. } => *file_len,
+            Wrapper::PngExact(exact) => exact.file_len(),
             Wrapper::Pnm { header, trailer } => {
                 Some(pixels + header.len() as u64 + trailer.len() as u64)
             }
         }
     }
 
-    /// Serialises as: kind byte (2 PNM, 3 PNG), for PNG the file length (u64 LE), then two parts,
-    /// each a u32 LE length and its bytes. (Kind 1, PNG without the file length, is read only.)
+    /// Serialises as: kind byte (2 PNM, 3 PNG, 4 byte-exact PNG); for kind 4 the record of
+    /// `PngExact::write`; otherwise, for PNG the file length (u64 LE), then two parts, each a u32
+    /// LE length and its bytes. (Kind 1, PNG without the file length, is read only.)
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let (a, b) = match self {
+            Wrapper::PngExact(exact) => {
+                out.push(KIND_PNG_EXACT);
+                exact.write(&mut out);
+                return out;
+            }
             Wrapper::Png {
                 before,
                 after,
@@ -186,6 +244,14 @@ impl Wrapper {
         let bad = |why: &str| WrapperError(format!("image wrapper: {why}"));
         let (&kind, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
         let file_len = match kind {
+            KIND_PNG_EXACT => {
+                let mut r = png_exact::Reader::new(rest);
+                let exact = PngExact::read(&mut r)?;
+                if r.left() != 0 {
+                    return Err(bad("trailing bytes"));
+                }
+                return Ok(Wrapper::PngExact(Box::new(exact)));
+            }
             KIND_PNG => {
                 let (n, r) = rest
                     .split_first_chunk::<8>()

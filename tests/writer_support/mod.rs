@@ -210,6 +210,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         size: 0,
         link: Vec::new(),
         image: false,
+        jpeg: false,
     });
     let files = files.iter().map(|f| MemberSpec {
         path: f.path.clone(),
@@ -221,6 +222,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         link: Vec::new(),
         image: !f.bytes.is_empty()
             && bsar::imageio::looks_storable(&f.bytes[..f.bytes.len().min(512)]),
+        jpeg: bsar::imageio::looks_jpeg(&f.bytes),
     });
     dirs.chain(files).collect()
 }
@@ -231,13 +233,20 @@ impl Source for Tree<'_> {
     fn load(&self, index: usize) -> Result<Loaded, String> {
         let f = &self.0[index - DIRS.len()];
         let image = bsar::imageio::looks_storable(&f.bytes[..f.bytes.len().min(512)]);
-        Ok(bsar::cli::load_member(f.bytes.clone(), image))
+        // Both ways of storing images in every tree: byte-exact (the default) and pixels only.
+        let fidelity = if index % 2 == 0 {
+            bsar::imageio::Fidelity::Bytes
+        } else {
+            bsar::imageio::Fidelity::Pixels
+        };
+        Ok(bsar::cli::load_member(f.bytes.clone(), image, fidelity))
     }
 }
 
 /// Writes `files` with `registry` (bytes with zstd, images with its Bit-Swap codec when
 /// `images`), checks that the reader opens what was written, then restores every member and
-/// requires its original bytes, or for a PNG stored as pixels the same pixels and chunks.
+/// requires its original bytes, or for a PNG stored pixels-only the same pixels and chunks.
+/// Files at even positions are loaded byte-exact (the default), the others pixels-only.
 /// Writes on `threads` threads. Returns the archive.
 pub fn round_trip(
     files: &[TreeFile],
@@ -258,6 +267,7 @@ pub fn round_trip(
             max_bytes: 1 << 20,
             max_items: 4,
         },
+        jpeg_codec: Some(bsar::codec::CODEC_LEPTON),
         threads,
         group: 0,
     };

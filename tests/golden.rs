@@ -1,0 +1,108 @@
+//! Archives outlive library versions (issue #11): byte-exact PNG members are rebuilt by zlib,
+//! fdeflate, miniz_oxide and preflate-rs, JPEG members by lepton_jpeg, all pinned. A dependency
+//! upgrade that changes what they produce must fail here, not orphan archives:
+//! - `tests/golden/exact-1.2.bsar`, written by bsar 0.1 (format 1.2) from tests/fixtures/exact,
+//!   must extract to the fixtures byte for byte, for ever (decoders);
+//! - `tests/golden/records.txt` holds the SHA-256 of each fixture's byte-exact PNG record and
+//!   Lepton data: what this build writes must be what was written then (encoders).
+//!
+//! To add fixtures: `BSAR_WRITE_GOLDEN=1 cargo test --release --test golden`, which rewrites
+//! both files (and says so), then commit them. An old golden archive is never rewritten.
+
+mod common;
+
+use common::ok;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+fn writing() -> bool {
+    std::env::var_os("BSAR_WRITE_GOLDEN").is_some()
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// One line per fixture: its path under tests/fixtures/exact, and the SHA-256 of the record
+/// (PNG) or Lepton data (JPEG) this build makes for it, or "bytes" where it makes none.
+fn records() -> String {
+    let root = here().join("fixtures/exact");
+    let mut out = String::new();
+    for sub in ["png", "jpeg"] {
+        for p in files(&root.join(sub)) {
+            let bytes = fs::read(&p).unwrap();
+            let made = if sub == "png" {
+                bsar::imageio::decode_exact(&bytes).map(|(_, w)| w.to_bytes())
+            } else {
+                bsar::codec::lepton::lepton_encode(&bytes)
+            };
+            let digest = made.map_or("bytes".to_string(), |m| {
+                Sha256::digest(&m)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            });
+            let name = p.strip_prefix(&root).unwrap().display();
+            out.push_str(&format!("{name} {digest}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn this_build_writes_the_records_it_wrote_then() {
+    let path = here().join("golden/records.txt");
+    let now = records();
+    if writing() {
+        fs::write(&path, &now).unwrap();
+        eprintln!("golden: wrote {}", path.display());
+        return;
+    }
+    let then = fs::read_to_string(&path).unwrap();
+    for (a, b) in then.lines().zip(now.lines()) {
+        assert_eq!(
+            a, b,
+            "a reconstruction library writes other bytes than it did: pin it back, or give its \
+             new output a new record tag (spec/format.md 4.5.1, 6.2)"
+        );
+    }
+    assert_eq!(then.lines().count(), now.lines().count(), "fixtures added or removed");
+}
+
+#[test]
+fn the_golden_archive_extracts_to_the_fixtures() {
+    let golden = here().join("golden/exact-1.2.bsar");
+    if writing() && !golden.exists() {
+        let fixtures = here().join("fixtures");
+        ok(&fixtures, &["create", "-q", golden.to_str().unwrap(), "exact"]);
+        eprintln!("golden: wrote {}", golden.display());
+    }
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), &["verify", "-q", golden.to_str().unwrap()]);
+    ok(t.path(), &["extract", "-q", golden.to_str().unwrap()]);
+    for sub in ["png", "jpeg"] {
+        for p in files(&here().join("fixtures/exact").join(sub)) {
+            let name = p.file_name().unwrap();
+            let back = t.path().join("exact").join(sub).join(name);
+            assert!(
+                fs::read(&p).unwrap() == fs::read(&back).unwrap(),
+                "{} comes back from the golden archive byte for byte",
+                back.display()
+            );
+        }
+    }
+    // The listing names how each PNG was stored then: byte-exact members stay byte-exact.
+    let listing = String::from_utf8(ok(t.path(), &["list", "-l", golden.to_str().unwrap()]).stdout)
+        .unwrap();
+    assert!(listing.contains("bitswap+") && listing.contains("lepton"), "{listing}");
+}
