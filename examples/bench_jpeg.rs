@@ -74,7 +74,9 @@ fn bsar(bin: &Path, dir: &Path, work: &Path) -> Row {
     let extract_s = t.elapsed().as_secs_f64();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        let again = back.join(dir.file_name().unwrap()).join(p.file_name().unwrap());
+        let again = back
+            .join(dir.file_name().unwrap())
+            .join(p.file_name().unwrap());
         assert!(
             std::fs::read(&p).unwrap() == std::fs::read(&again).unwrap(),
             "{} does not come back byte for byte",
@@ -128,7 +130,10 @@ fn main() {
         std::process::exit(2);
     }
     let bin = here.join("target/release/bsar");
-    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    assert!(
+        bin.exists(),
+        "build the release binary first: cargo build --release"
+    );
     let tmp = tempfile::tempdir().unwrap();
     println!(
         "bsar JPEG benchmark on {} cores",

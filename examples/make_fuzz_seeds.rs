@@ -80,11 +80,16 @@ fn lepton_seeds(root: &str) {
     std::fs::create_dir_all(format!("{root}/fuzz/seeds/lepton_chunk")).unwrap();
     for (name, files) in [
         ("grey.bin", vec![read("grey.jpg")]),
-        ("grey-and-truncated.bin", vec![read("grey.jpg"), read("truncated.jpg")]),
+        (
+            "grey-and-truncated.bin",
+            vec![read("grey.jpg"), read("truncated.jpg")],
+        ),
     ] {
         let payloads: Vec<Payload> = files.iter().cloned().map(Payload::Bytes).collect();
         let refs: Vec<&Payload> = payloads.iter().collect();
-        let chunk = LeptonCodec::new(19).encode_chunk(&refs).expect("Lepton takes it");
+        let chunk = LeptonCodec::new(19)
+            .encode_chunk(&refs)
+            .expect("Lepton takes it");
         let count = files.len() as u8;
         let mut seed = vec![(count - 1) | ((count - 1) << 3)];
         for f in &files {

@@ -52,7 +52,11 @@ struct Mem(Vec<Vec<u8>>);
 impl Source for Mem {
     fn load(&self, i: usize) -> Result<Loaded, String> {
         // What `bsar create` loads: the same decoding and geometry.
-        Ok(bsar::cli::load_member(self.0[i].clone(), true, bsar::imageio::Fidelity::Bytes))
+        Ok(bsar::cli::load_member(
+            self.0[i].clone(),
+            true,
+            bsar::imageio::Fidelity::Bytes,
+        ))
     }
 }
 

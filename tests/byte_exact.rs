@@ -96,7 +96,11 @@ fn every_fixture_comes_back_byte_identical() {
         let p = e.unwrap().path();
         let ok = bsar::imageio::decode_exact(&fs::read(&p).unwrap()).is_some();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
-        assert_eq!(ok, !["palette.png", "grey16.png"].contains(&name.as_str()), "{name}");
+        assert_eq!(
+            ok,
+            !["palette.png", "grey16.png"].contains(&name.as_str()),
+            "{name}"
+        );
         rebuildable += ok as usize;
     }
     eprintln!(
@@ -118,7 +122,10 @@ fn lepton_makes_the_jpegs_smaller_than_zstd_does() {
     let root = t.path();
     copy_fixtures(root);
     ok(root, &["create", "-q", "l.bsar", "exact/jpeg"]);
-    ok(root, &["create", "-q", "--scheme", "zstd", "z.bsar", "exact/png"]);
+    ok(
+        root,
+        &["create", "-q", "--scheme", "zstd", "z.bsar", "exact/png"],
+    );
     let input: u64 = fs::read_dir(root.join("exact/jpeg"))
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
@@ -204,7 +211,10 @@ fn pixels_only_is_smaller_and_gives_back_the_pixels() {
     let root = t.path();
     copy_fixtures(root);
     ok(root, &["create", "-q", "e.bsar", "exact/png"]);
-    ok(root, &["create", "-q", "--pixels-only", "p.bsar", "exact/png"]);
+    ok(
+        root,
+        &["create", "-q", "--pixels-only", "p.bsar", "exact/png"],
+    );
     let (e, p) = (
         fs::metadata(root.join("e.bsar")).unwrap().len(),
         fs::metadata(root.join("p.bsar")).unwrap().len(),
@@ -279,7 +289,10 @@ fn a_damaged_reconstruction_record_names_the_member() {
     assert!(err.contains("PNG record"), "{err}");
     // The other members are restored, byte for byte.
     let back = fs::read(root.join("out/exact/png/pillow-level6.png")).unwrap();
-    assert_eq!(back, fs::read(fixtures().join("png/pillow-level6.png")).unwrap());
+    assert_eq!(
+        back,
+        fs::read(fixtures().join("png/pillow-level6.png")).unwrap()
+    );
     assert!(!root.join("out").join(victim).exists());
     let err = fails_damaged(root, &["verify", "a.bsar"]);
     assert!(err.contains(victim), "{err}");

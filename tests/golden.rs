@@ -76,7 +76,11 @@ fn this_build_writes_the_records_it_wrote_then() {
              new output a new record tag (spec/format.md 4.5.1, 6.2)"
         );
     }
-    assert_eq!(then.lines().count(), now.lines().count(), "fixtures added or removed");
+    assert_eq!(
+        then.lines().count(),
+        now.lines().count(),
+        "fixtures added or removed"
+    );
 }
 
 #[test]
@@ -84,7 +88,10 @@ fn the_golden_archive_extracts_to_the_fixtures() {
     let golden = here().join("golden/exact-1.2.bsar");
     if writing() && !golden.exists() {
         let fixtures = here().join("fixtures");
-        ok(&fixtures, &["create", "-q", golden.to_str().unwrap(), "exact"]);
+        ok(
+            &fixtures,
+            &["create", "-q", golden.to_str().unwrap(), "exact"],
+        );
         eprintln!("golden: wrote {}", golden.display());
     }
     let t = tempfile::tempdir().unwrap();
@@ -102,7 +109,10 @@ fn the_golden_archive_extracts_to_the_fixtures() {
         }
     }
     // The listing names how each PNG was stored then: byte-exact members stay byte-exact.
-    let listing = String::from_utf8(ok(t.path(), &["list", "-l", golden.to_str().unwrap()]).stdout)
-        .unwrap();
-    assert!(listing.contains("bitswap+") && listing.contains("lepton"), "{listing}");
+    let listing =
+        String::from_utf8(ok(t.path(), &["list", "-l", golden.to_str().unwrap()]).stdout).unwrap();
+    assert!(
+        listing.contains("bitswap+") && listing.contains("lepton"),
+        "{listing}"
+    );
 }

@@ -37,8 +37,117 @@ fn write_features() -> EnabledFeatures {
     EnabledFeatures::compat_lepton_vector_write()
 }
 
-fn read_features() -> EnabledFeatures {
-    EnabledFeatures::compat_lepton_vector_read()
+/// Reading takes what writing made (`write_features` caps width and height at 16,386), and
+/// files of the promised length only.
+fn read_features(expected: u64) -> EnabledFeatures {
+    let w = write_features();
+    EnabledFeatures {
+        max_jpeg_width: w.max_jpeg_width,
+        max_jpeg_height: w.max_jpeg_height,
+        max_jpeg_file_size: expected.min(u64::from(w.max_jpeg_file_size)) as u32,
+        ..EnabledFeatures::compat_lepton_vector_read()
+    }
+}
+
+/// Lepton's fixed header (28 bytes): magic, version, type, 16 bytes of flags and revision, the
+/// JPEG's length (u32 LE at 20) and the compressed header's length (u32 LE at 24); then the
+/// zlib-compressed header, which starts `HDR` and the raw JPEG header's length (u32 LE).
+/// lepton_jpeg allocates that length before reading it, so bsar checks it first: a JPEG's
+/// header is never longer than the JPEG.
+fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
+    use std::io::Read;
+    let bad = |m: &str| Err(format!("Lepton data damaged: {m}"));
+    let Some(fixed) = stream.get(..28) else {
+        return bad("shorter than its header");
+    };
+    let u32_at = |i: usize| u32::from_le_bytes(fixed[i..i + 4].try_into().unwrap());
+    if u64::from(u32_at(20)) != expected {
+        return bad("it states another file length than the member table");
+    }
+    let Some(compressed) = stream.get(28..28 + u32_at(24) as usize) else {
+        return bad("its header runs past its end");
+    };
+    // The whole header, inflated within a bound (the JPEG's header, its trailing bytes and
+    // restart bookkeeping are never much longer than the JPEG).
+    let cap = 2 * expected + (1 << 16);
+    let mut hdr = Vec::new();
+    if flate2::read::ZlibDecoder::new(compressed)
+        .take(cap + 1)
+        .read_to_end(&mut hdr)
+        .is_err()
+        || hdr.len() as u64 > cap
+    {
+        return bad("bad header");
+    }
+    let mut r = &hdr[..];
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (a, b) = (r.get(..n)?, r.get(n..)?);
+        r = b;
+        Some(a)
+    };
+    let u32_le = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap()) as usize;
+    if take(3) != Some(b"HDR") {
+        return bad("bad header");
+    }
+    let Some(raw) = take(4).map(u32_le).and_then(|n| take(n)) else {
+        return bad("its JPEG header is longer than its header");
+    };
+    // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
+    // bit of scan data, so a file of n bytes holds at most 512n pixels: more is damage.
+    if let Some((w, h)) = frame_size(raw) {
+        if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
+            return bad("its frame is larger than the file could hold");
+        }
+    }
+    // The records after it, each with the length lepton_jpeg allocates before reading: every
+    // length must be of data that is there.
+    while let Some(marker) = take(3) {
+        let ok = match marker {
+            b"P0D" => take(1).is_some(),
+            b"CRS" => take(4)
+                .map(u32_le)
+                .and_then(|n| take(n.checked_mul(4)?))
+                .is_some(),
+            b"FRS" | b"GRB" => take(4).map(u32_le).and_then(|n| take(n)).is_some(),
+            b"EEE" => take(28).is_some(),
+            [b'H', b'H', n] => take(16 * *n as usize).is_some(),
+            _ => return bad("unknown header record"),
+        };
+        if !ok {
+            return bad("a header record runs past the header");
+        }
+    }
+    Ok(())
+}
+
+/// Width and height from the first frame header (SOFn) of a JPEG header (as Lepton keeps it:
+/// without the SOI marker), if there is one.
+fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
+    let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
+    while pos + 4 <= b.len() {
+        if b[pos] != 0xFF {
+            return None;
+        }
+        let marker = b[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            pos += 2;
+            continue;
+        }
+        let len = u16::from_be_bytes([b[pos + 2], b[pos + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let f = b.get(pos + 5..pos + 9)?;
+            return Some((
+                u16::from_be_bytes([f[2], f[3]]),
+                u16::from_be_bytes([f[0], f[1]]),
+            ));
+        }
+        pos += 2 + len;
+    }
+    None
 }
 
 /// `jpeg` in Lepton's format, checked to decode to the same bytes; `None` where Lepton refuses
@@ -55,6 +164,7 @@ pub fn lepton_encode(jpeg: &[u8]) -> Option<Vec<u8>> {
 
 /// Decodes a Lepton stream to exactly `expected` bytes.
 pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
+    precheck(stream, expected)?;
     let mut out = Bounded {
         buf: Vec::new(),
         limit: expected,
@@ -63,7 +173,7 @@ pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
         lepton_jpeg::decode_lepton(
             &mut Cursor::new(stream),
             &mut out,
-            &read_features(),
+            &read_features(expected),
             &SingleThreadPool::default(),
         )
     }));
@@ -175,7 +285,9 @@ impl Codec for LeptonCodec {
         let mut gained = false;
         for item in items {
             let Payload::Bytes(file) = item else {
-                return Err(CodecError::Unsupported("Lepton codes files, not pixels".into()));
+                return Err(CodecError::Unsupported(
+                    "Lepton codes files, not pixels".into(),
+                ));
             };
             let frame = self.zstd.encode_chunk(&[item])?;
             match lepton_encode(file) {
@@ -202,7 +314,9 @@ impl Codec for LeptonCodec {
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
         for (i, (item, shape)) in items(data, shapes.len())?.iter().zip(shapes).enumerate() {
             if !matches!(shape, ItemShape::Bytes { .. }) {
-                return Err(CodecError::Corrupt(format!("item {i}: Lepton items are files")));
+                return Err(CodecError::Corrupt(format!(
+                    "item {i}: Lepton items are files"
+                )));
             }
             if let Item::Zstd(frame) = item {
                 if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
@@ -229,7 +343,9 @@ impl Codec for LeptonCodec {
         let mut out = Vec::with_capacity(upto + 1);
         for (i, (item, shape)) in items.iter().zip(shapes).take(upto + 1).enumerate() {
             let ItemShape::Bytes { len } = *shape else {
-                return Err(CodecError::Corrupt(format!("item {i}: Lepton items are files")));
+                return Err(CodecError::Corrupt(format!(
+                    "item {i}: Lepton items are files"
+                )));
             };
             let bytes = match item {
                 Item::Zstd(f) => decode_frame(f, len),
@@ -239,5 +355,35 @@ impl Codec for LeptonCodec {
             out.push(Payload::Bytes(bytes));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GREY: &[u8] = include_bytes!("../../tests/fixtures/exact/jpeg/grey.jpg");
+
+    #[test]
+    fn round_trips_and_refuses_streams_that_claim_too_much() {
+        let l = lepton_encode(GREY).expect("Lepton takes the fixture");
+        assert_eq!(lepton_decode(&l, GREY.len() as u64).unwrap(), GREY);
+        // Another length than the member table's is refused before decoding.
+        assert!(lepton_decode(&l, GREY.len() as u64 - 1).is_err());
+        // The frame size the check reads is the file's (160x120).
+        let n = u32::from_le_bytes(l[24..28].try_into().unwrap()) as usize;
+        let mut z = flate2::read::ZlibDecoder::new(&l[28..28 + n]);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut z, &mut raw).unwrap();
+        assert_eq!(frame_size(&raw[7..]), Some((160, 120)));
+        // A stream that says its JPEG header is 4 GB long (lepton_jpeg would allocate that).
+        let mut hostile = l[..28].to_vec();
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, b"HDR\xff\xff\xff\xff").unwrap();
+        let hdr = e.finish().unwrap();
+        hostile[24..28].copy_from_slice(&(hdr.len() as u32).to_le_bytes());
+        hostile.extend_from_slice(&hdr);
+        let err = lepton_decode(&hostile, GREY.len() as u64).unwrap_err();
+        assert!(err.contains("longer than its header"), "{err}");
     }
 }

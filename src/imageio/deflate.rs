@@ -41,7 +41,10 @@ pub enum Rezip {
     Miniz { level: u8 },
     /// The two header bytes, then the deflate data that preflate-rs 0.7.6 rebuilds from its
     /// corrections, then the Adler-32 checksum (big-endian, recomputed).
-    Preflate { header: [u8; 2], corrections: Vec<u8> },
+    Preflate {
+        header: [u8; 2],
+        corrections: Vec<u8>,
+    },
 }
 
 /// A zlib stream as bsar stores it: how to rebuild it, and what followed the part that rebuilds.
@@ -225,14 +228,19 @@ fn miniz_compress(
         }
         match r.status {
             Ok(MZStatus::StreamEnd) => return Ok(out),
-            Ok(_) | Err(miniz_oxide::MZError::Buf) if r.bytes_written > 0 || r.bytes_consumed > 0 => {}
+            Ok(_) | Err(miniz_oxide::MZError::Buf)
+                if r.bytes_written > 0 || r.bytes_consumed > 0 => {}
             _ => return Err("miniz_oxide failed".into()),
         }
     }
 }
 
 /// fdeflate's output for `plain`, fed in rows of `row_len` bytes (all at once where unknown).
-fn fdeflate_compress(stored: bool, plain: &[u8], row_len: Option<usize>) -> Result<Vec<u8>, String> {
+fn fdeflate_compress(
+    stored: bool,
+    plain: &[u8],
+    row_len: Option<usize>,
+) -> Result<Vec<u8>, String> {
     let rows = plain.chunks(row_len.unwrap_or(plain.len()).max(1));
     let err = |e: std::io::Error| format!("fdeflate failed: {e}");
     let out = std::io::Cursor::new(Vec::with_capacity(plain.len() / 2));
@@ -491,7 +499,10 @@ mod tests {
         assert_eq!(s.extra, b"junk");
         assert_eq!(rebuild(&s, &plain, None, stream.len()).unwrap(), stream);
         assert!(rebuild(&s, &plain, None, stream.len() - 1).is_err());
-        assert!(analyse(&stream, &plain[1..], None).is_none(), "other contents");
+        assert!(
+            analyse(&stream, &plain[1..], None).is_none(),
+            "other contents"
+        );
         let mut bad = s.clone();
         bad.rezip = Rezip::Zlib {
             level: 12,

@@ -90,7 +90,8 @@ pub(super) fn idat_stream(bytes: &[u8]) -> Option<Vec<u8>> {
 fn layout(head: &[u8], raster: &Raster) -> Result<Layout, WrapperError> {
     let bad = |m: &str| WrapperError(format!("PNG record: {m}"));
     let (g, storable) = super::png_file::ihdr(head).ok_or_else(|| bad("no image header"))?;
-    if !storable || (g.width, g.height, g.channels) != (raster.width, raster.height, raster.channels)
+    if !storable
+        || (g.width, g.height, g.channels) != (raster.width, raster.height, raster.channels)
     {
         return Err(bad("image header does not match the pixels"));
     }
@@ -199,17 +200,21 @@ impl PngExact {
         let layout = layout(&self.head, raster)?;
         let plain = png_filter::filter(&layout, &raster.pixels, &self.filters)
             .map_err(|e| WrapperError(format!("PNG record: {e}")))?;
-        let zlib = deflate::rebuild(&self.stream, &plain, layout.row_len(), self.stream_len as usize)
-            .map_err(|e| WrapperError(format!("PNG record: {e}")))?;
+        let zlib = deflate::rebuild(
+            &self.stream,
+            &plain,
+            layout.row_len(),
+            self.stream_len as usize,
+        )
+        .map_err(|e| WrapperError(format!("PNG record: {e}")))?;
         if zlib.len() as u64 != self.stream_len {
             return Err(WrapperError(
                 "PNG record: rebuilt image data shorter than recorded".into(),
             ));
         }
         let lens = self.chunk_lengths()?;
-        let mut out = Vec::with_capacity(
-            self.head.len() + self.tail.len() + zlib.len() + 12 * lens.len(),
-        );
+        let mut out =
+            Vec::with_capacity(self.head.len() + self.tail.len() + zlib.len() + 12 * lens.len());
         out.extend_from_slice(&self.head);
         let mut at = 0usize;
         for n in lens {
@@ -262,6 +267,10 @@ impl PngExact {
             }
         }
         match &self.split {
+            // One IDAT chunk (most small files): its length is the stream's.
+            Split::Even(n) if u64::from(*n) == self.stream_len && self.stream_len > 0 => {
+                out.push(2)
+            }
             Split::Even(n) => {
                 out.push(0);
                 put_varint(out, (*n).into());
@@ -334,6 +343,12 @@ impl PngExact {
                 }
                 Split::Lengths((0..n).map(|_| r.varint_u32()).collect::<Result<_, _>>()?)
             }
+            2 => Split::Even(
+                u32::try_from(stream_len)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| r.bad("one IDAT chunk of an impossible length"))?,
+            ),
             t => return Err(r.bad(&format!("unknown IDAT split {t}"))),
         };
         let filters = match r.u8()? {

@@ -54,6 +54,12 @@ impl Input<'_> {
 /// The directories every tree has (its files lie in them or at the top).
 pub const DIRS: [&str; 2] = ["a", "a/b"];
 
+/// Small JPEG fixtures: grey baseline, colour progressive.
+const JPEGS: [&[u8]; 2] = [
+    include_bytes!("../fixtures/exact/jpeg/grey.jpg"),
+    include_bytes!("../fixtures/exact/jpeg/progressive.jpg"),
+];
+
 pub fn tree_from_bytes(data: &[u8]) -> Vec<TreeFile> {
     let mut input = Input { data, pos: 0 };
     let n = input.byte() % 8 + 1;
@@ -64,13 +70,21 @@ pub fn tree_from_bytes(data: &[u8]) -> Vec<TreeFile> {
                 1 => format!("a/f{i}"),
                 _ => format!("a/b/f{i}"),
             };
-            let bytes = match input.byte() % 6 {
+            let bytes = match input.byte() % 7 {
                 0 => {
                     let len = input.byte() as usize * 3;
                     input.take(len)
                 }
                 1 | 2 => pnm(&mut input),
                 3 | 4 => png(&mut input),
+                5 => {
+                    // A real JPEG (the Lepton codec's), sometimes damaged.
+                    let mut f = JPEGS[input.byte() as usize % JPEGS.len()].to_vec();
+                    if input.byte() & 1 == 0 {
+                        mangle(&mut f, &mut input);
+                    }
+                    f
+                }
                 _ => {
                     let mut f = if input.byte() & 1 == 0 {
                         pnm(&mut input)
@@ -155,7 +169,7 @@ fn content(input: &mut Input, w: usize, h: usize, channels: usize) -> Vec<u8> {
     }
 }
 
-/// An 8-bit PNG of 1 to 4 channels, sometimes with a text chunk.
+/// An 8-bit PNG of 1 to 4 channels, sometimes with a text chunk, at any compression setting.
 fn png(input: &mut Input) -> Vec<u8> {
     let channels = input.byte() % 4 + 1;
     let (w, h) = (input.byte() as u32 % 40 + 1, input.byte() as u32 % 40 + 1);
@@ -171,6 +185,12 @@ fn png(input: &mut Input) -> Vec<u8> {
     let mut enc = png::Encoder::new(&mut out, w, h);
     enc.set_color(colour);
     enc.set_depth(png::BitDepth::Eight);
+    // Every deflate path of the byte-exact record: fdeflate (Fast), miniz (Default, Best).
+    enc.set_compression(match input.byte() % 3 {
+        0 => png::Compression::Fast,
+        1 => png::Compression::Default,
+        _ => png::Compression::Best,
+    });
     if text {
         enc.add_text_chunk("Comment".into(), "kept".into())
             .expect("a valid text chunk");
