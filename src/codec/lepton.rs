@@ -94,13 +94,21 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     };
     // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
     // bit of scan data, so a file of n bytes holds at most 512n pixels: more is damage.
-    if let Some((w, h)) = frame_size(raw) {
-        if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
-            return bad("its frame is larger than the file could hold");
-        }
+    // The decoder sizes its buffers from the frame header, trusting it: it must be there and
+    // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension).
+    let Some((w, h)) = frame_size(raw) else {
+        return bad("no frame header");
+    };
+    if w == 0 || h == 0 {
+        return bad("an empty frame");
     }
+    if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
+        return bad("its frame is larger than the file could hold");
+    }
+    let raw_len = raw.len() as u64;
     // The records after it, each with the length lepton_jpeg allocates before reading: every
     // length must be of data that is there.
+    let (mut segments, mut garbage, mut early_eof) = (Vec::new(), 0u64, false);
     while let Some(marker) = take(3) {
         let ok = match marker {
             b"P0D" => take(1).is_some(),
@@ -108,20 +116,49 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
                 .map(u32_le)
                 .and_then(|n| take(n.checked_mul(4)?))
                 .is_some(),
-            b"FRS" | b"GRB" => take(4).map(u32_le).and_then(|n| take(n)).is_some(),
-            b"EEE" => take(28).is_some(),
-            [b'H', b'H', n] => take(16 * *n as usize).is_some(),
+            b"FRS" => take(4).map(u32_le).and_then(&mut take).is_some(),
+            b"GRB" => match take(4).map(u32_le).and_then(&mut take) {
+                Some(g) => {
+                    garbage = g.len() as u64;
+                    true
+                }
+                None => false,
+            },
+            b"EEE" => {
+                early_eof = true;
+                take(28).is_some()
+            }
+            // Scan segments: per segment a u16 first row, a u32 size, 10 more bytes.
+            [b'H', b'H', n] => match take(16 * *n as usize) {
+                Some(h) => {
+                    segments.extend(
+                        h.chunks_exact(16)
+                            .map(|e| u64::from(u32_le(&e[2..6]) as u32)),
+                    );
+                    true
+                }
+                None => false,
+            },
             _ => return bad("unknown header record"),
         };
         if !ok {
             return bad("a header record runs past the header");
         }
     }
+    // lepton_jpeg indexes the last segment, and for a truncated JPEG subtracts the others from
+    // what the file length leaves: both must make sense. (The writer checks its own output with
+    // this reader, so a JPEG this refuses is stored with zstd instead.)
+    let Some((_, others)) = segments.split_last() else {
+        return bad("no scan segments");
+    };
+    if early_eof && expected < garbage + raw_len + 2 + others.iter().sum::<u64>() {
+        return bad("its segments are longer than the file");
+    }
     Ok(())
 }
 
 /// Width and height from the first frame header (SOFn) of a JPEG header (as Lepton keeps it:
-/// without the SOI marker), if there is one.
+/// without the SOI marker), if there is one and its components are within JPEG's ranges.
 fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
     let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
     while pos + 4 <= b.len() {
@@ -139,27 +176,44 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
         }
         let len = u16::from_be_bytes([b[pos + 2], b[pos + 3]]) as usize;
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            let f = b.get(pos + 5..pos + 9)?;
-            return Some((
-                u16::from_be_bytes([f[2], f[3]]),
-                u16::from_be_bytes([f[0], f[1]]),
-            ));
+            // Length, precision, height, width, component count, then 3 bytes a component.
+            let f = b.get(pos + 4..pos + 2 + len)?;
+            let count = *f.get(5)? as usize;
+            let comps = f.get(6..6 + 3 * count)?;
+            let sane = (1..=4).contains(&count)
+                && comps.chunks_exact(3).all(|c| {
+                    let (hs, vs) = (c[1] >> 4, c[1] & 15);
+                    (1..=4).contains(&hs) && (1..=4).contains(&vs)
+                });
+            return sane.then(|| {
+                (
+                    u16::from_be_bytes([f[3], f[4]]),
+                    u16::from_be_bytes([f[1], f[2]]),
+                )
+            });
         }
         pos += 2 + len;
     }
     None
 }
 
-/// `jpeg` in Lepton's format, checked to decode to the same bytes; `None` where Lepton refuses
-/// it (or would panic on it: the library's panics are caught and treated as a refusal).
+/// `jpeg` in Lepton's format, checked to decode to the same bytes by `lepton_decode`, the very
+/// reader of archives (so the writer never keeps Lepton data its reader refuses); `None` where
+/// Lepton refuses it or fails the check.
 pub fn lepton_encode(jpeg: &[u8]) -> Option<Vec<u8>> {
-    std::panic::catch_unwind(|| {
-        lepton_jpeg::encode_lepton_verify(jpeg, &write_features(), &SingleThreadPool::default())
-            .ok()
-            .map(|(v, _)| v)
+    let mut out = std::io::Cursor::new(Vec::with_capacity(jpeg.len()));
+    contained(|| {
+        lepton_jpeg::encode_lepton(
+            &mut Cursor::new(jpeg),
+            &mut out,
+            &write_features(),
+            &SingleThreadPool::default(),
+        )
+        .is_ok()
     })
-    .ok()
-    .flatten()
+    .filter(|&ok| ok)?;
+    let l = out.into_inner();
+    (lepton_decode(&l, jpeg.len() as u64).ok()? == jpeg).then_some(l)
 }
 
 /// Decodes a Lepton stream to exactly `expected` bytes.
@@ -169,26 +223,26 @@ pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
         buf: Vec::new(),
         limit: expected,
     };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let r = contained(|| {
         lepton_jpeg::decode_lepton(
             &mut Cursor::new(stream),
             &mut out,
             &read_features(expected),
             &SingleThreadPool::default(),
         )
-    }));
+    });
     match r {
-        Ok(Ok(_)) => {}
+        Some(Ok(_)) => {}
         // The library's messages carry a trace of source locations, one per line: the first
         // line says what is wrong.
-        Ok(Err(e)) => {
+        Some(Err(e)) => {
             let e = e.to_string();
             return Err(format!(
                 "Lepton data damaged: {}",
                 e.lines().next().unwrap_or("")
             ));
         }
-        Err(_) => return Err("Lepton data damaged (the decoder gave up)".into()),
+        None => return Err("Lepton data damaged (the decoder gave up)".into()),
     }
     if out.buf.len() as u64 != expected {
         return Err(format!(
@@ -197,6 +251,30 @@ pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(out.buf)
+}
+
+thread_local! {
+    /// Set while this thread runs lepton_jpeg inside `contained`.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a call into lepton_jpeg, which panics on some damaged input instead of returning an
+/// error) with its panics caught and kept quiet: `None` if it panicked. Panics anywhere else still
+/// reach the panic hook that was installed before (the default one, or a fuzzer's).
+fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(|c| c.get()) {
+                previous(info)
+            }
+        }));
+    });
+    CONTAINED.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(false));
+    r.ok()
 }
 
 /// A Vec that refuses to grow past `limit`: a damaged stream cannot make the decoder allocate

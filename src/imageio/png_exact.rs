@@ -159,7 +159,12 @@ impl PngExact {
             filters,
             stream,
         };
-        (record.rebuild(raster).ok()? == bytes).then_some(record)
+        // The check runs on the record as the archive will hold it: serialised and read back.
+        let mut serialised = Vec::new();
+        record.write(&mut serialised);
+        let mut r = Reader::new(&serialised);
+        let stored = PngExact::read(&mut r).ok().filter(|_| r.left() == 0)?;
+        (stored.rebuild(raster).ok()? == bytes).then_some(stored)
     }
 
     /// The original file's length.
