@@ -97,11 +97,8 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     // The decoder sizes its buffers from the frame header, trusting it: it must be there and
     // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension).
     let Some((w, h)) = frame_size(raw) else {
-        return bad("no frame header");
+        return bad("no sound frame header");
     };
-    if w == 0 || h == 0 {
-        return bad("an empty frame");
-    }
     if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
         return bad("its frame is larger than the file could hold");
     }
@@ -157,12 +154,15 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Width and height from the first frame header (SOFn) of a JPEG header (as Lepton keeps it:
-/// without the SOI marker), if there is one and its components are within JPEG's ranges.
+/// The largest width x height among the frame headers (SOFn) of a JPEG header (as Lepton keeps
+/// it: without the SOI marker; progressive files carry headers between scans, and the decoder
+/// reads every one), or `None` if there is none, or one is outside JPEG's ranges (1 to 4
+/// components, sampling factors 1 to 4, no empty dimension), or the markers are damaged.
 fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
     let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
-    while pos + 4 <= b.len() {
-        if b[pos] != 0xFF {
+    let mut largest: Option<(u16, u16)> = None;
+    while pos < b.len() {
+        if b[pos] != 0xFF || pos + 1 >= b.len() {
             return None;
         }
         let marker = b[pos + 1];
@@ -170,11 +170,14 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
             pos += 1;
             continue;
         }
-        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+        if matches!(marker, 0x01 | 0xD0..=0xD9) {
             pos += 2;
             continue;
         }
-        let len = u16::from_be_bytes([b[pos + 2], b[pos + 3]]) as usize;
+        let len = u16::from_be_bytes([*b.get(pos + 2)?, *b.get(pos + 3)?]) as usize;
+        if len < 2 {
+            return None;
+        }
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
             // Length, precision, height, width, component count, then 3 bytes a component.
             let f = b.get(pos + 4..pos + 2 + len)?;
@@ -185,16 +188,21 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
                     let (hs, vs) = (c[1] >> 4, c[1] & 15);
                     (1..=4).contains(&hs) && (1..=4).contains(&vs)
                 });
-            return sane.then(|| {
-                (
-                    u16::from_be_bytes([f[3], f[4]]),
-                    u16::from_be_bytes([f[1], f[2]]),
-                )
-            });
+            let (w, h) = (
+                u16::from_be_bytes([f[3], f[4]]),
+                u16::from_be_bytes([f[1], f[2]]),
+            );
+            if !sane || w == 0 || h == 0 {
+                return None;
+            }
+            let area = |(w, h): (u16, u16)| u32::from(w) * u32::from(h);
+            if largest.map_or(true, |l| area((w, h)) > area(l)) {
+                largest = Some((w, h));
+            }
         }
         pos += 2 + len;
     }
-    None
+    largest
 }
 
 /// `jpeg` in Lepton's format, checked to decode to the same bytes by `lepton_decode`, the very
@@ -453,7 +461,8 @@ mod tests {
         let mut z = flate2::read::ZlibDecoder::new(&l[28..28 + n]);
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut z, &mut raw).unwrap();
-        assert_eq!(frame_size(&raw[7..]), Some((160, 120)));
+        let raw_len = u32::from_le_bytes(raw[3..7].try_into().unwrap()) as usize;
+        assert_eq!(frame_size(&raw[7..7 + raw_len]), Some((160, 120)));
         // A stream that says its JPEG header is 4 GB long (lepton_jpeg would allocate that).
         let mut hostile = l[..28].to_vec();
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
