@@ -102,10 +102,9 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
         return bad("its frame is larger than the file could hold");
     }
-    let raw_len = raw.len() as u64;
     // The records after it, each with the length lepton_jpeg allocates before reading: every
     // length must be of data that is there.
-    let (mut segments, mut garbage, mut early_eof) = (Vec::new(), 0u64, false);
+    let mut segments = Vec::new();
     while let Some(marker) = take(3) {
         let ok = match marker {
             b"P0D" => take(1).is_some(),
@@ -114,17 +113,11 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
                 .and_then(|n| take(n.checked_mul(4)?))
                 .is_some(),
             b"FRS" => take(4).map(u32_le).and_then(&mut take).is_some(),
-            b"GRB" => match take(4).map(u32_le).and_then(&mut take) {
-                Some(g) => {
-                    garbage = g.len() as u64;
-                    true
-                }
-                None => false,
-            },
-            b"EEE" => {
-                early_eof = true;
-                take(28).is_some()
-            }
+            b"GRB" => take(4).map(u32_le).and_then(&mut take).is_some(),
+            // A truncated JPEG: lepton_jpeg sizes its buffers from this record's positions
+            // without checking them, so bsar's reader refuses it, and its writer (which checks
+            // its output with this reader) stores truncated JPEGs with zstd.
+            b"EEE" => return bad("a truncated-JPEG record, which bsar does not read"),
             // Scan segments: per segment a u16 first row, a u32 size, 10 more bytes.
             [b'H', b'H', n] => match take(16 * *n as usize) {
                 Some(h) => {
@@ -142,14 +135,10 @@ fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
             return bad("a header record runs past the header");
         }
     }
-    // lepton_jpeg indexes the last segment, and for a truncated JPEG subtracts the others from
-    // what the file length leaves: both must make sense. (The writer checks its own output with
-    // this reader, so a JPEG this refuses is stored with zstd instead.)
-    let Some((_, others)) = segments.split_last() else {
+    // lepton_jpeg indexes the last segment. (The writer checks its own output with this
+    // reader, so a JPEG this refuses is stored with zstd instead.)
+    if segments.is_empty() {
         return bad("no scan segments");
-    };
-    if early_eof && expected < garbage + raw_len + 2 + others.iter().sum::<u64>() {
-        return bad("its segments are longer than the file");
     }
     Ok(())
 }
