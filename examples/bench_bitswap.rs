@@ -282,13 +282,15 @@ struct Layout {
 }
 
 /// The scheme and policy pairs of tables 1 and 2: each scheme unseeded (initial bits from the
-/// supply) and seeded (predictive code for the first patches only), and the default policy.
-const CODINGS: [(Scheme, Policy); 5] = [
+/// supply) and seeded (predictive code for the first patches only), and the default policy, also
+/// with bits-back tried on every patch (no decision on a sample).
+const CODINGS: [(Scheme, Policy); 6] = [
     (Scheme::BitSwap, Policy::BitsBackOnly),
     (Scheme::BitSwap, Policy::Seed),
     (Scheme::BbAns, Policy::BitsBackOnly),
     (Scheme::BbAns, Policy::Seed),
     (Scheme::BitSwap, Policy::Cheapest),
+    (Scheme::BitSwap, Policy::TryEveryPatch),
 ];
 
 fn policy_name(p: Policy) -> &'static str {
@@ -296,6 +298,7 @@ fn policy_name(p: Policy) -> &'static str {
         Policy::BitsBackOnly => "unseeded",
         Policy::Seed => "seeded",
         Policy::Cheapest => "cheapest",
+        Policy::TryEveryPatch => "every patch tried",
     }
 }
 

@@ -364,6 +364,28 @@ fn bsar(set: &Set, work: &Path, bin: &Path, extra: &[String]) -> Row {
     }
 }
 
+/// The patches of `archive`'s Bit-Swap chunks by mode (every chunk decoded once more, in
+/// process, with the shipped models).
+fn modes(archive: &Path) -> bsar::bitswap::ModeCounts {
+    use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
+    let data = std::fs::read(archive).unwrap();
+    let a = bsar::archive::Archive::parse(&data).unwrap();
+    let models = bsar::shipped::all()
+        .unwrap()
+        .iter()
+        .map(|e| e.model.clone())
+        .collect();
+    let codec = BitswapCodec::new(models, bsar::bitswap::Scheme::BitSwap, DEFAULT_PRECISIONS);
+    let mut counts = bsar::bitswap::ModeCounts::default();
+    for ci in 0..a.chunk_count() {
+        if a.chunk_codec(ci) == bsar::codec::CODEC_BITSWAP {
+            let bytes = a.chunk_bytes(ci).unwrap();
+            counts.add(codec.mode_counts(bytes, &a.shapes(ci)).unwrap());
+        }
+    }
+    counts
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -424,8 +446,10 @@ fn main() {
         };
         // The default archive gives every PNG back byte for byte; `--pixels-only` only its
         // pixels: the difference is what byte exactness costs.
+        let default = bsar(&set, work, &bin, &[]);
+        let m = modes(&work.join(format!("{}.bsar", set.name)));
         let mut rows = vec![
-            bsar(&set, work, &bin, &[]),
+            default,
             bsar(&set, work, &bin, &["--pixels-only".to_string()]),
             context_code(&set),
         ];
@@ -507,6 +531,15 @@ fn main() {
         println!(
             "\n{}: {} samples ({:.2} MB raw)",
             set.label, set.samples, mb
+        );
+        let share = |n: u64| 100.0 * n as f64 / m.total().max(1) as f64;
+        println!(
+            "patches of the default bsar archive: {} in all; bits-back {:.1}%, context code {:.1}%, \
+             predictive patch code {:.1}%",
+            m.total(),
+            share(m.bits_back),
+            share(m.context),
+            share(m.patch)
         );
         println!("| tool | bytes | bits/dim | create MB/s | extract MB/s |");
         println!("|---|---:|---:|---:|---:|");

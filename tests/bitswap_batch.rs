@@ -20,7 +20,12 @@ const PREC: Precisions = Precisions {
     latent: 18,
 };
 const SCHEMES: [Scheme; 2] = [Scheme::BitSwap, Scheme::BbAns];
-const POLICIES: [Policy; 3] = [Policy::BitsBackOnly, Policy::Seed, Policy::Cheapest];
+const POLICIES: [Policy; 4] = [
+    Policy::BitsBackOnly,
+    Policy::Seed,
+    Policy::Cheapest,
+    Policy::TryEveryPatch,
+];
 
 fn tiny_grey() -> Model {
     model_support::tiny_grey(7, 512)

@@ -90,8 +90,18 @@ impl<'a> Archive<'a> {
         })
     }
 
+    /// How many chunks the archive has.
+    pub fn chunk_count(&self) -> usize {
+        self.index.chunks.len()
+    }
+
+    /// The codec id of chunk `ci`.
+    pub fn chunk_codec(&self, ci: usize) -> u8 {
+        self.index.chunks[ci].codec
+    }
+
     /// What the member table promises about each item of chunk `ci`.
-    fn shapes(&self, ci: usize) -> Vec<ItemShape> {
+    pub fn shapes(&self, ci: usize) -> Vec<ItemShape> {
         self.index.chunk_members[ci]
             .iter()
             .map(|&m| self.index.members[m as usize].shape())

@@ -2,6 +2,7 @@
 //! model engine (spec/bitswap.md).
 
 pub mod batch;
+pub mod choice;
 pub mod estimate;
 mod nets;
 pub mod patches;
@@ -12,6 +13,6 @@ mod stream;
 pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
 pub use stream::{
-    decode, decode_with, decode_with_code, encode, encode_with, encode_with_code, DirectCode,
-    Planes, PlanesShape, Policy, StreamError,
+    decode, decode_counting, decode_with, decode_with_code, encode, encode_with, encode_with_code,
+    DirectCode, ModeCounts, Planes, PlanesShape, Policy, StreamError,
 };

@@ -12,8 +12,9 @@
 //! state learns every patch, whatever its mode (3.5).
 
 use crate::ans::{cost_q16, Stack, Q16, Q16_ONE};
+use crate::bitswap::choice;
 use crate::bitswap::nets::{CpuNets, Nets};
-use crate::bitswap::patches::{self, Grid};
+use crate::bitswap::patches::{self, Grid, PatchPos};
 use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
 use crate::context::{ContextModel, ImageCoder};
@@ -83,8 +84,13 @@ pub enum Policy {
     /// from the supply and would cost more, then bits-back throughout: seeding only, so the rate
     /// shows the model itself.
     Seed,
-    /// Whichever code is cheaper, patch by patch (the default).
+    /// Whichever code is cheaper, patch by patch, among the patches of models that a sample of
+    /// the chunk shows to pay for bits-back (`choice.rs`); the others take the direct codes
+    /// without running a net. The default.
     Cheapest,
+    /// Whichever code is cheaper, trying bits-back on every patch: for measurements (what the
+    /// sample's decision gives up, if anything).
+    TryEveryPatch,
 }
 
 /// The mode symbol: precision and the width of the bits-back interval `[0, BITS_BACK)`; the
@@ -284,6 +290,103 @@ impl Direct<'_> {
     }
 }
 
+/// The cheaper of the direct codes this version has for patch `k` of an image (mode symbols
+/// counted), and its mode. `recorded` holds the image's context-code intervals (version 3).
+fn direct_code<'r>(
+    recorded: Option<&'r Recorded>,
+    (patch, p): (&[u8], usize),
+    channels: usize,
+    pos: &PatchPos,
+    k: usize,
+    prec: Precisions,
+    code: DirectCode,
+) -> (Direct<'r>, Mode) {
+    let patch_code = Direct::Patch(predictive::Intervals::of(
+        patch, p, channels, pos, prec.pixel,
+    ));
+    match recorded {
+        Some(r) => {
+            let context = Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel);
+            if patch_code.cost() + mode_cost(Mode::Patch, code)
+                < context.cost() + mode_cost(Mode::Context, code)
+            {
+                (patch_code, Mode::Patch)
+            } else {
+                (context, Mode::Context)
+            }
+        }
+        None => (patch_code, Mode::Patch),
+    }
+}
+
+/// Whether the patches of model `slot` try bits-back: [`choice::decide`] over a sample of them.
+fn choose(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec): (Scheme, Precisions),
+    images: &[Planes],
+    forward: &[Forward],
+    code: DirectCode,
+    slot: usize,
+) -> Result<bool, StreamError> {
+    let model = models[slot];
+    let p = model.config().patch;
+    // The slot's patches in chunk order, as (image, patch).
+    let mut all = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        if img.model == slot {
+            all.extend((0..grid(img.width, img.height, model).count()).map(|k| (i, k)));
+        }
+    }
+    let picked: Vec<(usize, usize)> = choice::sample(all.len())
+        .into_iter()
+        .map(|j| all[j])
+        .collect();
+    let mut sampled = Vec::with_capacity(picked.len());
+    let mut direct = Vec::with_capacity(picked.len());
+    // An image whose intervals the forward pass did not keep, recomputed once.
+    let mut rerun: Option<(usize, Recorded)> = None;
+    for &(i, k) in &picked {
+        let img = &images[i];
+        let g = grid(img.width, img.height, model);
+        let pos = g.pos(k);
+        let mut patch = vec![0u8; p * p * img.channels];
+        patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
+        let recorded = match forward.get(i) {
+            Some(Forward::Recorded(r)) => Some(r),
+            Some(Forward::Snapshot(m)) => {
+                if rerun.as_ref().map(|r| r.0) != Some(i) {
+                    rerun = Some((i, run_context(&mut m.clone(), img, p, prec.pixel)));
+                }
+                rerun.as_ref().map(|r| &r.1)
+            }
+            None => None,
+        };
+        let (d, mode) = direct_code(recorded, (&patch, p), img.channels, &pos, k, prec, code);
+        direct.push(d.cost() + mode_cost(mode, code));
+        sampled.push((patch, pos));
+    }
+    let c = model.config();
+    let latents = c.latent_layers * (c.patch / 2) * (c.patch / 2) * c.latent_channels;
+    let coder = PatchCoder::new(model, nets, prec);
+    choice::decide(
+        all.len(),
+        &direct,
+        latents as u64 * u64::from(prec.latent),
+        |stack, j| {
+            let (patch, pos) = &sampled[j];
+            coder.encode(scheme, stack, patch, pos)?;
+            push_mode(stack, Mode::BitsBack, code);
+            Ok(())
+        },
+    )
+    .map(|v| v.pays)
+    .map_err(|why| StreamError::Engine {
+        image: picked.first().map_or(0, |p| p.0),
+        why,
+    })
+}
+
 /// [`encode_with`] with the direct code of a given chunk version (version 2's only for tests
 /// of old archives).
 pub fn encode_with_code(
@@ -344,6 +447,14 @@ fn encode_inner(
             }
         }
     }
+    // Which models' patches try bits-back at all.
+    let try_bits_back: Vec<bool> = if policy == Policy::Cheapest {
+        (0..models.len())
+            .map(|slot| choose(nets, models, (scheme, prec), images, &forward, code, slot))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![true; models.len()]
+    };
     let mut stack = Stack::new(1);
     // Under `Policy::Seed`, the direct code is tried only until bits-back first wins.
     let mut seeding = policy != Policy::BitsBackOnly;
@@ -362,31 +473,20 @@ fn encode_inner(
         for k in (0..g.count()).rev() {
             let pos = g.pos(k);
             patches::extract(&img.samples, &g, img.channels, &pos, &mut patch);
-            // The direct codes this version has for the patch, with their costs (mode included).
-            let patch_code = || {
-                Direct::Patch(predictive::Intervals::of(
-                    &patch,
-                    p,
-                    img.channels,
-                    &pos,
-                    prec.pixel,
-                ))
-            };
-            let (direct, direct_mode) = match &recorded {
-                Some(r) => {
-                    let context =
-                        Direct::Context(&r.intervals[r.starts[k]..r.starts[k + 1]], prec.pixel);
-                    let other = patch_code();
-                    if other.cost() + mode_cost(Mode::Patch, code)
-                        < context.cost() + mode_cost(Mode::Context, code)
-                    {
-                        (other, Mode::Patch)
-                    } else {
-                        (context, Mode::Context)
-                    }
-                }
-                None => (patch_code(), Mode::Patch),
-            };
+            let (direct, direct_mode) = direct_code(
+                recorded.as_ref(),
+                (&patch, p),
+                img.channels,
+                &pos,
+                k,
+                prec,
+                code,
+            );
+            if !try_bits_back[img.model] {
+                direct.push(&mut stack);
+                push_mode(&mut stack, direct_mode, code);
+                continue;
+            }
             // While seeding, bits-back is a trial that the direct code may undo.
             let trial = seeding.then(|| (stored(&stack), stack.borrowed(), stack.checkpoint()));
             coder
@@ -402,13 +502,14 @@ fn encode_inner(
             let needed_supply = stack.borrowed() > borrowed;
             let direct_cost = direct.cost() + mode_cost(direct_mode, code);
             // `Seed` takes the direct code only where bits-back needed initial bits.
-            if direct_cost < bits_back && (policy == Policy::Cheapest || needed_supply) {
+            let per_patch = policy != Policy::Seed;
+            if direct_cost < bits_back && (per_patch || needed_supply) {
                 stack.rollback(cp);
                 direct.push(&mut stack);
                 push_mode(&mut stack, direct_mode, code);
             } else {
                 stack.commit();
-                seeding = policy == Policy::Cheapest;
+                seeding = per_patch;
             }
         }
     }
@@ -457,11 +558,45 @@ pub fn decode_with_code(
     models: &[&Model],
     scheme: Scheme,
     prec: Precisions,
-    mut stack: Stack,
+    stack: Stack,
     shapes: &[PlanesShape],
     upto: usize,
     code: DirectCode,
 ) -> Result<Vec<Planes>, StreamError> {
+    decode_counting(nets, models, (scheme, prec), stack, shapes, upto, code).map(|(p, _)| p)
+}
+
+/// How many patches a stream coded in each mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModeCounts {
+    pub bits_back: u64,
+    pub context: u64,
+    pub patch: u64,
+}
+
+impl ModeCounts {
+    pub fn add(&mut self, o: ModeCounts) {
+        self.bits_back += o.bits_back;
+        self.context += o.context;
+        self.patch += o.patch;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.bits_back + self.context + self.patch
+    }
+}
+
+/// [`decode_with_code`], also counting the patches of each mode (for reports).
+pub fn decode_counting(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec): (Scheme, Precisions),
+    mut stack: Stack,
+    shapes: &[PlanesShape],
+    upto: usize,
+    code: DirectCode,
+) -> Result<(Vec<Planes>, ModeCounts), StreamError> {
+    let mut counts = ModeCounts::default();
     // Count only this pass's reads past the end (the encoder's own count may come along).
     stack.clear_borrowed();
     let mut out = Vec::with_capacity(upto + 1);
@@ -479,6 +614,11 @@ pub fn decode_with_code(
         for k in 0..g.count() {
             let pos = g.pos(k);
             let mode = pop_mode(&mut stack, code);
+            match mode {
+                Mode::BitsBack => counts.bits_back += 1,
+                Mode::Context => counts.context += 1,
+                Mode::Patch => counts.patch += 1,
+            }
             match (&mut image_coder, mode) {
                 (Some(ic), Mode::Context) => {
                     ic.code_patch(&mut context, &mut samples, &pos, |d, _| {
@@ -522,7 +662,7 @@ pub fn decode_with_code(
     if upto + 1 == shapes.len() && stack.check_initial().is_err() {
         return Err(StreamError::NotAtStart);
     }
-    Ok(out)
+    Ok((out, counts))
 }
 
 #[cfg(test)]
@@ -617,6 +757,88 @@ mod tests {
         let kept = run(usize::MAX);
         assert_eq!(run(0), kept);
         assert_eq!(run(300), kept);
+    }
+
+    /// Counts net passes, running them on the CPU.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Nets for Counting {
+        fn run(
+            &self,
+            m: &Model,
+            net: crate::model::Net,
+            input: &[f32],
+            batch: usize,
+        ) -> Result<crate::model::Logistic, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            CpuNets::SINGLE.run(m, net, input, batch)
+        }
+    }
+
+    /// Where the sample shows that bits-back does not pay (smooth images, which the context code
+    /// codes for almost nothing, under an untrained model), the default policy runs the nets on
+    /// the sample only; trying every patch runs them on every patch and codes the same modes.
+    /// Both decode to the images.
+    #[test]
+    fn a_chunk_where_bits_back_does_not_pay_runs_the_nets_on_the_sample_only() {
+        let model = tiny();
+        let p = model.config().patch;
+        let prec = Precisions {
+            pixel: 16,
+            latent: 18,
+        };
+        let images: Vec<Planes> = (0..3)
+            .map(|k| Planes {
+                width: 4 * p,
+                height: 3 * p,
+                channels: 3,
+                samples: (0..12 * p * p * 3)
+                    .map(|i| ((i / 3 % (4 * p)) + (i / 3 / (4 * p)) + k * 20 + i % 3) as u8)
+                    .collect(),
+                model: 0,
+            })
+            .collect();
+        let shapes: Vec<PlanesShape> = images
+            .iter()
+            .map(|i| PlanesShape {
+                width: i.width,
+                height: i.height,
+                channels: 3,
+                model: 0,
+            })
+            .collect();
+        let patches = 36;
+        let mut passes = Vec::new();
+        for policy in [Policy::Cheapest, Policy::TryEveryPatch] {
+            let nets = Counting(Default::default());
+            let stack =
+                encode_with(&nets, &[&model], Scheme::BitSwap, prec, policy, &images).unwrap();
+            let (out, counts) = decode_counting(
+                &CpuNets::SINGLE,
+                &[&model],
+                (Scheme::BitSwap, prec),
+                Stack::from_bytes(&stack.to_bytes()).unwrap(),
+                &shapes,
+                2,
+                DirectCode::Context,
+            )
+            .unwrap();
+            assert_eq!(out, images, "{policy:?}");
+            assert_eq!(counts.total(), patches);
+            assert_eq!(counts.bits_back, 0, "{policy:?}");
+            passes.push(nets.0.into_inner());
+        }
+        // Every bits-back patch runs the same number of nets.
+        let per_patch = passes[1] / patches as usize;
+        assert!(
+            per_patch > 0 && passes[1] % patches as usize == 0,
+            "{passes:?}"
+        );
+        assert_eq!(
+            passes[0],
+            per_patch * (choice::SAMPLE_PATCHES + 1),
+            "{passes:?}"
+        );
     }
 
     #[test]

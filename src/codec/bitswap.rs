@@ -350,6 +350,31 @@ impl Codec for BitswapCodec {
     }
 }
 
+impl BitswapCodec {
+    /// Decodes a whole chunk and counts its patches by mode: how much of it bits-back coded (for
+    /// reports such as `bench_datasets`; archives do not store it).
+    pub fn mode_counts(
+        &self,
+        data: &[u8],
+        shapes: &[ItemShape],
+    ) -> Result<bitswap::ModeCounts, CodecError> {
+        let available = self.models()?;
+        let c = self.parse(available, data, shapes, shapes.len().saturating_sub(1))?;
+        let j = c.job;
+        bitswap::decode_counting(
+            &bitswap::CpuNets::SINGLE,
+            &j.models,
+            (j.scheme, j.prec),
+            j.stack,
+            &j.shapes,
+            j.upto,
+            j.code,
+        )
+        .map(|(_, counts)| counts)
+        .map_err(|e| stream_error(e, CodecError::Corrupt))
+    }
+}
+
 /// A chunk parsed and checked, ready for the stream decoder.
 struct ToDecode<'m> {
     job: DecodeJob<'m>,
