@@ -73,16 +73,27 @@ fn main() {
 }
 
 /// Lepton chunks in the lepton_chunk target's layout (`[count-1 | upto << 3] [u16 len] x count
-/// [chunk]`): the grey fixture JPEG alone, and with the truncated one (which goes through zstd).
+/// [chunk]`), in the format this bsar writes (2, headers in one frame): the grey fixture JPEG
+/// alone, with the truncated one (which goes through zstd), and three Pillow and cjpeg files.
+/// (`grey.bin` and `grey-and-truncated.bin`, the same files in format 1, were written by bsar
+/// 1.2 and are kept as they are.)
 fn lepton_seeds(root: &str) {
     use bsar::codec::lepton::LeptonCodec;
     let read = |n: &str| std::fs::read(format!("{root}/tests/fixtures/exact/jpeg/{n}")).unwrap();
     std::fs::create_dir_all(format!("{root}/fuzz/seeds/lepton_chunk")).unwrap();
     for (name, files) in [
-        ("grey.bin", vec![read("grey.jpg")]),
+        ("grey-2.bin", vec![read("grey.jpg")]),
         (
-            "grey-and-truncated.bin",
+            "grey-and-truncated-2.bin",
             vec![read("grey.jpg"), read("truncated.jpg")],
+        ),
+        (
+            "three-2.bin",
+            vec![
+                read("pillow-q75.jpg"),
+                read("pillow-q95.jpg"),
+                read("baseline.jpg"),
+            ],
         ),
     ] {
         let payloads: Vec<Payload> = files.iter().cloned().map(Payload::Bytes).collect();

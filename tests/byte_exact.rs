@@ -305,15 +305,27 @@ fn a_damaged_lepton_stream_names_the_member() {
     copy_fixtures(root);
     fs::remove_dir_all(root.join("exact/png")).unwrap();
     ok(root, &["create", "-q", "-j", "1", "a.bsar", "exact/jpeg"]);
-    rewrite_index(&root.join("a.bsar"), |index, data| {
-        let c = index.chunks[0].clone();
-        // Flip bytes in the middle of the first item's Lepton data (after the format byte, the
-        // item mode and its length).
-        let at = c.offset as usize + 1 + 1 + 4 + 300;
-        data[at] ^= 0x55;
-        data[at + 1] ^= 0xaa;
-    });
-    let err = fails_damaged(root, &["extract", "a.bsar", "-C", "out"]);
-    assert!(err.contains("exact/jpeg/"), "{err}");
-    assert!(err.contains("Lepton") || err.contains("CRC"), "{err}");
+    let good = fs::read(root.join("a.bsar")).unwrap();
+    // The chunk (format 2): format byte, the header frame's u32 length and the frame, then the
+    // items. Damage the header frame, then (afresh) the first item's Lepton body.
+    for in_body in [false, true] {
+        fs::write(root.join("a.bsar"), &good).unwrap();
+        rewrite_index(&root.join("a.bsar"), |index, data| {
+            let c = index.chunks[0].clone();
+            let o = c.offset as usize;
+            assert_eq!(data[o], 2, "a Lepton chunk of format 2");
+            let frame = u32::from_le_bytes(data[o + 1..o + 5].try_into().unwrap()) as usize;
+            let at = if in_body {
+                o + 5 + frame + 1 + 4 + 300
+            } else {
+                o + 5 + frame / 2
+            };
+            data[at] ^= 0x55;
+            data[at + 1] ^= 0xaa;
+        });
+        let err = fails_damaged(root, &["extract", "a.bsar", "-C", "out"]);
+        assert!(err.contains("exact/jpeg/"), "{err}");
+        assert!(err.contains("Lepton") || err.contains("CRC"), "{err}");
+        let _ = fs::remove_dir_all(root.join("out"));
+    }
 }

@@ -2,7 +2,8 @@
 //! zstd_chunk: the first byte picks how many items the chunk is said to hold (1..=8) and which to
 //! decode up to, then a u16 length per item, then the chunk. Nothing may panic or allocate past
 //! the promised lengths; a successful decode returns exactly the promised items, and a chunk the
-//! decoder takes must pass `check_chunk` too.
+//! decoder takes must pass `check_chunk` too. Seeds: both chunk formats (1, each item whole; 2,
+//! headers in one frame).
 //!     cargo +nightly fuzz run lepton_chunk fuzz/seeds/lepton_chunk
 #![no_main]
 

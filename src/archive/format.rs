@@ -11,7 +11,7 @@ pub const MAGIC: [u8; 8] = *b"\x89BSAR\r\n\x1a";
 pub const END_MAGIC: [u8; 8] = *b"BSAR_END";
 
 pub const VERSION_MAJOR: u8 = 1;
-pub const VERSION_MINOR: u8 = 2;
+pub const VERSION_MINOR: u8 = 3;
 /// Required-feature bits this reader understands (none are defined in format 1.0).
 pub const KNOWN_FEATURES: u16 = 0;
 

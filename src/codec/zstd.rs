@@ -146,18 +146,7 @@ pub(super) fn frame_len(data: &[u8]) -> Result<usize, String> {
 
 /// Decompresses one frame that must yield exactly `expected` bytes.
 pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
-        .map_err(|e| format!("zstd decoder: {e}"))?
-        .single_frame();
-    decoder
-        .window_log_max(MAX_WINDOW_LOG)
-        .map_err(|e| format!("zstd decoder: {e}"))?;
-    let mut out = Vec::with_capacity(expected.min(MAX_RESERVE) as usize);
-    // Reading one byte past the promise is how an over-long frame is caught without trusting it.
-    decoder
-        .take(expected.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| format!("zstd data damaged: {e}"))?;
+    let out = decode_frame_within(frame, expected)?;
     if out.len() as u64 != expected {
         return Err(format!(
             "decodes to {}{} bytes, the member table says {expected}",
@@ -165,6 +154,24 @@ pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, Strin
             if out.len() as u64 > expected { "+" } else { "" }
         ));
     }
+    Ok(out)
+}
+
+/// Decodes one frame to at most `cap` bytes, or one byte more when it holds more (so the caller
+/// sees that it does without the frame ever making it allocate beyond its bound).
+pub(super) fn decode_frame_within(frame: &[u8], cap: u64) -> Result<Vec<u8>, String> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
+        .map_err(|e| format!("zstd decoder: {e}"))?
+        .single_frame();
+    decoder
+        .window_log_max(MAX_WINDOW_LOG)
+        .map_err(|e| format!("zstd decoder: {e}"))?;
+    let mut out = Vec::with_capacity(cap.min(MAX_RESERVE) as usize);
+    // Reading one byte past the bound is how an over-long frame is caught without trusting it.
+    decoder
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd data damaged: {e}"))?;
     Ok(out)
 }
 

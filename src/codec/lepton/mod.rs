@@ -5,293 +5,48 @@
 //! (and decodes back to the very same bytes, which the encoder checks), the zstd frame otherwise,
 //! so a JPEG Lepton cannot take (damaged, CMYK, arithmetic-coded) costs what zstd costs. A chunk
 //! where no item gains is refused (`Unsupported`), and the writer stores it with zstd instead.
+//!
+//! Lepton's model starts afresh with every file, and so does its header (the JPEG's tables and
+//! markers, deflated on their own): on a data set's files, nearly the same few hundred bytes each
+//! time. Format 2 keeps every item's header in one Zstandard frame for the chunk, which codes the
+//! repeats for almost nothing.
 
-use super::zstd::{decode_frame, frame_len, ZstdCodec};
+mod data;
+
+pub use data::{lepton_decode, lepton_encode};
+
+use super::zstd::{decode_frame, decode_frame_within, frame_len, ZstdCodec};
 use super::{Codec, CodecError, ItemShape, Payload, CODEC_LEPTON};
-use lepton_jpeg::{EnabledFeatures, SingleThreadPool};
-use std::io::Cursor;
+use data::{encode_unchecked, join, split, FIXED};
 
-/// The chunk's first byte: which Lepton format and settings the items hold. 1 is `lepton_jpeg`
-/// 0.5.8 with `EnabledFeatures::compat_lepton_vector_write()` (reading with `..._vector_read()`),
-/// one thread. A new `lepton_jpeg` whose output differs gets a new value; old ones keep decoding.
+/// The chunk's first byte: which Lepton format and settings the items hold, and how they lie. 1
+/// is `lepton_jpeg` 0.5.8 with `EnabledFeatures::compat_lepton_vector_write()` (reading with
+/// `..._vector_read()`), one thread, each item whole. A new `lepton_jpeg` whose output differs
+/// gets a new value; old ones keep decoding.
 pub const FORMAT_LEPTON_0_5_8: u8 = 1;
+/// The same Lepton data, each item's header kept in the chunk's header frame (written since
+/// format 1.3 of the archive).
+pub const FORMAT_SHARED_HEADERS: u8 = 2;
 
 /// Item modes: what follows the mode byte.
 const ITEM_ZSTD: u8 = 0;
+/// Format 1: a whole Lepton stream.
 const ITEM_LEPTON: u8 = 1;
+/// Format 2: a Lepton stream's body; its header is the next entry of the header frame.
+const ITEM_LEPTON_BODY: u8 = 2;
 
 pub struct LeptonCodec {
     zstd: ZstdCodec,
+    level: i32,
 }
 
 impl LeptonCodec {
-    /// `zstd_level` codes the items Lepton does not make smaller.
+    /// `zstd_level` codes the items Lepton does not make smaller, and the header frame.
     pub fn new(zstd_level: i32) -> Self {
         LeptonCodec {
             zstd: ZstdCodec::new(zstd_level),
+            level: zstd_level,
         }
-    }
-}
-
-fn write_features() -> EnabledFeatures {
-    EnabledFeatures::compat_lepton_vector_write()
-}
-
-/// Reading takes what writing made (`write_features` caps width and height at 16,386), and
-/// files of the promised length only.
-fn read_features(expected: u64) -> EnabledFeatures {
-    let w = write_features();
-    EnabledFeatures {
-        max_jpeg_width: w.max_jpeg_width,
-        max_jpeg_height: w.max_jpeg_height,
-        max_jpeg_file_size: expected.min(u64::from(w.max_jpeg_file_size)) as u32,
-        ..EnabledFeatures::compat_lepton_vector_read()
-    }
-}
-
-/// Lepton's fixed header (28 bytes): magic, version, type, 16 bytes of flags and revision, the
-/// JPEG's length (u32 LE at 20) and the compressed header's length (u32 LE at 24); then the
-/// zlib-compressed header, which starts `HDR` and the raw JPEG header's length (u32 LE).
-/// lepton_jpeg allocates that length before reading it, so bsar checks it first: a JPEG's
-/// header is never longer than the JPEG.
-fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
-    use std::io::Read;
-    let bad = |m: &str| Err(format!("Lepton data damaged: {m}"));
-    let Some(fixed) = stream.get(..28) else {
-        return bad("shorter than its header");
-    };
-    let u32_at = |i: usize| u32::from_le_bytes(fixed[i..i + 4].try_into().unwrap());
-    if u64::from(u32_at(20)) != expected {
-        return bad("it states another file length than the member table");
-    }
-    let Some(compressed) = stream.get(28..28 + u32_at(24) as usize) else {
-        return bad("its header runs past its end");
-    };
-    // The whole header, inflated within a bound (the JPEG's header, its trailing bytes and
-    // restart bookkeeping are never much longer than the JPEG).
-    let cap = 2 * expected + (1 << 16);
-    let mut hdr = Vec::new();
-    if flate2::read::ZlibDecoder::new(compressed)
-        .take(cap + 1)
-        .read_to_end(&mut hdr)
-        .is_err()
-        || hdr.len() as u64 > cap
-    {
-        return bad("bad header");
-    }
-    let mut r = &hdr[..];
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (a, b) = (r.get(..n)?, r.get(n..)?);
-        r = b;
-        Some(a)
-    };
-    let u32_le = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap()) as usize;
-    if take(3) != Some(b"HDR") {
-        return bad("bad header");
-    }
-    let Some(raw) = take(4).map(u32_le).and_then(|n| take(n)) else {
-        return bad("its JPEG header is longer than its header");
-    };
-    // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
-    // bit of scan data, so a file of n bytes holds at most 512n pixels: more is damage.
-    // The decoder sizes its buffers from the frame header, trusting it: it must be there and
-    // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension).
-    let Some((w, h)) = frame_size(raw) else {
-        return bad("no sound frame header");
-    };
-    if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
-        return bad("its frame is larger than the file could hold");
-    }
-    // The records after it, each with the length lepton_jpeg allocates before reading: every
-    // length must be of data that is there.
-    let mut segments = Vec::new();
-    while let Some(marker) = take(3) {
-        let ok = match marker {
-            b"P0D" => take(1).is_some(),
-            b"CRS" => take(4)
-                .map(u32_le)
-                .and_then(|n| take(n.checked_mul(4)?))
-                .is_some(),
-            b"FRS" => take(4).map(u32_le).and_then(&mut take).is_some(),
-            b"GRB" => take(4).map(u32_le).and_then(&mut take).is_some(),
-            // A truncated JPEG: lepton_jpeg sizes its buffers from this record's positions
-            // without checking them, so bsar's reader refuses it, and its writer (which checks
-            // its output with this reader) stores truncated JPEGs with zstd.
-            b"EEE" => return bad("a truncated-JPEG record, which bsar does not read"),
-            // Scan segments: per segment a u16 first row, a u32 size, 10 more bytes.
-            [b'H', b'H', n] => match take(16 * *n as usize) {
-                Some(h) => {
-                    segments.extend(
-                        h.chunks_exact(16)
-                            .map(|e| u64::from(u32_le(&e[2..6]) as u32)),
-                    );
-                    true
-                }
-                None => false,
-            },
-            _ => return bad("unknown header record"),
-        };
-        if !ok {
-            return bad("a header record runs past the header");
-        }
-    }
-    // lepton_jpeg indexes the last segment. (The writer checks its own output with this
-    // reader, so a JPEG this refuses is stored with zstd instead.)
-    if segments.is_empty() {
-        return bad("no scan segments");
-    }
-    Ok(())
-}
-
-/// The largest width x height among the frame headers (SOFn) of a JPEG header (as Lepton keeps
-/// it: without the SOI marker; progressive files carry headers between scans, and the decoder
-/// reads every one), or `None` if there is none, or one is outside JPEG's ranges (1 to 4
-/// components, sampling factors 1 to 4, no empty dimension), or the markers are damaged.
-fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
-    let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
-    let mut largest: Option<(u16, u16)> = None;
-    while pos < b.len() {
-        if b[pos] != 0xFF || pos + 1 >= b.len() {
-            return None;
-        }
-        let marker = b[pos + 1];
-        if marker == 0xFF {
-            pos += 1;
-            continue;
-        }
-        if matches!(marker, 0x01 | 0xD0..=0xD9) {
-            pos += 2;
-            continue;
-        }
-        let len = u16::from_be_bytes([*b.get(pos + 2)?, *b.get(pos + 3)?]) as usize;
-        if len < 2 {
-            return None;
-        }
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            // Length, precision, height, width, component count, then 3 bytes a component.
-            let f = b.get(pos + 4..pos + 2 + len)?;
-            let count = *f.get(5)? as usize;
-            let comps = f.get(6..6 + 3 * count)?;
-            let sane = (1..=4).contains(&count)
-                && comps.chunks_exact(3).all(|c| {
-                    let (hs, vs) = (c[1] >> 4, c[1] & 15);
-                    (1..=4).contains(&hs) && (1..=4).contains(&vs)
-                });
-            let (w, h) = (
-                u16::from_be_bytes([f[3], f[4]]),
-                u16::from_be_bytes([f[1], f[2]]),
-            );
-            if !sane || w == 0 || h == 0 {
-                return None;
-            }
-            let area = |(w, h): (u16, u16)| u32::from(w) * u32::from(h);
-            if largest.map_or(true, |l| area((w, h)) > area(l)) {
-                largest = Some((w, h));
-            }
-        }
-        pos += 2 + len;
-    }
-    largest
-}
-
-/// `jpeg` in Lepton's format, checked to decode to the same bytes by `lepton_decode`, the very
-/// reader of archives (so the writer never keeps Lepton data its reader refuses); `None` where
-/// Lepton refuses it or fails the check.
-pub fn lepton_encode(jpeg: &[u8]) -> Option<Vec<u8>> {
-    let mut out = std::io::Cursor::new(Vec::with_capacity(jpeg.len()));
-    contained(|| {
-        lepton_jpeg::encode_lepton(
-            &mut Cursor::new(jpeg),
-            &mut out,
-            &write_features(),
-            &SingleThreadPool::default(),
-        )
-        .is_ok()
-    })
-    .filter(|&ok| ok)?;
-    let l = out.into_inner();
-    (lepton_decode(&l, jpeg.len() as u64).ok()? == jpeg).then_some(l)
-}
-
-/// Decodes a Lepton stream to exactly `expected` bytes.
-pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
-    precheck(stream, expected)?;
-    let mut out = Bounded {
-        buf: Vec::new(),
-        limit: expected,
-    };
-    let r = contained(|| {
-        lepton_jpeg::decode_lepton(
-            &mut Cursor::new(stream),
-            &mut out,
-            &read_features(expected),
-            &SingleThreadPool::default(),
-        )
-    });
-    match r {
-        Some(Ok(_)) => {}
-        // The library's messages carry a trace of source locations, one per line: the first
-        // line says what is wrong.
-        Some(Err(e)) => {
-            let e = e.to_string();
-            return Err(format!(
-                "Lepton data damaged: {}",
-                e.lines().next().unwrap_or("")
-            ));
-        }
-        None => return Err("Lepton data damaged (the decoder gave up)".into()),
-    }
-    if out.buf.len() as u64 != expected {
-        return Err(format!(
-            "Lepton data decodes to {} bytes, the member table says {expected}",
-            out.buf.len()
-        ));
-    }
-    Ok(out.buf)
-}
-
-thread_local! {
-    /// Set while this thread runs lepton_jpeg inside `contained`.
-    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` (a call into lepton_jpeg, which panics on some damaged input instead of returning an
-/// error) with its panics caught and kept quiet: `None` if it panicked. Panics anywhere else still
-/// reach the panic hook that was installed before (the default one, or a fuzzer's).
-fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !CONTAINED.with(|c| c.get()) {
-                previous(info)
-            }
-        }));
-    });
-    CONTAINED.with(|c| c.set(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    CONTAINED.with(|c| c.set(false));
-    r.ok()
-}
-
-/// A Vec that refuses to grow past `limit`: a damaged stream cannot make the decoder allocate
-/// more than the member table promised.
-struct Bounded {
-    buf: Vec<u8>,
-    limit: u64,
-}
-
-impl std::io::Write for Bounded {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() as u64 + b.len() as u64 > self.limit {
-            return Err(std::io::Error::other("longer than the member table says"));
-        }
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -299,42 +54,66 @@ impl std::io::Write for Bounded {
 enum Item<'a> {
     Zstd(&'a [u8]),
     Lepton(&'a [u8]),
+    /// A body, and the index of its header among the chunk's.
+    Body(&'a [u8], usize),
 }
 
-/// The chunk's `count` items, found from their framing only; nothing may follow the last.
-fn items(data: &[u8], count: usize) -> Result<Vec<Item<'_>>, CodecError> {
+/// A chunk's framing: its header frame (format 2) and its `count` items, found from their framing
+/// only; nothing may follow the last.
+struct Chunk<'a> {
+    header_frame: &'a [u8],
+    items: Vec<Item<'a>>,
+    bodies: usize,
+}
+
+fn parse(data: &[u8], count: usize) -> Result<Chunk<'_>, CodecError> {
     let bad = |m: String| CodecError::Corrupt(m);
+    let short = |i: usize| bad(format!("item {i}: chunk ends early"));
     let (&format, mut rest) = data
         .split_first()
         .ok_or_else(|| bad("empty Lepton chunk".into()))?;
-    if format != FORMAT_LEPTON_0_5_8 {
+    if format != FORMAT_LEPTON_0_5_8 && format != FORMAT_SHARED_HEADERS {
         return Err(bad(format!(
             "Lepton chunk of format {format}, which this bsar does not know"
         )));
     }
-    let mut out = Vec::with_capacity(count.min(data.len()));
+    let mut header_frame: &[u8] = &[];
+    if format == FORMAT_SHARED_HEADERS {
+        let (n, r) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("Lepton chunk ends in its header frame".into()))?;
+        let n = u32::from_le_bytes(*n) as usize;
+        if r.len() < n {
+            return Err(bad("Lepton chunk ends in its header frame".into()));
+        }
+        (header_frame, rest) = r.split_at(n);
+    }
+    let mut items = Vec::with_capacity(count.min(data.len()));
+    let mut bodies = 0;
     for i in 0..count {
-        let (&mode, r) = rest
-            .split_first()
-            .ok_or_else(|| bad(format!("item {i}: chunk ends early")))?;
-        let (item, r) = match mode {
-            ITEM_ZSTD => {
+        let (&mode, r) = rest.split_first().ok_or_else(|| short(i))?;
+        let (item, r) = match (format, mode) {
+            (_, ITEM_ZSTD) => {
                 let n = frame_len(r).map_err(|e| bad(format!("item {i}: {e}")))?;
                 (Item::Zstd(&r[..n]), &r[n..])
             }
-            ITEM_LEPTON => {
-                let (n, r) = r
-                    .split_first_chunk::<4>()
-                    .ok_or_else(|| bad(format!("item {i}: chunk ends early")))?;
+            (FORMAT_LEPTON_0_5_8, ITEM_LEPTON) | (FORMAT_SHARED_HEADERS, ITEM_LEPTON_BODY) => {
+                let (n, r) = r.split_first_chunk::<4>().ok_or_else(|| short(i))?;
                 let n = u32::from_le_bytes(*n) as usize;
                 if r.len() < n {
-                    return Err(bad(format!("item {i}: chunk ends early")));
+                    return Err(short(i));
                 }
-                (Item::Lepton(&r[..n]), &r[n..])
+                let item = if mode == ITEM_LEPTON {
+                    Item::Lepton(&r[..n])
+                } else {
+                    bodies += 1;
+                    Item::Body(&r[..n], bodies - 1)
+                };
+                (item, &r[n..])
             }
-            m => return Err(bad(format!("item {i}: unknown item mode {m}"))),
+            (_, m) => return Err(bad(format!("item {i}: unknown item mode {m}"))),
         };
-        out.push(item);
+        items.push(item);
         rest = r;
     }
     if !rest.is_empty() {
@@ -343,7 +122,66 @@ fn items(data: &[u8], count: usize) -> Result<Vec<Item<'_>>, CodecError> {
             rest.len()
         )));
     }
+    if bodies == 0 && !header_frame.is_empty() {
+        return Err(bad("Lepton chunk has a header frame but no item uses it".into()));
+    }
+    Ok(Chunk {
+        header_frame,
+        items,
+        bodies,
+    })
+}
+
+/// The entries of a header frame: per body, Lepton's fixed header, then a u32 LE length and the
+/// inflated header. `lens` are the files' lengths, which bound each header (a JPEG's header is
+/// never much longer than the JPEG: the reader's own bound, `data::precheck`).
+fn headers(frame: &[u8], lens: &[u64]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    let cap = |len: u64| FIXED as u64 + 4 + 2 * len + (1 << 16);
+    let total: u64 = lens.iter().map(|&l| cap(l)).sum();
+    let raw = decode_frame_within(frame, total)
+        .map_err(|e| format!("Lepton header frame: {e}"))?;
+    if raw.len() as u64 > total {
+        return Err("Lepton header frame holds more than its files' headers could".into());
+    }
+    let mut r = &raw[..];
+    let mut out = Vec::with_capacity(lens.len());
+    for (k, &len) in lens.iter().enumerate() {
+        let damaged = || format!("Lepton header frame damaged (entry {k})");
+        let (fixed, rest) = r.split_at_checked(FIXED).ok_or_else(damaged)?;
+        let (n, rest) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+        let n = u32::from_le_bytes(*n) as u64;
+        if n > cap(len) {
+            return Err(damaged());
+        }
+        let (h, rest) = rest.split_at_checked(n as usize).ok_or_else(damaged)?;
+        out.push((fixed.to_vec(), h.to_vec()));
+        r = rest;
+    }
+    if !r.is_empty() {
+        return Err("Lepton header frame holds more entries than the chunk's items".into());
+    }
     Ok(out)
+}
+
+impl LeptonCodec {
+    /// The chunk's header entries, one per body, in item order.
+    fn chunk_headers(
+        &self,
+        c: &Chunk,
+        shapes: &[ItemShape],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CodecError> {
+        if c.bodies == 0 {
+            return Ok(Vec::new());
+        }
+        let lens: Vec<u64> = c
+            .items
+            .iter()
+            .zip(shapes)
+            .filter(|(it, _)| matches!(it, Item::Body(..)))
+            .map(|(_, s)| s.decoded_len())
+            .collect();
+        headers(c.header_frame, &lens).map_err(CodecError::Corrupt)
+    }
 }
 
 impl Codec for LeptonCodec {
@@ -356,7 +194,8 @@ impl Codec for LeptonCodec {
     }
 
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
-        let mut out = vec![FORMAT_LEPTON_0_5_8];
+        let mut header_entries = Vec::new();
+        let mut coded = Vec::new();
         let mut gained = false;
         for item in items {
             let Payload::Bytes(file) = item else {
@@ -365,16 +204,30 @@ impl Codec for LeptonCodec {
                 ));
             };
             let frame = self.zstd.encode_chunk(&[item])?;
-            match lepton_encode(file) {
-                Some(l) if l.len() + 4 < frame.len() => {
+            // Lepton data as the reader will rebuild it, decoded back by the reader's own code:
+            // the writer keeps only what decodes to the file.
+            let parts = encode_unchecked(file).and_then(|l| {
+                let p = split(&l)?;
+                let again = join(p.fixed, &p.header, p.body);
+                (lepton_decode(&again, file.len() as u64).ok()? == **file).then(|| {
+                    // What the item costs at most: its body, its header deflated on its own.
+                    let cost = 5 + again.len();
+                    (p.fixed.to_vec(), p.header, p.body.to_vec(), cost)
+                })
+            });
+            match parts {
+                Some((fixed, header, body, cost)) if cost < frame.len() + 1 => {
                     gained = true;
-                    out.push(ITEM_LEPTON);
-                    out.extend_from_slice(&(l.len() as u32).to_le_bytes());
-                    out.extend_from_slice(&l);
+                    header_entries.extend_from_slice(&fixed);
+                    header_entries.extend_from_slice(&(header.len() as u32).to_le_bytes());
+                    header_entries.extend_from_slice(&header);
+                    coded.push(ITEM_LEPTON_BODY);
+                    coded.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                    coded.extend_from_slice(&body);
                 }
                 _ => {
-                    out.push(ITEM_ZSTD);
-                    out.extend_from_slice(&frame);
+                    coded.push(ITEM_ZSTD);
+                    coded.extend_from_slice(&frame);
                 }
             }
         }
@@ -383,11 +236,18 @@ impl Codec for LeptonCodec {
                 "no JPEG file in the chunk that Lepton makes smaller".into(),
             ));
         }
+        let header_frame = zstd::bulk::compress(&header_entries, self.level)
+            .map_err(|e| CodecError::Internal(format!("zstd: {e}")))?;
+        let mut out = vec![FORMAT_SHARED_HEADERS];
+        out.extend_from_slice(&(header_frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header_frame);
+        out.extend_from_slice(&coded);
         Ok(out)
     }
 
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
-        for (i, (item, shape)) in items(data, shapes.len())?.iter().zip(shapes).enumerate() {
+        let c = parse(data, shapes.len())?;
+        for (i, (item, shape)) in c.items.iter().zip(shapes).enumerate() {
             if !matches!(shape, ItemShape::Bytes { .. }) {
                 return Err(CodecError::Corrupt(format!(
                     "item {i}: Lepton items are files"
@@ -404,7 +264,7 @@ impl Codec for LeptonCodec {
                 }
             }
         }
-        Ok(())
+        self.chunk_headers(&c, shapes).map(|_| ())
     }
 
     fn decode_chunk(
@@ -414,9 +274,10 @@ impl Codec for LeptonCodec {
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
         super::check_upto(upto, shapes.len())?;
-        let items = items(data, shapes.len())?;
+        let c = parse(data, shapes.len())?;
+        let headers = self.chunk_headers(&c, shapes)?;
         let mut out = Vec::with_capacity(upto + 1);
-        for (i, (item, shape)) in items.iter().zip(shapes).take(upto + 1).enumerate() {
+        for (i, (item, shape)) in c.items.iter().zip(shapes).take(upto + 1).enumerate() {
             let ItemShape::Bytes { len } = *shape else {
                 return Err(CodecError::Corrupt(format!(
                     "item {i}: Lepton items are files"
@@ -425,6 +286,10 @@ impl Codec for LeptonCodec {
             let bytes = match item {
                 Item::Zstd(f) => decode_frame(f, len),
                 Item::Lepton(l) => lepton_decode(l, len),
+                Item::Body(b, k) => {
+                    let (fixed, header) = &headers[*k];
+                    lepton_decode(&join(fixed, header, b), len)
+                }
             }
             .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
             out.push(Payload::Bytes(bytes));
@@ -437,29 +302,89 @@ impl Codec for LeptonCodec {
 mod tests {
     use super::*;
 
-    const GREY: &[u8] = include_bytes!("../../tests/fixtures/exact/jpeg/grey.jpg");
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/exact/jpeg/");
+
+    fn fixtures(names: &[&str]) -> Vec<Payload> {
+        names
+            .iter()
+            .map(|n| Payload::Bytes(std::fs::read(format!("{DIR}{n}")).unwrap()))
+            .collect()
+    }
+
+    fn shapes(items: &[Payload]) -> Vec<ItemShape> {
+        items
+            .iter()
+            .map(|p| ItemShape::Bytes {
+                len: p.len() as u64,
+            })
+            .collect()
+    }
+
+    fn bytes(p: &Payload) -> &[u8] {
+        match p {
+            Payload::Bytes(b) => b,
+            _ => unreachable!(),
+        }
+    }
 
     #[test]
-    fn round_trips_and_refuses_streams_that_claim_too_much() {
-        let l = lepton_encode(GREY).expect("Lepton takes the fixture");
-        assert_eq!(lepton_decode(&l, GREY.len() as u64).unwrap(), GREY);
-        // Another length than the member table's is refused before decoding.
-        assert!(lepton_decode(&l, GREY.len() as u64 - 1).is_err());
-        // The frame size the check reads is the file's (160x120).
-        let n = u32::from_le_bytes(l[24..28].try_into().unwrap()) as usize;
-        let mut z = flate2::read::ZlibDecoder::new(&l[28..28 + n]);
-        let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut z, &mut raw).unwrap();
-        let raw_len = u32::from_le_bytes(raw[3..7].try_into().unwrap()) as usize;
-        assert_eq!(frame_size(&raw[7..7 + raw_len]), Some((160, 120)));
-        // A stream that says its JPEG header is 4 GB long (lepton_jpeg would allocate that).
-        let mut hostile = l[..28].to_vec();
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut e, b"HDR\xff\xff\xff\xff").unwrap();
-        let hdr = e.finish().unwrap();
-        hostile[24..28].copy_from_slice(&(hdr.len() as u32).to_le_bytes());
-        hostile.extend_from_slice(&hdr);
-        let err = lepton_decode(&hostile, GREY.len() as u64).unwrap_err();
-        assert!(err.contains("longer than its header"), "{err}");
+    fn shared_headers_cost_less_than_whole_streams_and_decode_to_the_files() {
+        let items = fixtures(&["pillow-q75.jpg", "cmyk.jpg", "pillow-q95.jpg", "baseline.jpg"]);
+        let refs: Vec<&Payload> = items.iter().collect();
+        let codec = LeptonCodec::new(19);
+        let chunk = codec.encode_chunk(&refs).unwrap();
+        assert_eq!(chunk[0], FORMAT_SHARED_HEADERS);
+        let s = shapes(&items);
+        codec.check_chunk(&chunk, &s).unwrap();
+        let back = codec.decode_chunk(&chunk, &s, 3).unwrap();
+        assert_eq!(back, items);
+        // Format 1 (each stream whole, as bsar 1.2 wrote) of the same files is larger.
+        let mut old = vec![FORMAT_LEPTON_0_5_8];
+        for p in &items {
+            match lepton_encode(bytes(p)) {
+                Some(l) => {
+                    old.push(ITEM_LEPTON);
+                    old.extend_from_slice(&(l.len() as u32).to_le_bytes());
+                    old.extend_from_slice(&l);
+                }
+                None => {
+                    old.push(ITEM_ZSTD);
+                    old.extend_from_slice(&zstd::bulk::compress(bytes(p), 19).unwrap());
+                }
+            }
+        }
+        assert!(chunk.len() < old.len(), "{} against {}", chunk.len(), old.len());
+        // ... and still decodes.
+        codec.check_chunk(&old, &s).unwrap();
+        assert_eq!(codec.decode_chunk(&old, &s, 3).unwrap(), items);
+    }
+
+    #[test]
+    fn a_header_frame_that_does_not_match_the_items_is_refused() {
+        let items = fixtures(&["grey.jpg", "exif.jpg"]);
+        let refs: Vec<&Payload> = items.iter().collect();
+        let codec = LeptonCodec::new(3);
+        let chunk = codec.encode_chunk(&refs).unwrap();
+        let s = shapes(&items);
+        let n = u32::from_le_bytes(chunk[1..5].try_into().unwrap()) as usize;
+        let entries = zstd::bulk::decompress(&chunk[5..5 + n], 1 << 20).unwrap();
+        // The frame again with one byte more, then with the last entry cut short.
+        for bad in [
+            [&entries[..], &[0]].concat(),
+            entries[..entries.len() - 1].to_vec(),
+        ] {
+            let frame = zstd::bulk::compress(&bad, 3).unwrap();
+            let mut c = vec![FORMAT_SHARED_HEADERS];
+            c.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            c.extend_from_slice(&frame);
+            c.extend_from_slice(&chunk[5 + n..]);
+            let e = codec.check_chunk(&c, &s).unwrap_err().to_string();
+            assert!(e.contains("header frame"), "{e}");
+            assert!(codec.decode_chunk(&c, &s, 0).is_err());
+        }
+        // A format 1 chunk may not carry format 2's item mode.
+        let mut c = chunk.clone();
+        c[0] = FORMAT_LEPTON_0_5_8;
+        assert!(codec.check_chunk(&c, &s).is_err());
     }
 }

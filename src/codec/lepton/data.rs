@@ -1,0 +1,361 @@
+//! Lepton data: one JPEG file in lepton_jpeg's format, made and read back, with what bsar's reader
+//! checks before the library trusts it (spec/format.md 6.2).
+
+use lepton_jpeg::{EnabledFeatures, SingleThreadPool};
+use std::io::Cursor;
+
+fn write_features() -> EnabledFeatures {
+    EnabledFeatures::compat_lepton_vector_write()
+}
+
+/// Reading takes what writing made (`write_features` caps width and height at 16,386), and
+/// files of the promised length only.
+fn read_features(expected: u64) -> EnabledFeatures {
+    let w = write_features();
+    EnabledFeatures {
+        max_jpeg_width: w.max_jpeg_width,
+        max_jpeg_height: w.max_jpeg_height,
+        max_jpeg_file_size: expected.min(u64::from(w.max_jpeg_file_size)) as u32,
+        ..EnabledFeatures::compat_lepton_vector_read()
+    }
+}
+
+/// Lepton's fixed header (28 bytes): magic, version, type, 16 bytes of flags and revision, the
+/// JPEG's length (u32 LE at 20) and the compressed header's length (u32 LE at 24); then the
+/// zlib-compressed header, which starts `HDR` and the raw JPEG header's length (u32 LE).
+/// lepton_jpeg allocates that length before reading it, so bsar checks it first: a JPEG's
+/// header is never longer than the JPEG.
+pub(super) fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
+    use std::io::Read;
+    let bad = |m: &str| Err(format!("Lepton data damaged: {m}"));
+    let Some(fixed) = stream.get(..28) else {
+        return bad("shorter than its header");
+    };
+    let u32_at = |i: usize| u32::from_le_bytes(fixed[i..i + 4].try_into().unwrap());
+    if u64::from(u32_at(20)) != expected {
+        return bad("it states another file length than the member table");
+    }
+    let Some(compressed) = stream.get(28..28 + u32_at(24) as usize) else {
+        return bad("its header runs past its end");
+    };
+    // The whole header, inflated within a bound (the JPEG's header, its trailing bytes and
+    // restart bookkeeping are never much longer than the JPEG).
+    let cap = 2 * expected + (1 << 16);
+    let mut hdr = Vec::new();
+    if flate2::read::ZlibDecoder::new(compressed)
+        .take(cap + 1)
+        .read_to_end(&mut hdr)
+        .is_err()
+        || hdr.len() as u64 > cap
+    {
+        return bad("bad header");
+    }
+    let mut r = &hdr[..];
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (a, b) = (r.get(..n)?, r.get(n..)?);
+        r = b;
+        Some(a)
+    };
+    let u32_le = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap()) as usize;
+    if take(3) != Some(b"HDR") {
+        return bad("bad header");
+    }
+    let Some(raw) = take(4).map(u32_le).and_then(|n| take(n)) else {
+        return bad("its JPEG header is longer than its header");
+    };
+    // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
+    // bit of scan data, so a file of n bytes holds at most 512n pixels: more is damage.
+    // The decoder sizes its buffers from the frame header, trusting it: it must be there and
+    // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension).
+    let Some((w, h)) = frame_size(raw) else {
+        return bad("no sound frame header");
+    };
+    if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
+        return bad("its frame is larger than the file could hold");
+    }
+    // The records after it, each with the length lepton_jpeg allocates before reading: every
+    // length must be of data that is there.
+    let mut segments = Vec::new();
+    while let Some(marker) = take(3) {
+        let ok = match marker {
+            b"P0D" => take(1).is_some(),
+            b"CRS" => take(4)
+                .map(u32_le)
+                .and_then(|n| take(n.checked_mul(4)?))
+                .is_some(),
+            b"FRS" => take(4).map(u32_le).and_then(&mut take).is_some(),
+            b"GRB" => take(4).map(u32_le).and_then(&mut take).is_some(),
+            // A truncated JPEG: lepton_jpeg sizes its buffers from this record's positions
+            // without checking them, so bsar's reader refuses it, and its writer (which checks
+            // its output with this reader) stores truncated JPEGs with zstd.
+            b"EEE" => return bad("a truncated-JPEG record, which bsar does not read"),
+            // Scan segments: per segment a u16 first row, a u32 size, 10 more bytes.
+            [b'H', b'H', n] => match take(16 * *n as usize) {
+                Some(h) => {
+                    segments.extend(
+                        h.chunks_exact(16)
+                            .map(|e| u64::from(u32_le(&e[2..6]) as u32)),
+                    );
+                    true
+                }
+                None => false,
+            },
+            _ => return bad("unknown header record"),
+        };
+        if !ok {
+            return bad("a header record runs past the header");
+        }
+    }
+    // lepton_jpeg indexes the last segment. (The writer checks its own output with this
+    // reader, so a JPEG this refuses is stored with zstd instead.)
+    if segments.is_empty() {
+        return bad("no scan segments");
+    }
+    Ok(())
+}
+
+/// The largest width x height among the frame headers (SOFn) of a JPEG header (as Lepton keeps
+/// it: without the SOI marker; progressive files carry headers between scans, and the decoder
+/// reads every one), or `None` if there is none, or one is outside JPEG's ranges (1 to 4
+/// components, sampling factors 1 to 4, no empty dimension), or the markers are damaged.
+fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
+    let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
+    let mut largest: Option<(u16, u16)> = None;
+    while pos < b.len() {
+        if b[pos] != 0xFF || pos + 1 >= b.len() {
+            return None;
+        }
+        let marker = b[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        if matches!(marker, 0x01 | 0xD0..=0xD9) {
+            pos += 2;
+            continue;
+        }
+        let len = u16::from_be_bytes([*b.get(pos + 2)?, *b.get(pos + 3)?]) as usize;
+        if len < 2 {
+            return None;
+        }
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            // Length, precision, height, width, component count, then 3 bytes a component.
+            let f = b.get(pos + 4..pos + 2 + len)?;
+            let count = *f.get(5)? as usize;
+            let comps = f.get(6..6 + 3 * count)?;
+            let sane = (1..=4).contains(&count)
+                && comps.chunks_exact(3).all(|c| {
+                    let (hs, vs) = (c[1] >> 4, c[1] & 15);
+                    (1..=4).contains(&hs) && (1..=4).contains(&vs)
+                });
+            let (w, h) = (
+                u16::from_be_bytes([f[3], f[4]]),
+                u16::from_be_bytes([f[1], f[2]]),
+            );
+            if !sane || w == 0 || h == 0 {
+                return None;
+            }
+            let area = |(w, h): (u16, u16)| u32::from(w) * u32::from(h);
+            if largest.map_or(true, |l| area((w, h)) > area(l)) {
+                largest = Some((w, h));
+            }
+        }
+        pos += 2 + len;
+    }
+    largest
+}
+
+/// `jpeg` in Lepton's format, checked to decode to the same bytes by `lepton_decode`, the very
+/// reader of archives (so the writer never keeps Lepton data its reader refuses); `None` where
+/// Lepton refuses it or fails the check.
+pub fn lepton_encode(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let l = encode_unchecked(jpeg)?;
+    (lepton_decode(&l, jpeg.len() as u64).ok()? == jpeg).then_some(l)
+}
+
+/// `jpeg` in Lepton's format, not decoded back: the caller checks what it keeps.
+pub(super) fn encode_unchecked(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::with_capacity(jpeg.len()));
+    contained(|| {
+        lepton_jpeg::encode_lepton(
+            &mut Cursor::new(jpeg),
+            &mut out,
+            &write_features(),
+            &SingleThreadPool::default(),
+        )
+        .is_ok()
+    })
+    .filter(|&ok| ok)?;
+    Some(out.into_inner())
+}
+
+/// Length of Lepton's fixed header; its last field (u32 LE at 24) is the compressed header's
+/// length.
+pub(super) const FIXED: usize = 28;
+
+/// A Lepton stream in three parts: the fixed header, the header inflated, and the rest (the
+/// coded scans), which [`join`] puts back together. The header is what files of a data set
+/// share (the same tables, the same markers), so a chunk keeps them together, in one frame.
+pub(super) struct Parts<'a> {
+    pub fixed: &'a [u8],
+    pub header: Vec<u8>,
+    pub body: &'a [u8],
+}
+
+/// Splits a Lepton stream the writer made (`None` if it is not laid out as expected).
+pub(super) fn split(stream: &[u8]) -> Option<Parts<'_>> {
+    use std::io::Read;
+    let fixed = stream.get(..FIXED)?;
+    let n = u32::from_le_bytes(fixed[24..28].try_into().unwrap()) as usize;
+    let compressed = stream.get(FIXED..FIXED.checked_add(n)?)?;
+    let mut header = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .read_to_end(&mut header)
+        .ok()?;
+    Some(Parts {
+        fixed,
+        header,
+        body: &stream[FIXED + n..],
+    })
+}
+
+/// The Lepton stream of `parts`: the header compressed again (by zlib at level 6: Lepton's
+/// reader only inflates it, so any encoder serves), its length in the fixed header.
+pub(super) fn join(fixed: &[u8], header: &[u8], body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+    z.write_all(header).expect("writing to memory");
+    let compressed = z.finish().expect("writing to memory");
+    let mut out = Vec::with_capacity(FIXED + compressed.len() + body.len());
+    out.extend_from_slice(&fixed[..24]);
+    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&compressed);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Decodes a Lepton stream to exactly `expected` bytes.
+pub fn lepton_decode(stream: &[u8], expected: u64) -> Result<Vec<u8>, String> {
+    precheck(stream, expected)?;
+    let mut out = Bounded {
+        buf: Vec::new(),
+        limit: expected,
+    };
+    let r = contained(|| {
+        lepton_jpeg::decode_lepton(
+            &mut Cursor::new(stream),
+            &mut out,
+            &read_features(expected),
+            &SingleThreadPool::default(),
+        )
+    });
+    match r {
+        Some(Ok(_)) => {}
+        // The library's messages carry a trace of source locations, one per line: the first
+        // line says what is wrong.
+        Some(Err(e)) => {
+            let e = e.to_string();
+            return Err(format!(
+                "Lepton data damaged: {}",
+                e.lines().next().unwrap_or("")
+            ));
+        }
+        None => return Err("Lepton data damaged (the decoder gave up)".into()),
+    }
+    if out.buf.len() as u64 != expected {
+        return Err(format!(
+            "Lepton data decodes to {} bytes, the member table says {expected}",
+            out.buf.len()
+        ));
+    }
+    Ok(out.buf)
+}
+
+thread_local! {
+    /// Set while this thread runs lepton_jpeg inside `contained`.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a call into lepton_jpeg, which panics on some damaged input instead of returning an
+/// error) with its panics caught and kept quiet: `None` if it panicked. Panics anywhere else still
+/// reach the panic hook that was installed before (the default one, or a fuzzer's).
+fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(|c| c.get()) {
+                previous(info)
+            }
+        }));
+    });
+    CONTAINED.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(false));
+    r.ok()
+}
+
+/// A Vec that refuses to grow past `limit`: a damaged stream cannot make the decoder allocate
+/// more than the member table promised.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() as u64 + b.len() as u64 > self.limit {
+            return Err(std::io::Error::other("longer than the member table says"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GREY: &[u8] = include_bytes!("../../../tests/fixtures/exact/jpeg/grey.jpg");
+
+    #[test]
+    fn round_trips_and_refuses_streams_that_claim_too_much() {
+        let l = lepton_encode(GREY).expect("Lepton takes the fixture");
+        assert_eq!(lepton_decode(&l, GREY.len() as u64).unwrap(), GREY);
+        // Another length than the member table's is refused before decoding.
+        assert!(lepton_decode(&l, GREY.len() as u64 - 1).is_err());
+        // The frame size the check reads is the file's (160x120).
+        let n = u32::from_le_bytes(l[24..28].try_into().unwrap()) as usize;
+        let mut z = flate2::read::ZlibDecoder::new(&l[28..28 + n]);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut z, &mut raw).unwrap();
+        let raw_len = u32::from_le_bytes(raw[3..7].try_into().unwrap()) as usize;
+        assert_eq!(frame_size(&raw[7..7 + raw_len]), Some((160, 120)));
+        // A stream that says its JPEG header is 4 GB long (lepton_jpeg would allocate that).
+        let mut hostile = l[..28].to_vec();
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, b"HDR\xff\xff\xff\xff").unwrap();
+        let hdr = e.finish().unwrap();
+        hostile[24..28].copy_from_slice(&(hdr.len() as u32).to_le_bytes());
+        hostile.extend_from_slice(&hdr);
+        let err = lepton_decode(&hostile, GREY.len() as u64).unwrap_err();
+        assert!(err.contains("longer than its header"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_split_and_joined_again_decodes_to_the_file() {
+        let l = lepton_encode(GREY).unwrap();
+        let p = split(&l).unwrap();
+        assert!(p.header.starts_with(b"HDR"));
+        let again = join(p.fixed, &p.header, p.body);
+        assert_eq!(lepton_decode(&again, GREY.len() as u64).unwrap(), GREY);
+        // A damaged header is refused, never decoded into other bytes.
+        let mut bad = p.header.clone();
+        bad[3] ^= 0x40;
+        assert!(lepton_decode(&join(p.fixed, &bad, p.body), GREY.len() as u64).is_err());
+    }
+}
