@@ -93,6 +93,34 @@ fn zlib_candidates(level_class: u8, window_bits: u8) -> Vec<Rezip> {
     out
 }
 
+/// Output bytes a zlib replay must match in [`guess`].
+pub const GUESS_PREFIX: usize = 1 << 15;
+
+/// A cheap guess at how to rebuild `stream`: the first zlib parameters whose output matches the
+/// stream's first [`GUESS_PREFIX`] bytes, with nothing after the stream. The caller must check
+/// the guess by rebuilding (as `PngExact::capture` does, with the reader's own code), and fall
+/// back to [`analyse`] if it fails: this spares the full replay that `analyse` runs before the
+/// caller's check runs another. `None` where the stream is not zlib's, or is too short to gain.
+pub fn guess(stream: &[u8], plain: &[u8]) -> Option<Stream> {
+    let (&cmf, &flg) = (stream.first()?, stream.get(1)?);
+    let zlib_header =
+        cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
+    if !zlib_header
+        || flg & 0x20 != 0
+        || [cmf, flg] == [0x78, 0x01]
+        || stream.len() <= 2 * GUESS_PREFIX
+    {
+        return None;
+    }
+    let c = zlib_candidates(flg >> 6, (cmf >> 4) + 8)
+        .into_iter()
+        .find(|c| zlib_compress(c, plain, stream.len(), Some(stream), GUESS_PREFIX).is_ok())?;
+    Some(Stream {
+        rezip: c,
+        extra: Vec::new(),
+    })
+}
+
 /// Finds how to rebuild `stream`, a zlib stream whose decompressed contents are `plain`, made of
 /// rows of `row_len` bytes where that is known (a non-interlaced PNG). `None` when no way
 /// reproduces it (a damaged stream, say); the caller then stores the file as bytes.
@@ -172,7 +200,7 @@ pub fn rebuild(
     limit: usize,
 ) -> Result<Vec<u8>, String> {
     let mut out = match &s.rezip {
-        Rezip::Zlib { .. } => zlib_compress(&s.rezip, plain, limit, None)?,
+        Rezip::Zlib { .. } => zlib_compress(&s.rezip, plain, limit, None, usize::MAX)?,
         Rezip::Fdeflate { stored } => fdeflate_compress(*stored, plain, row_len)?,
         Rezip::Miniz { level } => miniz_compress(*level, plain, limit, None)?,
         Rezip::Preflate {
@@ -263,18 +291,20 @@ fn fdeflate_compress(
 /// Whether zlib with parameters `c` reproduces a prefix of `want` that is a whole zlib stream;
 /// returns that stream's length. Stops at the first differing byte.
 fn replays(c: &Rezip, plain: &[u8], want: &[u8]) -> Option<usize> {
-    zlib_compress(c, plain, want.len(), Some(want))
+    zlib_compress(c, plain, want.len(), Some(want), usize::MAX)
         .ok()
         .map(|v| v.len())
 }
 
 /// zlib-compresses `plain` with the parameters of `c`, refusing output past `limit`; with
-/// `expect`, stops (with an error) as soon as the output differs from it.
+/// `expect`, stops (with an error) as soon as the output differs from it. Returns the output so
+/// far once it holds `stop_after` bytes or more (`usize::MAX`: the whole stream).
 fn zlib_compress(
     c: &Rezip,
     plain: &[u8],
     limit: usize,
     expect: Option<&[u8]>,
+    stop_after: usize,
 ) -> Result<Vec<u8>, String> {
     let Rezip::Zlib {
         level,
@@ -307,7 +337,7 @@ fn zlib_compress(
                 return Err("differs".into());
             }
         }
-        if done {
+        if done || out.len() >= stop_after {
             return Ok(out);
         }
     }
@@ -442,6 +472,34 @@ mod tests {
     }
 
     #[test]
+    fn a_guess_takes_the_first_parameters_that_match_a_long_streams_start() {
+        // Noisy enough that the stream is long.
+        let mut x = 1u32;
+        let plain: Vec<u8> = (0..200_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (i / 64) as u8 + (x >> 29) as u8
+            })
+            .collect();
+        let c = Rezip::Zlib {
+            level: 9,
+            window_bits: 15,
+            mem_level: 8,
+            strategy: 1,
+        };
+        let stream = zlib_compress(&c, &plain, usize::MAX, None, usize::MAX).unwrap();
+        assert!(stream.len() > 2 * GUESS_PREFIX, "{}", stream.len());
+        let g = guess(&stream, &plain).expect("a guess");
+        assert_eq!(g.rezip, c);
+        assert_eq!(rebuild(&g, &plain, None, stream.len()).unwrap(), stream);
+        // Too short to gain anything: no guess (the full analysis is cheap there).
+        let short = zlib_compress(&c, &plain[..20_000], usize::MAX, None, usize::MAX).unwrap();
+        assert!(guess(&short, &plain[..20_000]).is_none());
+    }
+
+    #[test]
     fn zlib_streams_replay_with_four_bytes() {
         let plain = sample(100_000);
         for level in [1u32, 6, 9] {
@@ -458,6 +516,7 @@ mod tests {
                 &plain,
                 usize::MAX,
                 None,
+                usize::MAX,
             )
             .unwrap();
             let s = analyse(&ours, &plain, None).expect("a zlib stream replays");
@@ -493,7 +552,7 @@ mod tests {
             mem_level: 9,
             strategy: 1,
         };
-        let mut stream = zlib_compress(&c, &plain, usize::MAX, None).unwrap();
+        let mut stream = zlib_compress(&c, &plain, usize::MAX, None, usize::MAX).unwrap();
         stream.extend_from_slice(b"junk");
         let s = analyse(&stream, &plain, None).unwrap();
         assert_eq!(s.extra, b"junk");

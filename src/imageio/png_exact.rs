@@ -109,6 +109,16 @@ fn layout(head: &[u8], raster: &Raster) -> Result<Layout, WrapperError> {
     })
 }
 
+/// `record` as the archive will hold it (serialised and read back), if that rebuilds `bytes`
+/// from `raster` with the reader's own code.
+fn checked(record: PngExact, raster: &Raster, bytes: &[u8]) -> Option<PngExact> {
+    let mut serialised = Vec::new();
+    record.write(&mut serialised);
+    let mut r = Reader::new(&serialised);
+    let stored = PngExact::read(&mut r).ok().filter(|_| r.left() == 0)?;
+    (stored.rebuild(raster).ok()? == bytes).then_some(stored)
+}
+
 impl PngExact {
     /// The record for `bytes`, a PNG file whose decoded pixels are `raster`, if bsar can rebuild
     /// the file exactly; checked by rebuilding it. `None` sends the file to storage as bytes.
@@ -132,15 +142,6 @@ impl PngExact {
         if png_filter::filter(&layout, &raster.pixels, &filters).ok()? != plain {
             return None;
         }
-        let stream = deflate::analyse(&zlib, &plain, layout.row_len())?;
-        if let Rezip::Preflate { corrections, .. } = &stream.rezip {
-            // A deflate encoder preflate models badly (corrections a quarter of the stream or
-            // more, beyond the few bytes any record costs) is not worth it: such a file is
-            // stored as bytes. (The writer's never-worse-than-zstd rule has the last word.)
-            if corrections.len() > zlib.len() / 4 + 64 {
-                return None;
-            }
-        }
         let lens: Vec<u32> = run.data.iter().map(|d| d.len() as u32).collect();
         let split = match lens.split_last() {
             Some((&last, rest))
@@ -150,21 +151,32 @@ impl PngExact {
             }
             _ => Split::Lengths(lens),
         };
-        let record = PngExact {
+        let record = |stream| PngExact {
             file_crc: crc32fast::hash(bytes),
             head: head.to_vec(),
             tail: tail.to_vec(),
             stream_len: zlib.len() as u64,
-            split,
-            filters,
+            split: split.clone(),
+            filters: filters.clone(),
             stream,
         };
-        // The check runs on the record as the archive will hold it: serialised and read back.
-        let mut serialised = Vec::new();
-        record.write(&mut serialised);
-        let mut r = Reader::new(&serialised);
-        let stored = PngExact::read(&mut r).ok().filter(|_| r.left() == 0)?;
-        (stored.rebuild(raster).ok()? == bytes).then_some(stored)
+        // The zlib parameters that match the stream's start are nearly always the ones that made
+        // it: checking that guess by the rebuild below spares the full replay `analyse` runs.
+        if let Some(guessed) = deflate::guess(&zlib, &plain) {
+            if let Some(checked) = checked(record(guessed), raster, bytes) {
+                return Some(checked);
+            }
+        }
+        let stream = deflate::analyse(&zlib, &plain, layout.row_len())?;
+        if let Rezip::Preflate { corrections, .. } = &stream.rezip {
+            // A deflate encoder preflate models badly (corrections a quarter of the stream or
+            // more, beyond the few bytes any record costs) is not worth it: such a file is
+            // stored as bytes. (The writer's never-worse-than-zstd rule has the last word.)
+            if corrections.len() > zlib.len() / 4 + 64 {
+                return None;
+            }
+        }
+        checked(record(stream), raster, bytes)
     }
 
     /// The original file's length.
@@ -498,5 +510,89 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self) -> Result<&'a [u8], WrapperError> {
         let n = self.varint()?;
         self.take(usize::try_from(n).map_err(|_| self.bad("truncated"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+
+    /// A grey `w x h` PNG, every row filtered with None, its image data zlib at level 9 with
+    /// Pillow's `optimize` settings (memory level 9, `Z_FILTERED`) and `extra` bytes after the
+    /// zlib stream, in one IDAT chunk.
+    fn png(w: u32, h: u32, extra: &[u8]) -> (Vec<u8>, Raster) {
+        let pixels: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                ((x * 3 + y * 5) ^ (i.wrapping_mul(2_654_435_761) >> 27)) as u8
+            })
+            .collect();
+        let mut plain = Vec::new();
+        for row in pixels.chunks(w as usize) {
+            plain.push(0);
+            plain.extend_from_slice(row);
+        }
+        let s = Stream {
+            rezip: Rezip::Zlib {
+                level: 9,
+                window_bits: 15,
+                mem_level: 9,
+                strategy: 1,
+            },
+            extra: extra.to_vec(),
+        };
+        let zlib = deflate::rebuild(&s, &plain, Some(w as usize + 1), usize::MAX).unwrap();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"IDAT", &zlib);
+        chunk(&mut out, b"IEND", &[]);
+        let raster = Raster {
+            width: w,
+            height: h,
+            channels: 1,
+            pixels,
+        };
+        (out, raster)
+    }
+
+    /// A stream long enough for `deflate::guess`: found from its first bytes and checked by the
+    /// rebuild; with bytes after the stream the guess's rebuild fails, and the full analysis
+    /// finds them. Either way the record is the one the full analysis gives.
+    #[test]
+    fn a_long_zlib_stream_is_captured_from_a_guess_checked_by_the_rebuild() {
+        for extra in [&b""[..], b"junk"] {
+            let (bytes, raster) = png(400, 300, extra);
+            let zlib_len = bytes.len() - 8 - 25 - 12 - 12;
+            assert!(zlib_len > 2 * deflate::GUESS_PREFIX, "{zlib_len}");
+            let rec = PngExact::capture(&bytes, &raster).expect("captured");
+            assert_eq!(rec.rebuild(&raster).unwrap(), bytes);
+            assert_eq!(rec.stream.extra, extra);
+            assert!(
+                matches!(
+                    rec.stream.rezip,
+                    Rezip::Zlib {
+                        level: 9,
+                        mem_level: 9,
+                        strategy: 1,
+                        ..
+                    }
+                ),
+                "{:?}",
+                rec.stream.rezip
+            );
+        }
     }
 }
