@@ -24,8 +24,8 @@ use data::{encode_unchecked, join, split, FIXED};
 /// `..._vector_read()`), one thread, each item whole. A new `lepton_jpeg` whose output differs
 /// gets a new value; old ones keep decoding.
 pub const FORMAT_LEPTON_0_5_8: u8 = 1;
-/// The same Lepton data, each item's header kept in the chunk's header frame (written since
-/// format 1.3 of the archive).
+/// Lepton data of the same library and settings but one partition (`data::write_features`), each
+/// item's header kept in the chunk's header frame (written since format 1.3 of the archive).
 pub const FORMAT_SHARED_HEADERS: u8 = 2;
 
 /// Item modes: what follows the mode byte.
@@ -123,7 +123,9 @@ fn parse(data: &[u8], count: usize) -> Result<Chunk<'_>, CodecError> {
         )));
     }
     if bodies == 0 && !header_frame.is_empty() {
-        return Err(bad("Lepton chunk has a header frame but no item uses it".into()));
+        return Err(bad(
+            "Lepton chunk has a header frame but no item uses it".into()
+        ));
     }
     Ok(Chunk {
         header_frame,
@@ -138,8 +140,7 @@ fn parse(data: &[u8], count: usize) -> Result<Chunk<'_>, CodecError> {
 fn headers(frame: &[u8], lens: &[u64]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
     let cap = |len: u64| FIXED as u64 + 4 + 2 * len + (1 << 16);
     let total: u64 = lens.iter().map(|&l| cap(l)).sum();
-    let raw = decode_frame_within(frame, total)
-        .map_err(|e| format!("Lepton header frame: {e}"))?;
+    let raw = decode_frame_within(frame, total).map_err(|e| format!("Lepton header frame: {e}"))?;
     if raw.len() as u64 > total {
         return Err("Lepton header frame holds more than its files' headers could".into());
     }
@@ -329,7 +330,12 @@ mod tests {
 
     #[test]
     fn shared_headers_cost_less_than_whole_streams_and_decode_to_the_files() {
-        let items = fixtures(&["pillow-q75.jpg", "cmyk.jpg", "pillow-q95.jpg", "baseline.jpg"]);
+        let items = fixtures(&[
+            "pillow-q75.jpg",
+            "cmyk.jpg",
+            "pillow-q95.jpg",
+            "baseline.jpg",
+        ]);
         let refs: Vec<&Payload> = items.iter().collect();
         let codec = LeptonCodec::new(19);
         let chunk = codec.encode_chunk(&refs).unwrap();
@@ -353,7 +359,12 @@ mod tests {
                 }
             }
         }
-        assert!(chunk.len() < old.len(), "{} against {}", chunk.len(), old.len());
+        assert!(
+            chunk.len() < old.len(),
+            "{} against {}",
+            chunk.len(),
+            old.len()
+        );
         // ... and still decodes.
         codec.check_chunk(&old, &s).unwrap();
         assert_eq!(codec.decode_chunk(&old, &s, 3).unwrap(), items);
