@@ -74,7 +74,8 @@ fn main() {
 
 /// Lepton chunks in the lepton_chunk target's layout (`[count-1 | upto << 3] [u16 len] x count
 /// [chunk]`), in the format this bsar writes (2, headers in one frame): the grey fixture JPEG
-/// alone, with the truncated one (which goes through zstd), and three Pillow and cjpeg files.
+/// alone, with the truncated one (which goes through zstd), three Pillow and cjpeg files, and a
+/// stack (two files of one size and tables) around another file.
 /// (`grey.bin` and `grey-and-truncated.bin`, the same files in format 1, were written by bsar
 /// 1.2 and are kept as they are.)
 fn lepton_seeds(root: &str) {
@@ -86,6 +87,14 @@ fn lepton_seeds(root: &str) {
         (
             "grey-and-truncated-2.bin",
             vec![read("grey.jpg"), read("truncated.jpg")],
+        ),
+        (
+            "stack-2.bin",
+            vec![
+                read("pillow-q75.jpg"),
+                read("grey.jpg"),
+                read("pillow-q75.jpg"),
+            ],
         ),
         (
             "three-2.bin",

@@ -329,3 +329,52 @@ fn a_damaged_lepton_stream_names_the_member() {
         let _ = fs::remove_dir_all(root.join("out"));
     }
 }
+
+/// Files of one size and tables (here Pillow's quality 75 fixture, and the same with comment
+/// segments, as an encoder writing metadata would) are coded by Lepton as one stack (spec 6.2)
+/// and come back byte for byte; damage to the stack's stream names a member of it.
+#[test]
+fn jpegs_of_one_size_and_tables_stack_and_come_back_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let dir = root.join("set");
+    fs::create_dir_all(&dir).unwrap();
+    let q75 = fs::read(fixtures().join("jpeg/pillow-q75.jpg")).unwrap();
+    fs::write(dir.join("a.jpg"), &q75).unwrap();
+    fs::copy(fixtures().join("jpeg/grey.jpg"), dir.join("b.jpg")).unwrap();
+    for (name, text) in [
+        ("c.jpg", &b"made by a camera"[..]),
+        ("d.jpg", b"and another"),
+    ] {
+        let mut f = q75[..2].to_vec();
+        f.extend_from_slice(&[0xFF, 0xFE]);
+        f.extend_from_slice(&(text.len() as u16 + 2).to_be_bytes());
+        f.extend_from_slice(text);
+        f.extend_from_slice(&q75[2..]);
+        fs::write(dir.join(name), f).unwrap();
+    }
+    ok(root, &["create", "-q", "a.bsar", "set"]);
+    ok(root, &["verify", "-q", "a.bsar"]);
+    ok(root, &["extract", "-q", "a.bsar", "-C", "out"]);
+    for n in ["a.jpg", "b.jpg", "c.jpg", "d.jpg"] {
+        assert!(
+            fs::read(dir.join(n)).unwrap() == fs::read(root.join("out/set").join(n)).unwrap(),
+            "{n} comes back byte for byte"
+        );
+    }
+    // The chunk holds a stack: its first file's item (mode 3) follows the header frame.
+    let data = fs::read(root.join("a.bsar")).unwrap();
+    let index = Archive::parse(&data).unwrap().index;
+    let c = &index.chunks[0];
+    let o = c.offset as usize;
+    let frame = u32::from_le_bytes(data[o + 1..o + 5].try_into().unwrap()) as usize;
+    assert_eq!(data[o + 5 + frame], 3, "the first file opens a stack");
+    // Damage in the stack's body: the error names a member of the stack.
+    rewrite_index(&root.join("a.bsar"), |index, data| {
+        let at = index.chunks[0].offset as usize + 5 + frame + 1 + 4 + 500;
+        data[at] ^= 0x5a;
+    });
+    let _ = fs::remove_dir_all(root.join("out"));
+    let err = fails_damaged(root, &["extract", "a.bsar", "-C", "out"]);
+    assert!(err.contains("set/"), "{err}");
+}

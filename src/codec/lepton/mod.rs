@@ -11,29 +11,18 @@
 //! time. Format 2 keeps every item's header in one Zstandard frame for the chunk, which codes the
 //! repeats for almost nothing.
 
+mod chunk;
 mod data;
+mod stack;
 
+pub use chunk::{FORMAT_LEPTON_0_5_8, FORMAT_SHARED_HEADERS};
 pub use data::{lepton_decode, lepton_encode};
 
-use super::zstd::{decode_frame, decode_frame_within, frame_len, ZstdCodec};
+use super::zstd::{decode_frame, ZstdCodec};
 use super::{Codec, CodecError, ItemShape, Payload, CODEC_LEPTON};
-use data::{encode_unchecked, join, split, FIXED};
-
-/// The chunk's first byte: which Lepton format and settings the items hold, and how they lie. 1
-/// is `lepton_jpeg` 0.5.8 with `EnabledFeatures::compat_lepton_vector_write()` (reading with
-/// `..._vector_read()`), one thread, each item whole. A new `lepton_jpeg` whose output differs
-/// gets a new value; old ones keep decoding.
-pub const FORMAT_LEPTON_0_5_8: u8 = 1;
-/// Lepton data of the same library and settings but one partition (`data::write_features`), each
-/// item's header kept in the chunk's header frame (written since format 1.3 of the archive).
-pub const FORMAT_SHARED_HEADERS: u8 = 2;
-
-/// Item modes: what follows the mode byte.
-const ITEM_ZSTD: u8 = 0;
-/// Format 1: a whole Lepton stream.
-const ITEM_LEPTON: u8 = 1;
-/// Format 2: a Lepton stream's body; its header is the next entry of the header frame.
-const ITEM_LEPTON_BODY: u8 = 2;
+use chunk::{parse, Item, ITEM_LEPTON_BODY, ITEM_STACK_FIRST, ITEM_STACK_PART, ITEM_ZSTD};
+use data::{encode_unchecked, join, split};
+use std::collections::HashMap;
 
 pub struct LeptonCodec {
     zstd: ZstdCodec,
@@ -50,139 +39,60 @@ impl LeptonCodec {
     }
 }
 
-/// One item as it lies in the chunk.
-enum Item<'a> {
-    Zstd(&'a [u8]),
-    Lepton(&'a [u8]),
-    /// A body, and the index of its header among the chunk's.
-    Body(&'a [u8], usize),
+/// A Lepton stream in its parts, checked: the rebuilt stream decodes to the file (with the
+/// reader's own code, so the writer never keeps what its reader refuses).
+struct Coded {
+    fixed: Vec<u8>,
+    header: Vec<u8>,
+    body: Vec<u8>,
 }
 
-/// A chunk's framing: its header frame (format 2) and its `count` items, found from their framing
-/// only; nothing may follow the last.
-struct Chunk<'a> {
-    header_frame: &'a [u8],
-    items: Vec<Item<'a>>,
-    bodies: usize,
-}
-
-fn parse(data: &[u8], count: usize) -> Result<Chunk<'_>, CodecError> {
-    let bad = |m: String| CodecError::Corrupt(m);
-    let short = |i: usize| bad(format!("item {i}: chunk ends early"));
-    let (&format, mut rest) = data
-        .split_first()
-        .ok_or_else(|| bad("empty Lepton chunk".into()))?;
-    if format != FORMAT_LEPTON_0_5_8 && format != FORMAT_SHARED_HEADERS {
-        return Err(bad(format!(
-            "Lepton chunk of format {format}, which this bsar does not know"
-        )));
-    }
-    let mut header_frame: &[u8] = &[];
-    if format == FORMAT_SHARED_HEADERS {
-        let (n, r) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| bad("Lepton chunk ends in its header frame".into()))?;
-        let n = u32::from_le_bytes(*n) as usize;
-        if r.len() < n {
-            return Err(bad("Lepton chunk ends in its header frame".into()));
-        }
-        (header_frame, rest) = r.split_at(n);
-    }
-    let mut items = Vec::with_capacity(count.min(data.len()));
-    let mut bodies = 0;
-    for i in 0..count {
-        let (&mode, r) = rest.split_first().ok_or_else(|| short(i))?;
-        let (item, r) = match (format, mode) {
-            (_, ITEM_ZSTD) => {
-                let n = frame_len(r).map_err(|e| bad(format!("item {i}: {e}")))?;
-                (Item::Zstd(&r[..n]), &r[n..])
-            }
-            (FORMAT_LEPTON_0_5_8, ITEM_LEPTON) | (FORMAT_SHARED_HEADERS, ITEM_LEPTON_BODY) => {
-                let (n, r) = r.split_first_chunk::<4>().ok_or_else(|| short(i))?;
-                let n = u32::from_le_bytes(*n) as usize;
-                if r.len() < n {
-                    return Err(short(i));
-                }
-                let item = if mode == ITEM_LEPTON {
-                    Item::Lepton(&r[..n])
-                } else {
-                    bodies += 1;
-                    Item::Body(&r[..n], bodies - 1)
-                };
-                (item, &r[n..])
-            }
-            (_, m) => return Err(bad(format!("item {i}: unknown item mode {m}"))),
-        };
-        items.push(item);
-        rest = r;
-    }
-    if !rest.is_empty() {
-        return Err(bad(format!(
-            "{} stray bytes after the last of {count} items",
-            rest.len()
-        )));
-    }
-    if bodies == 0 && !header_frame.is_empty() {
-        return Err(bad(
-            "Lepton chunk has a header frame but no item uses it".into()
-        ));
-    }
-    Ok(Chunk {
-        header_frame,
-        items,
-        bodies,
+fn lepton_parts(jpeg: &[u8]) -> Option<Coded> {
+    let l = encode_unchecked(jpeg)?;
+    let p = split(&l)?;
+    let again = join(p.fixed, &p.header, p.body);
+    (lepton_decode(&again, jpeg.len() as u64).ok()? == jpeg).then(|| Coded {
+        fixed: p.fixed.to_vec(),
+        header: p.header,
+        body: p.body.to_vec(),
     })
 }
 
-/// The entries of a header frame: per body, Lepton's fixed header, then a u32 LE length and the
-/// inflated header. `lens` are the files' lengths, which bound each header (a JPEG's header is
-/// never much longer than the JPEG: the reader's own bound, `data::precheck`).
-fn headers(frame: &[u8], lens: &[u64]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
-    let cap = |len: u64| FIXED as u64 + 4 + 2 * len + (1 << 16);
-    let total: u64 = lens.iter().map(|&l| cap(l)).sum();
-    let raw = decode_frame_within(frame, total).map_err(|e| format!("Lepton header frame: {e}"))?;
-    if raw.len() as u64 > total {
-        return Err("Lepton header frame holds more than its files' headers could".into());
-    }
-    let mut r = &raw[..];
-    let mut out = Vec::with_capacity(lens.len());
-    for (k, &len) in lens.iter().enumerate() {
-        let damaged = || format!("Lepton header frame damaged (entry {k})");
-        let (fixed, rest) = r.split_at_checked(FIXED).ok_or_else(damaged)?;
-        let (n, rest) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
-        let n = u32::from_le_bytes(*n) as u64;
-        if n > cap(len) {
-            return Err(damaged());
-        }
-        let (h, rest) = rest.split_at_checked(n as usize).ok_or_else(damaged)?;
-        out.push((fixed.to_vec(), h.to_vec()));
-        r = rest;
-    }
-    if !r.is_empty() {
-        return Err("Lepton header frame holds more entries than the chunk's items".into());
-    }
-    Ok(out)
+/// How one item is written.
+enum Plan {
+    Zstd(Vec<u8>),
+    Lepton(Coded),
+    /// File `part` of stack `stack`.
+    Stacked {
+        stack: usize,
+        part: usize,
+    },
 }
 
-impl LeptonCodec {
-    /// The chunk's header entries, one per body, in item order.
-    fn chunk_headers(
-        &self,
-        c: &Chunk,
-        shapes: &[ItemShape],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CodecError> {
-        if c.bodies == 0 {
-            return Ok(Vec::new());
-        }
-        let lens: Vec<u64> = c
-            .items
-            .iter()
-            .zip(shapes)
-            .filter(|(it, _)| matches!(it, Item::Body(..)))
-            .map(|(_, s)| s.decoded_len())
-            .collect();
-        headers(c.header_frame, &lens).map_err(CodecError::Corrupt)
+/// A stack the writer keeps: its Lepton stream and its files' parts, in item order.
+struct Planned<'a> {
+    coded: Coded,
+    files: Vec<stack::Layout<'a>>,
+}
+
+/// Stacks `files` (item indices, all of one key) if Lepton takes the tall JPEG, it splits back
+/// into the files with the reader's code, and its body is smaller than what the files cost
+/// alone (`alone`, bytes).
+fn try_stack<'a>(layouts: Vec<stack::Layout<'a>>, alone: usize) -> Option<Planned<'a>> {
+    let tall = stack::tall(&layouts);
+    let coded = lepton_parts(&tall)?;
+    let again = join(&coded.fixed, &coded.header, &coded.body);
+    let back = lepton_decode(&again, tall.len() as u64).ok()?;
+    let lens: Vec<usize> = layouts.iter().map(|l| l.scan.len()).collect();
+    let scans = stack::scans(&back, &lens).ok()?;
+    if scans.iter().zip(&layouts).any(|(s, l)| *s != l.scan) {
+        return None;
     }
+    // Each file then costs its mode byte, scan length and (for later parts) stack number.
+    (coded.body.len() + 11 * layouts.len() < alone).then_some(Planned {
+        coded,
+        files: layouts,
+    })
 }
 
 impl Codec for LeptonCodec {
@@ -195,59 +105,127 @@ impl Codec for LeptonCodec {
     }
 
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
-        let mut header_entries = Vec::new();
-        let mut coded = Vec::new();
-        let mut gained = false;
+        let mut files = Vec::with_capacity(items.len());
         for item in items {
             let Payload::Bytes(file) = item else {
                 return Err(CodecError::Unsupported(
                     "Lepton codes files, not pixels".into(),
                 ));
             };
+            files.push(&file[..]);
+        }
+        // Each file alone: Lepton where it is smaller than the file's zstd frame.
+        let mut plans = Vec::with_capacity(files.len());
+        let mut alone = Vec::with_capacity(files.len());
+        for (item, file) in items.iter().zip(&files) {
             let frame = self.zstd.encode_chunk(&[item])?;
-            // Lepton data as the reader will rebuild it, decoded back by the reader's own code:
-            // the writer keeps only what decodes to the file.
-            let parts = encode_unchecked(file).and_then(|l| {
-                let p = split(&l)?;
-                let again = join(p.fixed, &p.header, p.body);
-                (lepton_decode(&again, file.len() as u64).ok()? == **file).then(|| {
-                    // What the item costs at most: its body, its header deflated on its own.
-                    let cost = 5 + again.len();
-                    (p.fixed.to_vec(), p.header, p.body.to_vec(), cost)
-                })
-            });
-            match parts {
-                Some((fixed, header, body, cost)) if cost < frame.len() + 1 => {
-                    gained = true;
-                    header_entries.extend_from_slice(&fixed);
-                    header_entries.extend_from_slice(&(header.len() as u32).to_le_bytes());
-                    header_entries.extend_from_slice(&header);
-                    coded.push(ITEM_LEPTON_BODY);
-                    coded.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                    coded.extend_from_slice(&body);
+            match lepton_parts(file) {
+                Some(c) if c.body.len() + c.header.len() / 2 < frame.len() => {
+                    alone.push(c.body.len() + 5);
+                    plans.push(Plan::Lepton(c));
                 }
                 _ => {
-                    coded.push(ITEM_ZSTD);
-                    coded.extend_from_slice(&frame);
+                    alone.push(frame.len() + 1);
+                    plans.push(Plan::Zstd(frame));
                 }
             }
         }
-        if !gained {
+        // Files of one key, in item order, stacked in runs as tall as Lepton takes.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (i, f) in files.iter().enumerate() {
+            if let Some(l) = stack::layout(f) {
+                let g = *by_key.entry(l.key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[g].push(i);
+            }
+        }
+        let mut stacks: Vec<(usize, Planned)> = Vec::new();
+        for g in &groups {
+            let Some(first) = stack::layout(files[g[0]]) else {
+                continue;
+            };
+            for run in g.chunks(stack::max_stack(&first).max(1)) {
+                if run.len() < 2 {
+                    continue;
+                }
+                let layouts: Vec<_> = run
+                    .iter()
+                    .filter_map(|&i| stack::layout(files[i]))
+                    .collect();
+                let cost: usize = run.iter().map(|&i| alone[i]).sum();
+                if let Some(p) = try_stack(layouts, cost) {
+                    stacks.push((run[0], p));
+                    for (part, &i) in run.iter().enumerate() {
+                        plans[i] = Plan::Stacked {
+                            stack: stacks.len() - 1,
+                            part,
+                        };
+                    }
+                }
+            }
+        }
+        if plans.iter().all(|p| matches!(p, Plan::Zstd(_))) {
             return Err(CodecError::Unsupported(
                 "no JPEG file in the chunk that Lepton makes smaller".into(),
             ));
         }
-        let header_frame = zstd::bulk::compress(&header_entries, self.level)
+        // Stacks are numbered in the order their first files come.
+        let mut order: Vec<usize> = (0..stacks.len()).collect();
+        order.sort_by_key(|&k| stacks[k].0);
+        let mut number = vec![0usize; stacks.len()];
+        for (n, &k) in order.iter().enumerate() {
+            number[k] = n;
+        }
+        let mut entries = Vec::new();
+        let mut coded = Vec::new();
+        let put = |v: &mut Vec<u8>, b: &[u8]| {
+            v.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            v.extend_from_slice(b);
+        };
+        for plan in &plans {
+            match plan {
+                Plan::Zstd(frame) => {
+                    coded.push(ITEM_ZSTD);
+                    coded.extend_from_slice(frame);
+                }
+                Plan::Lepton(c) => {
+                    entries.extend_from_slice(&c.fixed);
+                    put(&mut entries, &c.header);
+                    coded.push(ITEM_LEPTON_BODY);
+                    put(&mut coded, &c.body);
+                }
+                Plan::Stacked { stack, part } => {
+                    let p = &stacks[*stack].1;
+                    let l = &p.files[*part];
+                    if *part == 0 {
+                        entries.extend_from_slice(&p.coded.fixed);
+                        put(&mut entries, &p.coded.header);
+                        coded.push(ITEM_STACK_FIRST);
+                        put(&mut coded, &p.coded.body);
+                    } else {
+                        coded.push(ITEM_STACK_PART);
+                        coded.extend_from_slice(&(number[*stack] as u16).to_le_bytes());
+                    }
+                    coded.extend_from_slice(&(l.scan.len() as u32).to_le_bytes());
+                    put(&mut entries, l.prefix);
+                    put(&mut entries, l.suffix);
+                }
+            }
+        }
+        let frame = zstd::bulk::compress(&entries, self.level)
             .map_err(|e| CodecError::Internal(format!("zstd: {e}")))?;
         let mut out = vec![FORMAT_SHARED_HEADERS];
-        out.extend_from_slice(&(header_frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header_frame);
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
         out.extend_from_slice(&coded);
         Ok(out)
     }
 
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
-        let c = parse(data, shapes.len())?;
+        let c = parse(data, shapes)?;
         for (i, (item, shape)) in c.items.iter().zip(shapes).enumerate() {
             if !matches!(shape, ItemShape::Bytes { .. }) {
                 return Err(CodecError::Corrupt(format!(
@@ -265,7 +243,7 @@ impl Codec for LeptonCodec {
                 }
             }
         }
-        self.chunk_headers(&c, shapes).map(|_| ())
+        Ok(())
     }
 
     fn decode_chunk(
@@ -275,8 +253,9 @@ impl Codec for LeptonCodec {
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
         super::check_upto(upto, shapes.len())?;
-        let c = parse(data, shapes.len())?;
-        let headers = self.chunk_headers(&c, shapes)?;
+        let c = parse(data, shapes)?;
+        // Each stack's scans, decoded when a file of it is first wanted.
+        let mut scans: Vec<Option<Vec<Vec<u8>>>> = (0..c.stacks.len()).map(|_| None).collect();
         let mut out = Vec::with_capacity(upto + 1);
         for (i, (item, shape)) in c.items.iter().zip(shapes).take(upto + 1).enumerate() {
             let ItemShape::Bytes { len } = *shape else {
@@ -287,9 +266,36 @@ impl Codec for LeptonCodec {
             let bytes = match item {
                 Item::Zstd(f) => decode_frame(f, len),
                 Item::Lepton(l) => lepton_decode(l, len),
-                Item::Body(b, k) => {
-                    let (fixed, header) = &headers[*k];
-                    lepton_decode(&join(fixed, header, b), len)
+                Item::Body {
+                    body,
+                    fixed,
+                    header,
+                } => lepton_decode(&join(fixed, header, body), len),
+                Item::Part {
+                    stack,
+                    prefix,
+                    suffix,
+                    ..
+                } => {
+                    let s = &c.stacks[*stack];
+                    if scans[*stack].is_none() {
+                        let tall = lepton_decode(&join(&s.fixed, &s.header, s.body), s.tall_len)
+                            .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+                        let lens: Vec<usize> = s
+                            .items
+                            .iter()
+                            .map(|&k| match c.items[k] {
+                                Item::Part { scan, .. } => scan,
+                                _ => unreachable!("a stack lists its parts"),
+                            })
+                            .collect();
+                        let got = stack::scans(&tall, &lens)
+                            .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
+                        scans[*stack] = Some(got.into_iter().map(<[u8]>::to_vec).collect());
+                    }
+                    let part = s.items.iter().position(|&k| k == i).expect("listed");
+                    let scan = &scans[*stack].as_ref().expect("decoded")[part];
+                    Ok([&prefix[..], scan, suffix].concat())
                 }
             }
             .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
@@ -301,6 +307,7 @@ impl Codec for LeptonCodec {
 
 #[cfg(test)]
 mod tests {
+    use super::chunk::ITEM_LEPTON;
     use super::*;
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/exact/jpeg/");
@@ -368,6 +375,55 @@ mod tests {
         // ... and still decodes.
         codec.check_chunk(&old, &s).unwrap();
         assert_eq!(codec.decode_chunk(&old, &s, 3).unwrap(), items);
+    }
+
+    /// `file` with a comment segment after SOI: another file, with the same tables and scan.
+    fn with_comment(file: &[u8], text: &[u8]) -> Vec<u8> {
+        let mut out = file[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xFE]);
+        out.extend_from_slice(&(text.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(text);
+        out.extend_from_slice(&file[2..]);
+        out
+    }
+
+    #[test]
+    fn files_of_one_size_and_tables_are_stacked_and_split_back() {
+        let q75 = bytes(&fixtures(&["pillow-q75.jpg"])[0]).to_vec();
+        let items = vec![
+            Payload::Bytes(q75.clone()),
+            Payload::Bytes(std::fs::read(format!("{DIR}grey.jpg")).unwrap()),
+            Payload::Bytes(with_comment(&q75, b"second")),
+            Payload::Bytes(with_comment(&q75, b"third, longer")),
+        ];
+        let refs: Vec<&Payload> = items.iter().collect();
+        let codec = LeptonCodec::new(19);
+        let chunk = codec.encode_chunk(&refs).unwrap();
+        let s = shapes(&items);
+        let c = parse(&chunk, &s).unwrap();
+        assert_eq!(c.stacks.len(), 1);
+        assert_eq!(c.stacks[0].items, vec![0, 2, 3]);
+        assert!(matches!(c.items[1], Item::Body { .. }));
+        codec.check_chunk(&chunk, &s).unwrap();
+        for upto in [0, 3] {
+            assert_eq!(
+                codec.decode_chunk(&chunk, &s, upto).unwrap(),
+                items[..=upto]
+            );
+        }
+        // Smaller than the files' chunks one by one (the writer keeps a stack only if its body
+        // is smaller than the files' bodies alone).
+        let apart: usize = refs
+            .iter()
+            .map(|r| codec.encode_chunk(&[r]).unwrap().len())
+            .sum();
+        assert!(chunk.len() < apart, "{} {apart}", chunk.len());
+        // A member table that gives a stacked file another length is refused before decoding.
+        let mut wrong = s.clone();
+        wrong[2] = ItemShape::Bytes {
+            len: items[2].len() as u64 + 1,
+        };
+        assert!(codec.check_chunk(&chunk, &wrong).is_err());
     }
 
     #[test]
