@@ -65,15 +65,8 @@ impl Codec for ZstdCodec {
             .zip(shapes)
             .enumerate()
         {
-            // The frame header's content size, where present, must be the promised size.
-            if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
-                if n != shape.decoded_len() {
-                    return Err(CodecError::Corrupt(format!(
-                        "item {i}: frame holds {n} bytes, the member table says {}",
-                        shape.decoded_len()
-                    )));
-                }
-            }
+            check_content_size(frame, shape.decoded_len())
+                .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
         }
         Ok(())
     }
@@ -145,6 +138,17 @@ pub(super) fn frame_len(data: &[u8]) -> Result<usize, String> {
 }
 
 /// Decompresses one frame that must yield exactly `expected` bytes.
+/// The frame header's content size, where present, must be the promised size: damage that check
+/// catches without decoding.
+pub(super) fn check_content_size(frame: &[u8], expected: u64) -> Result<(), String> {
+    match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(n)) if n != expected => Err(format!(
+            "frame holds {n} bytes, the member table says {expected}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
     let out = decode_frame_within(frame, expected)?;
     if out.len() as u64 != expected {

@@ -18,7 +18,7 @@ mod stack;
 pub use chunk::{FORMAT_LEPTON_0_5_8, FORMAT_SHARED_HEADERS};
 pub use data::{lepton_decode, lepton_encode};
 
-use super::zstd::{decode_frame, ZstdCodec};
+use super::zstd::{check_content_size, decode_frame, ZstdCodec};
 use super::{Codec, CodecError, ItemShape, Payload, CODEC_LEPTON};
 use chunk::{parse, Item, ITEM_LEPTON_BODY, ITEM_STACK_FIRST, ITEM_STACK_PART, ITEM_ZSTD};
 use data::{encode_unchecked, join, split};
@@ -130,33 +130,33 @@ impl Codec for LeptonCodec {
                 }
             }
         }
-        // Files of one key, in item order, stacked in runs as tall as Lepton takes.
+        // Files of one key, in item order, stacked in runs as tall as Lepton takes. Each file's
+        // layout is read once and moves into the one run it can belong to.
+        let mut layouts: Vec<Option<stack::Layout>> =
+            files.iter().map(|f| stack::layout(f)).collect();
         let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
-        for (i, f) in files.iter().enumerate() {
-            if let Some(l) = stack::layout(f) {
-                let g = *by_key.entry(l.key).or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
-                groups[g].push(i);
+        {
+            let mut by_key: HashMap<&[u8], usize> = HashMap::new();
+            for (i, l) in layouts.iter().enumerate() {
+                if let Some(l) = l {
+                    let g = *by_key.entry(&l.key[..]).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[g].push(i);
+                }
             }
         }
         let mut stacks: Vec<(usize, Planned)> = Vec::new();
         for g in &groups {
-            let Some(first) = stack::layout(files[g[0]]) else {
-                continue;
-            };
-            for run in g.chunks(stack::max_stack(&first).max(1)) {
+            let tallest = layouts[g[0]].as_ref().map_or(1, stack::max_stack);
+            for run in g.chunks(tallest.max(1)) {
                 if run.len() < 2 {
                     continue;
                 }
-                let layouts: Vec<_> = run
-                    .iter()
-                    .filter_map(|&i| stack::layout(files[i]))
-                    .collect();
+                let run_layouts: Vec<_> = run.iter().filter_map(|&i| layouts[i].take()).collect();
                 let cost: usize = run.iter().map(|&i| alone[i]).sum();
-                if let Some(p) = try_stack(layouts, cost) {
+                if let Some(p) = try_stack(run_layouts, cost) {
                     stacks.push((run[0], p));
                     for (part, &i) in run.iter().enumerate() {
                         plans[i] = Plan::Stacked {
@@ -233,14 +233,8 @@ impl Codec for LeptonCodec {
                 )));
             }
             if let Item::Zstd(frame) = item {
-                if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
-                    if n != shape.decoded_len() {
-                        return Err(CodecError::Corrupt(format!(
-                            "item {i}: frame holds {n} bytes, the member table says {}",
-                            shape.decoded_len()
-                        )));
-                    }
-                }
+                check_content_size(frame, shape.decoded_len())
+                    .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
             }
         }
         Ok(())
