@@ -16,7 +16,8 @@
 //! The `bsar` row is the default archive, every PNG restored byte for byte; the `bsar
 //! --pixels-only` row restores pixels only: their difference is the cost of byte exactness.
 //! JPEG sets are measured by `bench_jpeg`.
-//! Each table also has a row for bsar's context code alone (spec/context.md), run in-process
+//! Each table also has a row for the default model alone (every patch by bits-back, in process:
+//! the model's coding cost on the set) and one for bsar's context code alone (spec/context.md), run in-process
 //! over the same images in chunks of 256 as the archive codes them: its exact rate (sum of
 //! -log2(freq / 2^20) over the samples, no container, no bits-back) and its speed on one thread
 //! (create: model and intervals; extract: model and search).
@@ -192,13 +193,16 @@ fn decode_png_shape(path: &Path) -> (u32, u32, usize, Vec<u8>) {
     (info.width, info.height, c, buf)
 }
 
-/// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
-/// default), colour planes only: its exact coded size and its one-thread times.
-fn context_code(set: &Set) -> Row {
-    use bsar::context::{ContextModel, ImageCoder};
-    const P: u32 = 20;
-    let images: Vec<(usize, usize, usize, Vec<u8>)> = set
-        .files
+/// A shipped model's held-out nELBO as its JSON records it (`train.heldout_nelbo_bpd`).
+fn heldout_nelbo(name: &str) -> Option<f64> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    v["train"]["heldout_nelbo_bpd"].as_f64()
+}
+
+/// Every image's width, height, colour planes (1 or 3) and colour samples.
+fn colour_planes(set: &Set) -> Vec<(usize, usize, usize, Vec<u8>)> {
+    set.files
         .iter()
         .map(|f| {
             let (w, h, c, px) = decode_png_shape(f);
@@ -209,7 +213,69 @@ fn context_code(set: &Set) -> Row {
                 .collect();
             (w as usize, h as usize, colour, px)
         })
-        .collect();
+        .collect()
+}
+
+/// The default model for the set's images alone: every patch by bits-back (no context code, no
+/// patch code, no choice), in chunks of 256 images, one thread, encoding only. What the model
+/// itself codes at, initial bits included once per chunk: its coding cost on this set, which is
+/// its discretised negative ELBO plus those initial bits. Returns the row and the model's name.
+fn model_alone(set: &Set) -> (Row, String) {
+    use bsar::bitswap::{Planes, Policy, Precisions, Scheme};
+    let images = colour_planes(set);
+    let colour = images[0].2;
+    let entry = bsar::shipped::all()
+        .unwrap()
+        .iter()
+        .find(|e| e.model.config().channels == colour)
+        .unwrap();
+    let model: &bsar::model::Model = &entry.model;
+    let prec = Precisions {
+        pixel: 20,
+        latent: 20,
+    };
+    let (mut bytes, mut create_s) = (0u64, 0f64);
+    for chunk in images.chunks(256) {
+        let planes: Vec<Planes> = chunk
+            .iter()
+            .map(|(w, h, c, px)| Planes {
+                width: *w,
+                height: *h,
+                channels: *c,
+                samples: px.clone(),
+                model: 0,
+            })
+            .collect();
+        let t = Instant::now();
+        let stack = bsar::bitswap::encode(
+            &[model],
+            Scheme::BitSwap,
+            prec,
+            Policy::BitsBackOnly,
+            &planes,
+        )
+        .unwrap();
+        create_s += t.elapsed().as_secs_f64();
+        bytes += stack.to_bytes().len() as u64;
+    }
+    let row = Row {
+        tool: format!(
+            "bsar model {} alone: every patch by bits-back (no container, 1 thread)",
+            entry.name
+        ),
+        bytes,
+        create_s,
+        extract_s: None,
+    };
+    (row, entry.name.to_string())
+}
+
+/// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
+/// default), colour planes only: its exact coded size and its one-thread times.
+fn context_code(set: &Set) -> Row {
+    use bsar::context::{ContextModel, ImageCoder};
+    const P: u32 = 20;
+    let images = colour_planes(set);
     let (mut bits, mut create_s, mut extract_s) = (0f64, 0f64, 0f64);
     for chunk in images.chunks(256) {
         let t = Instant::now();
@@ -453,6 +519,8 @@ fn main() {
             bsar(&set, work, &bin, &["--pixels-only".to_string()]),
             context_code(&set),
         ];
+        let (alone, model_name) = model_alone(&set);
+        rows.push(alone);
         if !bsar_extra.is_empty() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));
         }
@@ -541,6 +609,9 @@ fn main() {
             share(m.context),
             share(m.patch)
         );
+        if let Some(nelbo) = heldout_nelbo(&model_name) {
+            println!("{model_name}: held-out nELBO {nelbo} bits/dim on its training data's held-out part (its JSON)");
+        }
         println!("| tool | bytes | bits/dim | create MB/s | extract MB/s |");
         println!("|---|---:|---:|---:|---:|");
         for r in &rows {

@@ -49,15 +49,38 @@ fn main() {
     )
     .expect("the fixture model loads");
     let model = Arc::new(model);
+    let local = Model::load(
+        include_bytes!("../tests/fixtures/model-tiny-local.json"),
+        include_bytes!("../tests/fixtures/model-tiny-local.safetensors"),
+    )
+    .expect("the local fixture model loads");
+    let local = Arc::new(local);
     let images = [image(13, 9, 1), image(8, 16, 2)];
     let payloads: Vec<Payload> = images.iter().cloned().map(Payload::Image).collect();
     let refs: Vec<&Payload> = payloads.iter().collect();
-    for (name, scheme, policy) in [
-        ("two-images-bitswap.bin", Scheme::BitSwap, Policy::Cheapest),
-        ("two-images-bbans.bin", Scheme::BbAns, Policy::BitsBackOnly),
+    for (name, m, scheme, policy) in [
+        (
+            "two-images-bitswap.bin",
+            &model,
+            Scheme::BitSwap,
+            Policy::Cheapest,
+        ),
+        (
+            "two-images-bbans.bin",
+            &model,
+            Scheme::BbAns,
+            Policy::BitsBackOnly,
+        ),
+        // Every patch by bits-back, so that the local-linear pixel path is what the seed holds.
+        (
+            "local-bitswap.bin",
+            &local,
+            Scheme::BitSwap,
+            Policy::BitsBackOnly,
+        ),
     ] {
         let codec =
-            BitswapCodec::new(vec![model.clone()], scheme, DEFAULT_PRECISIONS).with_policy(policy);
+            BitswapCodec::new(vec![m.clone()], scheme, DEFAULT_PRECISIONS).with_policy(policy);
         let chunk = codec.encode_chunk(&refs).expect("encodes");
         // count 2 (stored as 1), decode up to image 1; channel byte 2 means 3 channels.
         let mut seed = vec![1 | (1 << 2)];

@@ -32,10 +32,18 @@ const SHIPPED: &[Shipped] = &[
             "natural RGB images, wider and deeper (5x the compute; needs more training to pay off)",
     },
     Shipped {
+        name: "gray-mnist-ctx",
+        json: include_bytes!("../models/gray-mnist-ctx.json"),
+        weights: include_bytes!("../models/gray-mnist-ctx.safetensors"),
+        about: "grayscale images, trained on MNIST digits; its pixels see their decoded \
+                neighbours (default for grey and grey+alpha, 36 MMAC/patch)",
+    },
+    Shipped {
         name: "gray-mnist",
         json: include_bytes!("../models/gray-mnist.json"),
         weights: include_bytes!("../models/gray-mnist.safetensors"),
-        about: "grayscale images, trained on MNIST digits (default for grey and grey+alpha)",
+        about: "grayscale images, trained on MNIST digits (the default before gray-mnist-ctx; \
+                469 MMAC/patch)",
     },
 ];
 

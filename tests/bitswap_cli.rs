@@ -409,15 +409,20 @@ fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
 }
 
 #[test]
-fn models_lists_the_three_shipped_models() {
+fn models_lists_the_four_shipped_models() {
     let tmp = tempfile::tempdir().unwrap();
     let out = String::from_utf8(ok(tmp.path(), &["models"]).stdout).unwrap();
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{out}");
-    for (name, channels) in [("rgb-photos", "3"), ("rgb-fast", "3"), ("gray-mnist", "1")] {
+    assert_eq!(rows.len(), 4, "{out}");
+    for (name, channels) in [
+        ("rgb-photos", "3"),
+        ("rgb-fast", "3"),
+        ("gray-mnist", "1"),
+        ("gray-mnist-ctx", "1"),
+    ] {
         let row = rows
             .iter()
-            .find(|r| r.starts_with(name))
+            .find(|r| r.split_whitespace().next() == Some(name))
             .unwrap_or_else(|| panic!("{name}: {out}"));
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cols[1].len(), 16, "id column of {row}");

@@ -576,7 +576,17 @@ fn initial_bits_are_paid_once_per_chunk() {
 /// changes.
 #[test]
 fn fuzz_seeds_are_valid_chunks() {
-    let codec = BitswapCodec::new(vec![tiny_rgb()], Scheme::BitSwap, DEFAULT_PRECISIONS);
+    // The fuzz target's models: the fixture and its local-linear twin (spec/model.md 5).
+    let local = Model::load(
+        include_bytes!("fixtures/model-tiny-local.json"),
+        include_bytes!("fixtures/model-tiny-local.safetensors"),
+    )
+    .unwrap();
+    let codec = BitswapCodec::new(
+        vec![tiny_rgb(), Arc::new(local)],
+        Scheme::BitSwap,
+        DEFAULT_PRECISIONS,
+    );
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/bitswap_chunk");
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -596,8 +606,9 @@ fn fuzz_seeds_are_valid_chunks() {
         decode(&codec, &data[1 + 3 * count..], &shapes, upto).unwrap();
         seen += 1;
     }
-    // Version 3 seeds (make_fuzz_seeds) and the version 2 ones kept for the old decoder.
-    assert_eq!(seen, 4);
+    // Version 3 seeds (make_fuzz_seeds, one of them with the local-linear model) and the version
+    // 2 ones kept for the old decoder.
+    assert_eq!(seen, 5);
 }
 
 /// Every policy decodes exactly; seeding replaces the initial bits (no supply words read) on

@@ -69,7 +69,21 @@ fn bad_json_is_rejected() {
     assert!(err(b"{not json", &st).contains("not valid JSON"));
     assert!(err(b"[1, 2]", &st).contains("not an object"));
     assert!(with_json(|v| v["format"] = "other".into()).contains("format"));
-    assert!(with_json(|v| v["version"] = 2.into()).contains("version 2"));
+    assert!(with_json(|v| v["version"] = 3.into()).contains("version 3"));
+    // Version 2 is version 1 plus `pixel_context`: never one without the other.
+    assert!(with_json(|v| v["version"] = 2.into()).contains("needs the field `pixel_context`"));
+    assert!(with_json(|v| v["pixel_context"] = "local-linear".into()).contains("needs version 2"));
+    assert!(with_json(|v| {
+        v["version"] = 2.into();
+        v["pixel_context"] = "other".into();
+    })
+    .contains("`pixel_context`"));
+    // A local-linear model's p0 has 16C logistics' worth of outputs, not 4C.
+    assert!(with_json(|v| {
+        v["version"] = 2.into();
+        v["pixel_context"] = "local-linear".into();
+    })
+    .contains("`p0.out.weight` has shape [24, 8, 3, 3], expected [96, 8, 3, 3]"));
     assert!(with_json(|v| {
         v.as_object_mut().unwrap().remove("width");
     })

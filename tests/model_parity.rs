@@ -1,9 +1,10 @@
 //! Parity with the PyTorch trainer on the fixture `tests/fixtures/model-tiny*` (written by
 //! `train/bsar_train/make_fixture.py`, layout in its README): the engine's net outputs match
 //! PyTorch's to float tolerance, and its coding cost from integer tables matches PyTorch's
-//! float negative ELBO (`nelbo_bits`) within 0.5%.
+//! float negative ELBO (`nelbo_bits`) within 0.5%. `model-tiny-local` pins the local-linear pixel
+//! likelihood (spec/model.md §5) the same way, and its per-sample means (`pixel.mu`).
 
-use bsar::model::{LogisticBins, Model, Net};
+use bsar::model::{LocalLinear, LogisticBins, Model, Net, PixelContext};
 use safetensors::{Dtype, SafeTensors};
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
@@ -43,10 +44,16 @@ struct Fixture {
     expect: Vec<u8>,
 }
 
-fn fixture() -> Fixture {
-    let model = Model::load(&read("model-tiny.json"), &read("model-tiny.safetensors"))
-        .expect("fixture model loads");
-    let expect = read("model-tiny-expect.safetensors");
+/// Both fixtures: `p(x | z1)` and the local-linear `p(x | z1, context)`.
+const NAMES: [&str; 2] = ["model-tiny", "model-tiny-local"];
+
+fn fixture(name: &str) -> Fixture {
+    let model = Model::load(
+        &read(&format!("{name}.json")),
+        &read(&format!("{name}.safetensors")),
+    )
+    .expect("fixture model loads");
+    let expect = read(&format!("{name}-expect.safetensors"));
     let st = SafeTensors::deserialize(&expect).unwrap();
     let xt = st.tensor("x").unwrap();
     assert_eq!(xt.dtype(), Dtype::U8);
@@ -94,9 +101,14 @@ fn inputs(f: &Fixture) -> Vec<(Net, String, Vec<f32>)> {
 
 #[test]
 fn inputs_and_net_outputs_match_pytorch() {
-    let f = fixture();
+    for name in NAMES {
+        net_outputs_match(&fixture(name));
+    }
+}
+
+fn net_outputs_match(f: &Fixture) {
     let st = SafeTensors::deserialize(&f.expect).unwrap();
-    for (net, name, input) in inputs(&f) {
+    for (net, name, input) in inputs(f) {
         let want_in = f32s(&st, &format!("in.{name}"));
         assert_eq!(input.len(), want_in.len(), "{name} input size");
         let d_in = input
@@ -146,13 +158,23 @@ fn coding_cost(f: &Fixture, pixel_precision: u32, latent_precision: u32) -> Vec<
     // -log p(x | z1), pixels paired with p0's squeezed outputs.
     let p0 = get(Net::P(0));
     let (pp, ch) = (c.patch, c.channels);
+    let per_img = pp * pp * ch;
     for (img, cost) in cost.iter_mut().enumerate() {
+        let patch = &f.x[img * per_img..][..per_img];
+        let mine = one_image(p0, img, p0.mu.len() / f.batch);
         for y in 0..pp {
             for x in 0..pp {
                 for k in 0..ch {
-                    let v = f.x[((img * pp + y) * pp + x) * ch + k] as u32;
-                    let idx = img * pp * pp * ch + m.squeezed_index(y, x, k);
-                    let d = LogisticBins::pixel(p0.mu[idx], p0.inv_s[idx], pixel_precision);
+                    let v = patch[(y * pp + x) * ch + k] as u32;
+                    let d = match c.pixel_context {
+                        PixelContext::None => {
+                            let idx = m.squeezed_index(y, x, k);
+                            LogisticBins::pixel(mine.mu[idx], mine.inv_s[idx], pixel_precision)
+                        }
+                        PixelContext::LocalLinear => {
+                            LocalLinear::new(m, &mine).bins(patch, pp, (y, x, k), pixel_precision)
+                        }
+                    };
                     *cost += bits(d.interval(v).1, pixel_precision);
                 }
             }
@@ -182,9 +204,62 @@ fn coding_cost(f: &Fixture, pixel_precision: u32, latent_precision: u32) -> Vec<
     cost
 }
 
+/// Image `img`'s share of a batched net output (`n` outputs per image).
+fn one_image(l: &bsar::model::Logistic, img: usize, n: usize) -> bsar::model::Logistic {
+    let part = |v: &Vec<f32>| v[img * n..][..n].to_vec();
+    bsar::model::Logistic {
+        mu: part(&l.mu),
+        ls: part(&l.ls),
+        inv_s: part(&l.inv_s),
+    }
+}
+
+#[test]
+fn local_linear_means_match_pytorch() {
+    let f = fixture("model-tiny-local");
+    assert_eq!(f.model.config().pixel_context, PixelContext::LocalLinear);
+    let st = SafeTensors::deserialize(&f.expect).unwrap();
+    let want = f32s(&st, "pixel.mu");
+    let m = &f.model;
+    let (pp, ch) = (m.config().patch, m.config().channels);
+    let p0 = m.run(
+        Net::P(0),
+        &m.input_from_bins(&f.zbins[0], f.batch),
+        f.batch,
+        1,
+    );
+    let (mut worst, mut clamped) = (0f32, 0);
+    for img in 0..f.batch {
+        let mine = one_image(&p0, img, p0.mu.len() / f.batch);
+        let patch = &f.x[img * pp * pp * ch..][..pp * pp * ch];
+        let local = LocalLinear::new(m, &mine);
+        for y in 0..pp {
+            for x in 0..pp {
+                for c in 0..ch {
+                    let got = local.mean(patch, pp, y, x, c);
+                    let w = want[((img * pp + y) * pp + x) * ch + c];
+                    worst = worst.max((got - w).abs());
+                    clamped += (w.abs() == bsar::model::local::MU_LIMIT) as usize;
+                }
+            }
+        }
+    }
+    eprintln!("local-linear means: max difference to PyTorch {worst:.2e}, {clamped} clamped");
+    assert!(
+        worst < 1e-5,
+        "local-linear means differ from PyTorch by {worst}"
+    );
+}
+
 #[test]
 fn coding_cost_matches_pytorch_nelbo() {
-    let f = fixture();
+    for name in NAMES {
+        eprintln!("{name}:");
+        cost_matches(&fixture(name));
+    }
+}
+
+fn cost_matches(f: &Fixture) {
     let st = SafeTensors::deserialize(&f.expect).unwrap();
     let want = f32s(&st, "nelbo_bits");
     assert_eq!(want.len(), f.batch);
@@ -192,14 +267,14 @@ fn coding_cost_matches_pytorch_nelbo() {
     // 16 bits is printed for information only: the integer CDF gives every one of the 1,024
     // latent bins at least 1/2^p, which costs up to n/2^p = 1.6% on broad distributions (the
     // fixture clamps its scales high on purpose).
-    let got16 = coding_cost(&f, 16, 16).iter().sum::<f64>();
+    let got16 = coding_cost(f, 16, 16).iter().sum::<f64>();
     let want_sum: f64 = want.iter().map(|&w| w as f64).sum();
     eprintln!(
         "precision 16: engine {got16:.2} bits, PyTorch {want_sum:.2} bits ({:+.3}%)",
         (got16 / want_sum - 1.0) * 100.0
     );
     for (pp, pl) in [(20u32, 20u32), (24, 24)] {
-        let got = coding_cost(&f, pp, pl);
+        let got = coding_cost(f, pp, pl);
         let (gs, ws): (f64, f64) = (got.iter().sum(), want.iter().map(|&w| w as f64).sum());
         eprintln!(
             "precision pixel {pp} latent {pl}: engine {gs:.2} bits, PyTorch {ws:.2} bits ({:+.3}%)",

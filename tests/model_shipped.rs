@@ -5,8 +5,9 @@
 use bsar::model::Model;
 use std::path::Path;
 
-const SHIPPED: [(&str, usize, usize); 3] = [
+const SHIPPED: [(&str, usize, usize); 4] = [
     // (name, channels, patch)
+    ("gray-mnist-ctx", 1, 28),
     ("gray-mnist", 1, 28),
     ("rgb-photos", 3, 32),
     ("rgb-fast", 3, 32),

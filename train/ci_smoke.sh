@@ -55,4 +55,11 @@ py make_fixture --images tests/fixtures/train-images --out "$tmp"
 py make_fixture --verify --out "$tmp"
 echo "== bsar's Rust engine loads the exported model and codes an image with it"
 cargo run --quiet --release --example check_model -- "$tmp/smoke.json" "$tmp/smoke.safetensors"
+
+echo "== the same for a model whose pixels see their neighbours (spec/model.md 5)"
+py train --images tests/fixtures/train-images --name smoke-local --out "$tmp" --device cpu --threads 1 \
+  --patch 16 --layers 2 --zchannels 4 --width 16 --res-blocks 1 --batch 16 --steps 60 --warmup 20 \
+  --log-every 30 --heldout-crops 64 --scales 1,2 --pixel-context local-linear
+py check_export "$tmp/smoke-local.json" --ckpt "$tmp/smoke-local.ckpt"
+cargo run --quiet --release --example check_model -- "$tmp/smoke-local.json" "$tmp/smoke-local.safetensors"
 echo "train/ci_smoke.sh: all passed"

@@ -1,5 +1,6 @@
-//! The Bit-Swap chunk decoder (codec 2) on arbitrary bytes, with the tiny fixture model (RGB,
-//! 8x8 patches, two latent layers). The first byte picks how many images the chunk is said to
+//! The Bit-Swap chunk decoder (codec 2) on arbitrary bytes, with the tiny fixture models (RGB,
+//! 8x8 patches, two latent layers; one of them with the local-linear pixel likelihood, whose
+//! pixels the decoder pops in raster order, spec/model.md 5). The first byte picks how many images the chunk is said to
 //! hold (1..=4) and which to decode up to; then three bytes per image give its width and height
 //! (1..=40, so one input stays fast) and channel count (1..=4); the rest is the chunk, whose own
 //! header chooses the scheme and precisions. Nothing may panic, and a successful decode must
@@ -24,8 +25,18 @@ fn codec() -> &'static BitswapCodec {
             include_bytes!("../../tests/fixtures/model-tiny.safetensors"),
         )
         .expect("the fixture model loads");
-        // The scheme and precisions given here only matter for encoding.
-        BitswapCodec::new(vec![Arc::new(model)], Scheme::BitSwap, DEFAULT_PRECISIONS)
+        let local = Model::load(
+            include_bytes!("../../tests/fixtures/model-tiny-local.json"),
+            include_bytes!("../../tests/fixtures/model-tiny-local.safetensors"),
+        )
+        .expect("the local fixture model loads");
+        // The scheme and precisions given here only matter for encoding; a chunk names its
+        // models by id, so both are there for the decoder to find.
+        BitswapCodec::new(
+            vec![Arc::new(model), Arc::new(local)],
+            Scheme::BitSwap,
+            DEFAULT_PRECISIONS,
+        )
     })
 }
 

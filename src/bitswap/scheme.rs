@@ -10,7 +10,7 @@
 use crate::ans::Stack;
 use crate::bitswap::nets::Nets;
 use crate::bitswap::patches::PatchPos;
-use crate::model::{Logistic, LogisticBins, Model, Net};
+use crate::model::{LocalLinear, Logistic, LogisticBins, Model, Net, PixelContext};
 
 /// Which bits-back scheme orders the operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,30 +160,60 @@ impl<'m> PatchCoder<'m> {
         LogisticBins::pixel(p.mu[k], p.inv_s[k], self.prec.pixel)
     }
 
+    /// The real samples `(y, x, c)` of a patch in raster order.
+    fn samples(&self, pos: &PatchPos) -> impl DoubleEndedIterator<Item = (usize, usize, usize)> {
+        let ch = self.model.config().channels;
+        let (h, w) = (pos.real_h, pos.real_w);
+        (0..h * w * ch).map(move |i| (i / (w * ch), (i / ch) % w, i % ch))
+    }
+
+    /// Pushes the patch's real samples. With `p(x | z1)` the encoder pushes in raster order (a
+    /// tensor, ascending, 3.2); a model with pixel context pushes in reverse raster order, so
+    /// that its decoder meets every sample after the neighbours its distribution reads
+    /// (spec/bitswap.md 3.2).
     fn push_pixels(&self, stack: &mut Stack, patch: &[u8], pos: &PatchPos, p: &Logistic) {
         let cfg = self.model.config();
         let (pp, ch) = (cfg.patch, cfg.channels);
-        for y in 0..pos.real_h {
-            for x in 0..pos.real_w {
-                for c in 0..ch {
-                    let d = self.pixel_bins(p, y, x, c);
-                    let (start, freq) = d.interval(patch[(y * pp + x) * ch + c] as u32);
-                    stack.push(LANE, start, freq, self.prec.pixel);
+        let mut push = |s: (usize, usize, usize), d: LogisticBins<'_>| {
+            let (start, freq) = d.interval(patch[(s.0 * pp + s.1) * ch + s.2] as u32);
+            stack.push(LANE, start, freq, self.prec.pixel);
+        };
+        match cfg.pixel_context {
+            PixelContext::None => {
+                for s in self.samples(pos) {
+                    push(s, self.pixel_bins(p, s.0, s.1, s.2));
+                }
+            }
+            PixelContext::LocalLinear => {
+                let local = LocalLinear::new(self.model, p);
+                for s in self.samples(pos).rev() {
+                    push(s, local.bins(patch, pos.real_w, s, self.prec.pixel));
                 }
             }
         }
     }
 
+    /// Pops the patch's real samples, undoing `push_pixels`, and rebuilds the padding.
     fn pop_pixels(&self, stack: &mut Stack, patch: &mut [u8], pos: &PatchPos, p: &Logistic) {
         let cfg = self.model.config();
         let (pp, ch) = (cfg.patch, cfg.channels);
-        for y in (0..pos.real_h).rev() {
-            for x in (0..pos.real_w).rev() {
-                for c in (0..ch).rev() {
-                    let d = self.pixel_bins(p, y, x, c);
-                    let (sym, start, freq) = d.find(stack.peek(LANE, self.prec.pixel));
-                    stack.pop(LANE, start, freq, self.prec.pixel);
-                    patch[(y * pp + x) * ch + c] = sym as u8;
+        let prec = self.prec.pixel;
+        let mut pop = |s: (usize, usize, usize), d: LogisticBins<'_>, patch: &mut [u8]| {
+            let (sym, start, freq) = d.find(stack.peek(LANE, prec));
+            stack.pop(LANE, start, freq, prec);
+            patch[(s.0 * pp + s.1) * ch + s.2] = sym as u8;
+        };
+        match cfg.pixel_context {
+            PixelContext::None => {
+                for s in self.samples(pos).rev() {
+                    pop(s, self.pixel_bins(p, s.0, s.1, s.2), patch);
+                }
+            }
+            PixelContext::LocalLinear => {
+                let local = LocalLinear::new(self.model, p);
+                for s in self.samples(pos) {
+                    let d = local.bins(patch, pos.real_w, s, prec);
+                    pop(s, d, patch);
                 }
             }
         }

@@ -677,6 +677,55 @@ mod tests {
         .expect("fixture model loads")
     }
 
+    /// A model whose pixels see their neighbours (spec/model.md 5) codes and decodes every patch
+    /// shape, edge patches included, with both schemes: the decoder meets each sample after the
+    /// neighbours its distribution reads.
+    #[test]
+    fn a_model_with_pixel_context_round_trips_on_edge_patches() {
+        let model = Model::load(
+            include_bytes!("../../tests/fixtures/model-tiny-local.json"),
+            include_bytes!("../../tests/fixtures/model-tiny-local.safetensors"),
+        )
+        .expect("fixture model loads");
+        assert_eq!(
+            model.config().pixel_context,
+            crate::model::PixelContext::LocalLinear
+        );
+        let prec = Precisions {
+            pixel: 20,
+            latent: 20,
+        };
+        let (w, h) = (13, 11);
+        let samples: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i / 3 % w) * 17 + (i / 3 / w) * 9 + (i % 3) * 40 + i * i % 7) as u8)
+            .collect();
+        let img = Planes {
+            width: w,
+            height: h,
+            channels: 3,
+            samples,
+            model: 0,
+        };
+        let shape = PlanesShape {
+            width: w,
+            height: h,
+            channels: 3,
+            model: 0,
+        };
+        for scheme in [Scheme::BitSwap, Scheme::BbAns] {
+            let stack = encode(
+                &[&model],
+                scheme,
+                prec,
+                Policy::BitsBackOnly,
+                &[img.clone()],
+            )
+            .expect("encode");
+            let back = decode(&[&model], scheme, prec, stack, &[shape], 0).expect("decode");
+            assert_eq!(back[0], img, "{scheme:?}");
+        }
+    }
+
     /// A version 3 stream built by hand, one patch in each direct mode: the patch code's patch
     /// first, then a context-code patch whose distributions assume the context state learnt the
     /// first patch (one state, every patch). The decoder must return both.

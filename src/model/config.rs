@@ -24,6 +24,28 @@ pub struct ModelConfig {
     pub latent_bins: usize,
     pub min_log_scale_latent: f32,
     pub min_log_scale_pixel: f32,
+    /// What the pixel likelihood sees besides z1 (spec §5).
+    pub pixel_context: PixelContext,
+}
+
+/// The pixel likelihood of a model (spec §2 and §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelContext {
+    /// `p(x | z1)`: one logistic per sample from p0 (JSON version 1).
+    None,
+    /// `p(x | z1, context)`: p0's per-sample coefficients combine the sample's decoded
+    /// neighbours into its mean (JSON version 2, spec §5).
+    LocalLinear,
+}
+
+impl PixelContext {
+    /// Logistics' worth of p0 outputs per sample: p0's `Cout` is `4C` times this.
+    pub fn outputs_per_sample(self) -> usize {
+        match self {
+            PixelContext::None => 1,
+            PixelContext::LocalLinear => 4,
+        }
+    }
 }
 
 pub const MAX_PATCH: usize = 256;
@@ -87,11 +109,34 @@ impl ModelConfig {
             )));
         }
         let version = int("version", 0, u32::MAX as usize)?;
-        if version != 1 {
-            return Err(ModelError::new(format!(
-                "model json: version {version} is not supported (this build reads version 1)"
-            )));
-        }
+        // Version 2 adds `pixel_context` and nothing else; a version-1 file must not carry it,
+        // so that a model's likelihood never depends on a field an older reader ignores.
+        let pixel_context = match (version, obj.get("pixel_context")) {
+            (1, None) => PixelContext::None,
+            (2, Some(v)) => match v.as_str() {
+                Some("local-linear") => PixelContext::LocalLinear,
+                _ => {
+                    return Err(ModelError::new(format!(
+                        "model json: `pixel_context` is {v}, expected \"local-linear\""
+                    )))
+                }
+            },
+            (1, Some(_)) => {
+                return Err(ModelError::new(
+                    "model json: `pixel_context` needs version 2, the file says version 1",
+                ))
+            }
+            (2, None) => {
+                return Err(ModelError::new(
+                    "model json: version 2 needs the field `pixel_context`",
+                ))
+            }
+            _ => {
+                return Err(ModelError::new(format!(
+                    "model json: version {version} is not supported (this build reads 1 and 2)"
+                )))
+            }
+        };
         let (lo, hi) = MIN_LOG_SCALE_RANGE;
         let c = ModelConfig {
             name: string("name")?,
@@ -104,6 +149,7 @@ impl ModelConfig {
             latent_bins: int("latent_bins", 2, MAX_LATENT_BINS)?,
             min_log_scale_latent: float("min_log_scale_latent", lo, hi)?,
             min_log_scale_pixel: float("min_log_scale_pixel", lo, hi)?,
+            pixel_context,
         };
         if c.channels == 2 {
             return Err(ModelError::new("model json: `channels` must be 1 or 3"));

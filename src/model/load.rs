@@ -80,7 +80,11 @@ pub(super) fn load(json: &[u8], st_bytes: &[u8]) -> Result<Model, ModelError> {
     }
     for i in 0..config.latent_layers {
         p.push(if i == 0 {
-            net("p0".into(), cz, 4 * c)?
+            net(
+                "p0".into(),
+                cz,
+                4 * c * config.pixel_context.outputs_per_sample(),
+            )?
         } else {
             net(format!("p{i}"), cz, cz)?
         });

@@ -12,14 +12,16 @@ mod config;
 mod conv;
 mod exp;
 mod load;
+pub mod local;
 mod net;
 
 pub use cdf::{
     logistic_table, pixel_edges, LogisticBins, MAX_PRECISION, PIXEL_BINS, TABLE_CRC32, TABLE_LEN,
 };
-pub use config::ModelConfig;
+pub use config::{ModelConfig, PixelContext};
 pub use conv::KernelPath;
 pub use exp::{elu_f32, exp_f32};
+pub use local::LocalLinear;
 
 use net::{run_net, split_output};
 // Read by other engines (the GPU's, src/gpu/engine.rs) that run the same nets.

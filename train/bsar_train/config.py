@@ -15,6 +15,10 @@ class ModelConfig:
     # ln(0.1), written with 4 decimals so the JSON value is exactly what training used.
     min_log_scale_latent: float = -2.3026
     min_log_scale_pixel: float = -6.0
+    # The pixel likelihood: "none", p(x | z1) with one logistic per sample (model JSON version 1),
+    # or "local-linear", p(x | z1, context) whose means also see the sample's decoded neighbours
+    # (spec/model.md section 5; model JSON version 2).
+    pixel_context: str = "none"
 
     def validate(self):
         if self.channels not in (1, 3):
@@ -28,6 +32,8 @@ class ModelConfig:
             raise ValueError("res_blocks must be >= 0")
         if self.latent_bins < 2:
             raise ValueError("latent_bins must be >= 2")
+        if self.pixel_context not in PIXEL_CONTEXTS:
+            raise ValueError(f"pixel_context must be one of {PIXEL_CONTEXTS}, got {self.pixel_context!r}")
         return self
 
     @property
@@ -49,16 +55,31 @@ class ModelConfig:
         if name == "q0":
             return c4, cz
         if name == "p0":
-            return cz, c4
+            # local-linear: LOCAL_GROUPS / 2 logistics' worth of outputs per sample (spec 5.1).
+            return cz, c4 * (LOCAL_GROUPS // 2 if self.pixel_context == "local-linear" else 1)
         return cz, cz
 
+    @property
+    def json_version(self):
+        """Version 1 has no pixel context; a reader that only knows it must refuse the rest."""
+        return 1 if self.pixel_context == "none" else 2
+
     def to_json_fields(self):
-        return asdict(self)
+        fields = asdict(self)
+        if self.pixel_context == "none":
+            del fields["pixel_context"]  # version-1 files stay byte for byte as they were
+        return fields
 
 
 def config_from_json(obj):
     fields = ModelConfig.__dataclass_fields__
-    return ModelConfig(**{k: obj[k] for k in fields}).validate()
+    return ModelConfig(**{k: obj[k] for k in fields if k in obj or k not in OPTIONAL}).validate()
+
+
+PIXEL_CONTEXTS = ("none", "local-linear")
+OPTIONAL = ("pixel_context",)
+# Output groups of a local-linear p0 per sample: mean offset, log-scale, and six coefficients.
+LOCAL_GROUPS = 8
 
 
 LN2 = math.log(2.0)

@@ -55,6 +55,28 @@ def heldout_bpd(model, images, batch, device, seed=0, discrete=True, limit=None,
     return cont / scale, (disc / scale if discrete else None)
 
 
+@torch.no_grad()
+def latent_bits(model, images, batch, device, seed=0, limit=None):
+    """Bits per patch that the latents carry (the KL terms, summed over layers) and that the pixel
+    likelihood codes (-log p(x | z1)), averaged over `images`: how far the model is from posterior
+    collapse (a pixel likelihood that codes everything leaves the latents nothing to carry)."""
+    was_training = model.training
+    model.eval()
+    cpu_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    n = images.shape[0] if limit is None else min(limit, images.shape[0])
+    kl_sum, recon_sum = 0.0, 0.0
+    try:
+        for i in range(0, n, batch):
+            recon, kls = model.elbo_terms(images[i : min(i + batch, n)].to(device))
+            recon_sum += float(recon.double().sum())
+            kl_sum += float(sum(kl.flatten(1).sum(1) for kl in kls).double().sum())
+    finally:
+        torch.random.set_rng_state(cpu_state)
+        model.train(was_training)
+    return kl_sum / (n * LN2), recon_sum / (n * LN2)
+
+
 def folder_tiles(folder, patch, channels):
     """All non-overlapping P x P tiles lying fully inside each image (borders are left out)."""
     import numpy as np
@@ -103,11 +125,13 @@ def main(argv=None):
                              f"{(cfg.channels, cfg.patch, cfg.patch)}")
         n = imgs.shape[0] if a.limit is None else min(a.limit, imgs.shape[0])
         cont, disc = heldout_bpd(model, imgs, a.batch, device, a.seed, limit=n, table=table)
+        kl, recon = latent_bits(model, imgs, a.batch, device, a.seed, limit=n)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{what}: {n} images, negative ELBO {cont:.4f} bpd, discretised-latent coding cost "
-          f"{disc:.4f} bpd (no initial bits)")
+          f"{disc:.4f} bpd (no initial bits); per patch, the latents carry {kl:.1f} bits (KL) and "
+          f"the pixel likelihood codes {recon:.1f}")
     return 0
 
 

@@ -7,10 +7,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from . import dists
-from .config import ModelConfig, config_from_json
+from .config import OPTIONAL, ModelConfig, config_from_json
 from .model import BitSwapVAE
 
-FORMAT, VERSION = "bsar-model", 1
+FORMAT = "bsar-model"
 
 
 def expected_shapes(cfg):
@@ -48,7 +48,7 @@ def write_model(model, prefix, name, train_info, table=None):
         tensors["latent.edges"] = table[0].float().cpu().contiguous()
         tensors["latent.centres"] = table[1].float().cpu().contiguous()
     assert {k: tuple(v.shape) for k, v in tensors.items()} == expected_shapes(cfg)
-    doc = {"format": FORMAT, "version": VERSION, "name": name, **cfg.to_json_fields(), "train": train_info}
+    doc = {"format": FORMAT, "version": cfg.json_version, "name": name, **cfg.to_json_fields(), "train": train_info}
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     _atomic_write(prefix + ".safetensors", lambda p: save_file(tensors, p))
 
@@ -92,10 +92,14 @@ def check_exported(prefix):
     problems = []
     with open(prefix + ".json", encoding="utf-8") as f:
         doc = json.load(f)
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        problems.append(f"format/version are {doc.get('format')!r}/{doc.get('version')!r}")
+    version = 2 if "pixel_context" in doc else 1
+    if doc.get("format") != FORMAT or doc.get("version") != version:
+        problems.append(f"format/version are {doc.get('format')!r}/{doc.get('version')!r}, "
+                        f"want {FORMAT!r}/{version}")
     for key, field in ModelConfig.__dataclass_fields__.items():
-        want = (int, float) if field.type is float else (int,)
+        want = {float: (int, float), str: (str,)}.get(field.type, (int,))
+        if key in OPTIONAL and key not in doc:
+            continue
         if key not in doc:
             problems.append(f"json lacks {key!r}")
         elif not isinstance(doc[key], want) or isinstance(doc[key], bool):

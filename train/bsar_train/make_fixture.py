@@ -5,8 +5,11 @@
 A tiny model (C=3, P=8, L=2, Cz=2, W=8, R=1) is trained for a few dozen steps on random crops of
 photos-train (so its weights are not trivial), exported as model-tiny.{json,safetensors}, read back,
 and run by the independent spec-level forward pass (plain.py) on 4 crops. The expected outputs go to
-model-tiny-expect.safetensors, all image-shaped tensors in NHWC order.
+model-tiny-expect.safetensors, all image-shaped tensors in NHWC order. `model-tiny-local` is the
+same with the local-linear pixel likelihood (spec/model.md section 5); its expectations add the
+per-sample means `pixel.mu`. `--fixture NAME` writes one of them (default: both).
 """
+import dataclasses
 import argparse
 import os
 import sys
@@ -14,7 +17,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 
-from . import data, dists, plain
+from . import data, dists, local, plain
 from .config import LN2, ModelConfig
 from .export import check_exported, read_model, write_model
 from .model import BitSwapVAE
@@ -25,6 +28,7 @@ REPO_IMAGES = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixt
 # The log-scale floors are set high so that some outputs are clamped: the fixture tests max() too.
 CFG = ModelConfig(channels=3, patch=8, latent_layers=2, latent_channels=2, width=8, res_blocks=1,
                   min_log_scale_latent=-0.05, min_log_scale_pixel=-2.0)
+FIXTURES = {"model-tiny": CFG, "model-tiny-local": dataclasses.replace(CFG, pixel_context="local-linear")}
 B, STEPS, SEED = 4, 150, 20261128
 
 
@@ -32,9 +36,9 @@ def nhwc(t):
     return t.permute(0, 2, 3, 1).contiguous()
 
 
-def train_tiny(pool):
+def train_tiny(cfg, pool):
     torch.manual_seed(SEED)
-    model = BitSwapVAE(CFG)
+    model = BitSwapVAE(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     g = torch.Generator().manual_seed(SEED)
     for _ in range(STEPS):
@@ -42,7 +46,7 @@ def train_tiny(pool):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model.eval(), float(nelbo.detach().mean()) / (CFG.dims * LN2)
+    return model.eval(), float(nelbo.detach().mean()) / (cfg.dims * LN2)
 
 
 def expectations(prefix, x):
@@ -67,7 +71,11 @@ def expectations(prefix, x):
         for i in range(L):  # p0: p(x | z1); p{i}: p(z_i | z_{i+1}); then the top prior p(z_L)
             mu, ls = plain.run_net(t, cfg, f"p{i}", zc[i])
             out[f"in.p{i}"], out[f"out.p{i}.mu"], out[f"out.p{i}.ls"] = nhwc(zc[i]), nhwc(mu), nhwc(ls)
-            if i == 0:
+            if i == 0 and cfg.pixel_context == "local-linear":
+                pmu, pls = local.mean_and_scale(x.to(torch.float32) / 127.5 - 1.0, mu, ls)
+                out["pixel.mu"] = nhwc(pmu)
+                lp = dists.pixel_log_prob(x, *f64(pmu, pls))
+            elif i == 0:
                 lp = dists.pixel_log_prob(torch.nn.functional.pixel_unshuffle(x, 2), *f64(mu, ls))
             else:
                 lp = dists.latent_bin_log_prob(bins[i - 1], *f64(mu, ls), edges.double())
@@ -120,30 +128,17 @@ def verify(prefix):
     return 1 if problems else 0
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="tests/fixtures")
-    ap.add_argument("--images", help=f"training images (default {PHOTOS}, else the repo's train-images)")
-    ap.add_argument("--verify", action="store_true",
-                    help="write nothing: recompute the expectations of the fixture in --out and compare")
-    a = ap.parse_args(argv)
-    if a.verify:
-        return verify(os.path.join(a.out, "model-tiny"))
-    folder = a.images or (PHOTOS if os.path.isdir(PHOTOS) else REPO_IMAGES)
-    if folder != PHOTOS:
-        print(f"note: training the tiny model on {folder}, not {PHOTOS}", file=sys.stderr)
-    files = data.list_images(folder)
-    train_files, held_files = data.split_files(files)
-    pool = data.CropPool(train_files, CFG.patch, CFG.channels, [1.0, 2.0, 4.0], "cpu")
-    model, train_bpd = train_tiny(pool)
-    held = data.CropPool(held_files, CFG.patch, CFG.channels, [1.0, 2.0], "cpu", flip=False)
+def write_fixture(name, cfg, folder, train_files, held_files, out):
+    pool = data.CropPool(train_files, cfg.patch, cfg.channels, [1.0, 2.0, 4.0], "cpu")
+    model, train_bpd = train_tiny(cfg, pool)
+    held = data.CropPool(held_files, cfg.patch, cfg.channels, [1.0, 2.0], "cpu", flip=False)
     x = held.batch(B, generator=torch.Generator().manual_seed(SEED))
-    prefix = os.path.join(a.out, "model-tiny")
+    prefix = os.path.join(out, name)
     info = {"data": f"{STEPS} Adam steps (batch 64, lr 5e-3, seed {SEED}) on random 8x8 crops of "
                     f"{os.path.basename(os.path.normpath(folder))} (all but every {data.HOLDOUT_EVERY}th file)",
             "purpose": "parity fixture for the Rust engine, not a useful model",
             "final_train_nelbo_bpd": round(train_bpd, 4)}
-    write_model(model, prefix, "tiny-parity-fixture", info)
+    write_model(model, prefix, "tiny-parity-fixture" + name[len("model-tiny"):], info)
     problems = check_exported(prefix)
     if problems:
         raise SystemExit("error: " + "; ".join(problems))
@@ -154,7 +149,27 @@ def main(argv=None):
     for ext in (".json", ".safetensors", "-expect.safetensors"):
         print(f"wrote {prefix}{ext} ({os.path.getsize(prefix + ext)} bytes)")
     print("nelbo_bits per image:", [round(v, 2) for v in exp["nelbo_bits"].tolist()],
-          f"({[round(v / CFG.dims, 3) for v in exp['nelbo_bits'].tolist()]} bits/dim)")
+          f"({[round(v / cfg.dims, 3) for v in exp['nelbo_bits'].tolist()]} bits/dim)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="tests/fixtures")
+    ap.add_argument("--images", help=f"training images (default {PHOTOS}, else the repo's train-images)")
+    ap.add_argument("--fixture", choices=sorted(FIXTURES), help="write or verify this one only")
+    ap.add_argument("--verify", action="store_true",
+                    help="write nothing: recompute the expectations of the fixture in --out and compare")
+    a = ap.parse_args(argv)
+    names = [a.fixture] if a.fixture else list(FIXTURES)
+    if a.verify:
+        return max(verify(os.path.join(a.out, n)) for n in names)
+    folder = a.images or (PHOTOS if os.path.isdir(PHOTOS) else REPO_IMAGES)
+    if folder != PHOTOS:
+        print(f"note: training the tiny model on {folder}, not {PHOTOS}", file=sys.stderr)
+    files = data.list_images(folder)
+    train_files, held_files = data.split_files(files)
+    for name in names:
+        write_fixture(name, FIXTURES[name], folder, train_files, held_files, a.out)
     return 0
 
 

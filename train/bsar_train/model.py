@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import dists
+from . import dists, local
 
 
 class WNConv3x3(nn.Conv2d):
@@ -82,6 +82,13 @@ class BitSwapVAE(nn.Module):
             nets[name] = Net(cin, cout, cfg.width, cfg.res_blocks, dropout, min_ls)
         self.nets = nn.ModuleDict(nets)
 
+    def pixel_log_prob(self, k, mu, ls):
+        """log p(x | z1) per image (nats, [B]) from p0's outputs; k: uint8 [B, C, P, P]."""
+        if self.cfg.pixel_context == "local-linear":
+            mu, ls = local.mean_and_scale(to_unit(k), mu, ls)
+            return dists.pixel_log_prob(k, mu, ls).flatten(1).sum(1)
+        return dists.pixel_log_prob(F.pixel_unshuffle(k, 2), mu, ls).flatten(1).sum(1)
+
     # -- training objective: continuous latents ---------------------------------------------------
     def elbo_terms(self, k):
         """k: uint8 [B, C, P, P]. Returns (recon [B], kls list of [B, Cz, H, W]), in nats.
@@ -99,9 +106,7 @@ class BitSwapVAE(nn.Module):
             logq.append(dists.logistic_log_density(z, mu, ls))
             zs.append(z)
             inp = z
-        mu, ls = self.nets["p0"](zs[0])
-        ks = F.pixel_unshuffle(k, 2)
-        recon = -dists.pixel_log_prob(ks, mu, ls).flatten(1).sum(1)
+        recon = -self.pixel_log_prob(k, *self.nets["p0"](zs[0]))
         kls = []
         for i in range(L):
             if i + 1 < L:
@@ -133,8 +138,7 @@ class BitSwapVAE(nn.Module):
             bins.append(b)
             inp = centres[b]
             cz.append(inp)
-        mu, ls = self.nets["p0"](cz[0])
-        cost = cost - dists.pixel_log_prob(F.pixel_unshuffle(k, 2), mu, ls).flatten(1).sum(1)
+        cost = cost - self.pixel_log_prob(k, *self.nets["p0"](cz[0]))
         for i in range(L):
             if i + 1 < L:
                 mu, ls = self.nets[f"p{i + 1}"](cz[i + 1])

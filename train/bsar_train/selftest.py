@@ -140,8 +140,43 @@ def main():
                 m2, l2 = plain.run_net(tensors, cfg, name, inp)
             worst = max(worst, float((m1 - m2).abs().max()), float((l1 - l2).abs().max()))
         check(worst < 1e-4, f"exported nets reproduce the training nets (max diff {worst:.2e})")
+    check_local_neighbours(check)
     print("selftest passed")
     return 0
+
+
+def check_local_neighbours(check):
+    """local.neighbours (whole tensors) against spec/model.md 5.2 written out sample by sample."""
+    from . import local
+
+    g = torch.Generator().manual_seed(5)
+    u = torch.randint(0, 256, (2, 3, 6, 6), generator=g).float() / 127.5 - 1.0
+    got = local.neighbours(u)
+    P, bad = 6, 0
+    for b in range(2):
+        for c in range(3):
+            for y in range(P):
+                for x in range(P):
+                    v = lambda yy, xx: float(u[b, c, yy, xx])
+                    if y == 0 and x == 0:
+                        w = n = nw = ne = 0.0
+                    elif y == 0:
+                        w = v(0, x - 1)
+                        n = nw = ne = w
+                    elif x == 0:
+                        n = v(y - 1, 0)
+                        w = nw = n
+                        ne = v(y - 1, 1)
+                    else:
+                        w, n, nw = v(y, x - 1), v(y - 1, x), v(y - 1, x - 1)
+                        ne = v(y - 1, x + 1) if x + 1 < P else n
+                    med = min(w, n) if nw >= max(w, n) else max(w, n) if nw <= min(w, n) else None
+                    prev = float(u[b, c - 1, y, x]) if c > 0 else 0.0
+                    want = [w, n, nw, ne, med, prev]
+                    for k, t in enumerate(got):
+                        if want[k] is not None and float(t[b, c, y, x]) != want[k]:
+                            bad += 1
+    check(bad == 0, f"local-linear neighbours follow spec 5.2 ({bad} mismatches)")
 
 
 if __name__ == "__main__":

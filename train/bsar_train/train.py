@@ -40,6 +40,8 @@ def parse_args(argv):
     g.add_argument("--res-blocks", type=int, default=2, help="R")
     g.add_argument("--min-ls-latent", type=float, default=ModelConfig.min_log_scale_latent)
     g.add_argument("--min-ls-pixel", type=float, default=ModelConfig.min_log_scale_pixel)
+    g.add_argument("--pixel-context", choices=("none", "local-linear"), default="none",
+                   help="pixel likelihood: p(x|z1), or p(x|z1, context) with the causal neighbours")
     g = ap.add_argument_group("optimisation")
     g.add_argument("--batch", type=int, default=64)
     g.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
@@ -75,6 +77,9 @@ def parse_args(argv):
     g.add_argument("--final-eval-images", type=int, help="held-out images in the final evaluation (default all)")
     g.add_argument("--ckpt-minutes", type=float, default=5.0)
     g.add_argument("--resume", action="store_true", help="continue from OUT/NAME.ckpt")
+    g.add_argument("--init", metavar="PREFIX",
+                   help="start from an exported model's weights (PREFIX.json/.safetensors, e.g. a "
+                        "shipped one, whose checkpoint a later session no longer has); fresh optimiser")
     a = ap.parse_args(argv)
     if a.steps is None and a.minutes is None:
         ap.error("give --steps and/or --minutes")
@@ -130,6 +135,26 @@ def loss_fn(model, k, free_bits):
     return floored / (cfg.dims * LN2), nelbo
 
 
+def init_from_export(model, ema, prefix, cfg):
+    """Loads exported (folded) weights into weight-normalised convs: v = w, g = ||w|| per filter,
+    which is the same function; the exported EMA weights start both the model and its EMA."""
+    from .export import read_model
+
+    cfg2, _, tensors = read_model(prefix)
+    if cfg2.to_json_fields() != cfg.to_json_fields():
+        raise SystemExit(f"error: {prefix} has a different model config: {cfg2.to_json_fields()}")
+    with torch.no_grad():
+        for m in (model, ema):
+            for name, net in m.nets.items():
+                convs = [("in", net.inp)] + [(f"res{b}.conv{j}", getattr(blk, f"conv{j}"))
+                                             for b, blk in enumerate(net.res) for j in (1, 2)] + [("out", net.out)]
+                for cname, conv in convs:
+                    w = tensors[f"{name}.{cname}.weight"].to(conv.weight.device)
+                    conv.weight.copy_(w)
+                    conv.g.copy_(w.flatten(1).norm(dim=1))
+                    conv.bias.copy_(tensors[f"{name}.{cname}.bias"])
+
+
 def main(argv=None):
     a = parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -143,7 +168,8 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
     cfg = ModelConfig(channels=a.channels, patch=a.patch, latent_layers=a.layers,
                       latent_channels=a.zchannels, width=a.width, res_blocks=a.res_blocks,
-                      min_log_scale_latent=a.min_ls_latent, min_log_scale_pixel=a.min_ls_pixel).validate()
+                      min_log_scale_latent=a.min_ls_latent, min_log_scale_pixel=a.min_ls_pixel,
+                      pixel_context=a.pixel_context).validate()
 
     t0 = time.time()
     if a.mnist:
@@ -166,6 +192,9 @@ def main(argv=None):
     n_params = sum(p.numel() for p in params)
     step, images_seen, elapsed_before = 0, 0, 0.0
     ckpt_path = prefix + ".ckpt"
+    if a.init and not a.resume:
+        init_from_export(model, ema, a.init, cfg)
+        log(f"initialised from the exported model {a.init}")
     if a.resume:
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ck["cfg"] != cfg.to_json_fields():
