@@ -200,8 +200,11 @@ fn heldout_nelbo(name: &str) -> Option<f64> {
     v["train"]["heldout_nelbo_bpd"].as_f64()
 }
 
-/// Every image's width, height, colour planes (1 or 3) and colour samples.
-fn colour_planes(set: &Set) -> Vec<(usize, usize, usize, Vec<u8>)> {
+/// An image's width, height, colour planes (1 or 3) and colour samples.
+type Image = (usize, usize, usize, Vec<u8>);
+
+/// Every image of the set, decoded once for the in-process rows.
+fn colour_planes(set: &Set) -> Vec<Image> {
     set.files
         .iter()
         .map(|f| {
@@ -220,9 +223,8 @@ fn colour_planes(set: &Set) -> Vec<(usize, usize, usize, Vec<u8>)> {
 /// patch code, no choice), in chunks of 256 images, one thread, encoding only. What the model
 /// itself codes at, initial bits included once per chunk: its coding cost on this set, which is
 /// its discretised negative ELBO plus those initial bits. Returns the row and the model's name.
-fn model_alone(set: &Set) -> (Row, String) {
+fn model_alone(images: &[Image]) -> (Row, String) {
     use bsar::bitswap::{Planes, Policy, Precisions, Scheme};
-    let images = colour_planes(set);
     let colour = images[0].2;
     let entry = bsar::shipped::all()
         .unwrap()
@@ -272,10 +274,9 @@ fn model_alone(set: &Set) -> (Row, String) {
 
 /// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
 /// default), colour planes only: its exact coded size and its one-thread times.
-fn context_code(set: &Set) -> Row {
+fn context_code(images: &[Image]) -> Row {
     use bsar::context::{ContextModel, ImageCoder};
     const P: u32 = 20;
-    let images = colour_planes(set);
     let (mut bits, mut create_s, mut extract_s) = (0f64, 0f64, 0f64);
     for chunk in images.chunks(256) {
         let t = Instant::now();
@@ -517,9 +518,11 @@ fn main() {
         let mut rows = vec![
             default,
             bsar(&set, work, &bin, &["--pixels-only".to_string()]),
-            context_code(&set),
         ];
-        let (alone, model_name) = model_alone(&set);
+        let images = colour_planes(&set);
+        rows.push(context_code(&images));
+        let (alone, model_name) = model_alone(&images);
+        drop(images);
         rows.push(alone);
         if !bsar_extra.is_empty() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));

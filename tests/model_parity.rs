@@ -239,7 +239,7 @@ fn local_linear_means_match_pytorch() {
                     let got = local.mean(patch, pp, y, x, c);
                     let w = want[((img * pp + y) * pp + x) * ch + c];
                     worst = worst.max((got - w).abs());
-                    clamped += (w.abs() == bsar::model::local::MU_LIMIT) as usize;
+                    clamped += (w.abs() == bsar::model::MU_LIMIT) as usize;
                 }
             }
         }

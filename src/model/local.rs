@@ -10,16 +10,10 @@
 //! encoder, the decoder and the trainer (`train/bsar_train/local.py`) compute the same means.
 
 use super::cdf::LogisticBins;
-use super::{Logistic, Model};
+use super::{sample_value as unit, Logistic, Model};
 
 /// Means are clamped to `[-MU_LIMIT, MU_LIMIT]` (a NaN becomes `-MU_LIMIT`).
 pub const MU_LIMIT: f32 = 2.0;
-
-/// The f32 value of a sample, as the network input has it (spec §1).
-#[inline(always)]
-fn unit(v: u8) -> f32 {
-    v as f32 / 127.5 - 1.0
-}
 
 /// The causal neighbours of sample `(y, x, c)` of a patch: `[W, N, NW, NE, MED, PREV]`, by the
 /// patch-local rules of spec §5.2. Reads only samples before it in raster order, inside the
@@ -79,14 +73,19 @@ impl<'a> LocalLinear<'a> {
         LocalLinear { model, p0 }
     }
 
+    /// Where sample `(y, x, c)` reads group 0 of either half of p0's output (spec §5.1);
+    /// group `j` is `4C j` further.
+    fn index(&self, y: usize, x: usize, c: usize) -> usize {
+        let cfg = self.model.config();
+        let c4 = 4 * cfg.channels;
+        ((y / 2) * cfg.grid() + x / 2) * 4 * c4 + c * 4 + (y % 2) * 2 + (x % 2)
+    }
+
     /// The mean of sample `(y, x, c)` given the patch's samples before it (spec §5.3).
     pub fn mean(&self, patch: &[u8], real_w: usize, y: usize, x: usize, c: usize) -> f32 {
         let cfg = self.model.config();
         let (p, ch) = (cfg.patch, cfg.channels);
-        let c4 = 4 * ch;
-        // The sample's squeezed offset within a group, and its grid position's first output.
-        let within = c * 4 + (y % 2) * 2 + (x % 2);
-        let base = ((y / 2) * cfg.grid() + x / 2) * 4 * c4 + within;
+        let (base, c4) = (self.index(y, x, c), 4 * ch);
         let group = |half: &[f32], j: usize| half[base + j * c4];
         let (mh, lh) = (&self.p0.mu, &self.p0.ls);
         let coeffs = [
@@ -120,11 +119,8 @@ impl<'a> LocalLinear<'a> {
         (y, x, c): (usize, usize, usize),
         precision: u32,
     ) -> LogisticBins<'static> {
-        let cfg = self.model.config();
-        let c4 = 4 * cfg.channels;
-        let k = ((y / 2) * cfg.grid() + x / 2) * 4 * c4 + c * 4 + (y % 2) * 2 + (x % 2);
         let mu = self.mean(patch, real_w, y, x, c);
-        LogisticBins::pixel(mu, self.p0.inv_s[k], precision)
+        LogisticBins::pixel(mu, self.p0.inv_s[self.index(y, x, c)], precision)
     }
 }
 

@@ -12,7 +12,7 @@ mod config;
 mod conv;
 mod exp;
 mod load;
-pub mod local;
+mod local;
 mod net;
 
 pub use cdf::{
@@ -21,7 +21,7 @@ pub use cdf::{
 pub use config::{ModelConfig, PixelContext};
 pub use conv::KernelPath;
 pub use exp::{elu_f32, exp_f32};
-pub use local::LocalLinear;
+pub use local::{LocalLinear, MU_LIMIT};
 
 use net::{run_net, split_output};
 // Read by other engines (the GPU's, src/gpu/engine.rs) that run the same nets.
@@ -34,6 +34,13 @@ use std::fmt;
 /// slice, so that ids read from a chunk header can be shown before they are matched to a model.
 pub fn short_id(id: &[u8]) -> String {
     id.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The f32 value of a sample (spec §1): what the nets see, and what a local-linear likelihood
+/// combines (§5).
+#[inline(always)]
+pub(crate) fn sample_value(v: u8) -> f32 {
+    v as f32 / 127.5 - 1.0
 }
 
 /// One line saying what is wrong with a model file.
@@ -153,7 +160,7 @@ impl Model {
             for y in 0..p {
                 for x in 0..p {
                     for ch in 0..c {
-                        let v = img[(y * p + x) * c + ch] as f32 / 127.5 - 1.0;
+                        let v = sample_value(img[(y * p + x) * c + ch]);
                         out[self.squeezed_index(y, x, ch)] = v;
                     }
                 }
