@@ -93,6 +93,84 @@ fn main() {
         println!("{path}: {} bytes", seed.len());
     }
     lepton_seeds(root);
+    index_seeds(root);
+}
+
+/// Unpacked indexes in the index target's layout (`[u64 index_offset] [index]`), packed (format
+/// 1.4) and in rows (1.3), of one member of each kind: a directory, files in two chunks (one an
+/// image kept as pixels), an empty file and a symbolic link.
+fn index_seeds(root: &str) {
+    use bsar::archive::index::{encode_index, encode_row_index};
+    use bsar::archive::{ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
+    let entry = |path: &str, kind: Kind| MemberEntry {
+        path: path.as_bytes().to_vec(),
+        kind,
+        content: Content::Bytes,
+        mode: 0o644,
+        mtime_sec: 1_764_000_000,
+        mtime_nsec: 120_000_000,
+        size: 0,
+        crc: 0,
+        chunk: NO_CHUNK,
+        position: 0,
+        geometry: Geometry::default(),
+        link: Vec::new(),
+        wrapper: Vec::new(),
+    };
+    let placed = |path: &str, chunk: u32, position: u32, size: u64| MemberEntry {
+        chunk,
+        position,
+        size,
+        crc: 0x0BAD_F00D ^ position,
+        ..entry(path, Kind::File)
+    };
+    let mut image = placed("d/img.png", 1, 0, 12);
+    image.content = Content::Pixels;
+    image.geometry = Geometry {
+        width: 2,
+        height: 2,
+        channels: 3,
+    };
+    image.wrapper = vec![2, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut link = entry("d/link", Kind::Symlink);
+    link.link = b"a.txt".to_vec();
+    link.size = 5;
+    link.crc = crc32fast::hash(b"a.txt");
+    let members = vec![
+        entry("d", Kind::Dir),
+        placed("d/a.txt", 0, 0, 5),
+        image,
+        placed("d/b.txt", 0, 1, 9),
+        entry("d/empty", Kind::File),
+        link,
+    ];
+    let chunks = vec![
+        ChunkEntry {
+            offset: 16,
+            len: 20,
+            crc: 1,
+            item_count: 2,
+            codec: 1,
+        },
+        ChunkEntry {
+            offset: 36,
+            len: 30,
+            crc: 2,
+            item_count: 1,
+            codec: 2,
+        },
+    ];
+    std::fs::create_dir_all(format!("{root}/fuzz/seeds/index")).unwrap();
+    for (name, raw) in [
+        ("packed.bin", encode_index(&chunks, &members)),
+        ("rows.bin", encode_row_index(&chunks, &members)),
+    ] {
+        let mut seed = 66u64.to_le_bytes().to_vec();
+        seed.extend_from_slice(&raw);
+        let path = format!("{root}/fuzz/seeds/index/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
 }
 
 /// Lepton chunks in the lepton_chunk target's layout (`[count-1 | upto << 3] [u16 len] x count

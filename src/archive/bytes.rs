@@ -55,6 +55,34 @@ impl<'a> Cursor<'a> {
     pub fn i64(&mut self) -> Result<i64, Short> {
         Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
+
+    /// A LEB128 varint of at most 64 bits in its shortest form (`None` inside `Ok` when it is
+    /// over-long or overflows: damage, not a short read).
+    pub fn varint(&mut self) -> Result<Option<u64>, Short> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let bits = (b & 0x7F) as u64;
+            if i == 9 && bits > 1 {
+                return Ok(None);
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                // Shortest form: a last byte of zero only when it is the only byte.
+                return Ok((b != 0 || i == 0).then_some(v));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Signed to unsigned, small magnitudes to small numbers: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// Appending little-endian integers to a byte vector.
@@ -64,6 +92,8 @@ pub trait PutLe {
     fn put_u32(&mut self, v: u32);
     fn put_u64(&mut self, v: u64);
     fn put_i64(&mut self, v: i64);
+    /// LEB128: 7 bits a byte, low bits first, the high bit set on every byte but the last.
+    fn put_varint(&mut self, v: u64);
 }
 
 impl PutLe for Vec<u8> {
@@ -81,5 +111,12 @@ impl PutLe for Vec<u8> {
     }
     fn put_i64(&mut self, v: i64) {
         self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.push(v as u8);
     }
 }

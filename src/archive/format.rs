@@ -11,9 +11,13 @@ pub const MAGIC: [u8; 8] = *b"\x89BSAR\r\n\x1a";
 pub const END_MAGIC: [u8; 8] = *b"BSAR_END";
 
 pub const VERSION_MAJOR: u8 = 1;
-pub const VERSION_MINOR: u8 = 3;
-/// Required-feature bits this reader understands (none are defined in format 1.0).
-pub const KNOWN_FEATURES: u16 = 0;
+pub const VERSION_MINOR: u8 = 4;
+/// Required-feature bit: the index is packed (magic `BSI2`, spec/format.md 4.8), not in rows.
+/// Format 1.4 defines it; a 1.3 reader refuses such an archive by its feature bits, with a clear
+/// message, instead of calling the index damaged.
+pub const FEATURE_PACKED_INDEX: u16 = 1;
+/// Required-feature bits this reader understands.
+pub const KNOWN_FEATURES: u16 = FEATURE_PACKED_INDEX;
 
 pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 32;
@@ -24,14 +28,15 @@ pub fn encode_header() -> Vec<u8> {
     h.extend_from_slice(&MAGIC);
     h.put_u8(VERSION_MAJOR);
     h.put_u8(VERSION_MINOR);
-    h.put_u16(0);
+    h.put_u16(FEATURE_PACKED_INDEX);
     let crc = crc32fast::hash(&h);
     h.put_u32(crc);
     h
 }
 
-/// Checks the header at the front of `data` (which must be at least `HEADER_LEN` long).
-pub fn check_header(data: &[u8]) -> Result<()> {
+/// Checks the header at the front of `data` (which must be at least `HEADER_LEN` long) and
+/// returns its required-feature bits.
+pub fn check_header(data: &[u8]) -> Result<u16> {
     let h = &data[..HEADER_LEN];
     if h[..8] != MAGIC {
         return Err(Error::NotAnArchive(
@@ -62,7 +67,7 @@ pub fn check_header(data: &[u8]) -> Result<()> {
             "archive needs features {unknown:#06x} that this bsar does not support"
         )));
     }
-    Ok(())
+    Ok(features)
 }
 
 /// Where the index lies, as read from the trailer.

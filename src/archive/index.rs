@@ -7,7 +7,11 @@ use super::format::HEADER_LEN;
 pub use super::limits::{MAX_PATH, MAX_WRAPPER};
 use crate::codec::ItemShape;
 
+/// Magic of the row-layout index (4.2), which format 1.0 to 1.3 writers wrote.
 pub const INDEX_MAGIC: [u8; 4] = *b"BSIX";
+/// Magic of the packed index (4.8), what this writer writes; the header's
+/// `FEATURE_PACKED_INDEX` says which of the two an archive has.
+pub const PACKED_INDEX_MAGIC: [u8; 4] = *b"BSI2";
 /// `chunk` value of a member that has no content in any chunk.
 pub const NO_CHUNK: u32 = u32::MAX;
 const CHUNK_ENTRY_LEN: usize = 32;
@@ -37,6 +41,15 @@ pub struct Geometry {
     pub height: u32,
     /// 0 when the member is not a recognised image.
     pub channels: u8,
+}
+
+impl Geometry {
+    /// `width * height * channels`, the length of the image's pixels; `None` on overflow.
+    pub fn pixel_count(&self) -> Option<u64> {
+        (self.width as u64)
+            .checked_mul(self.height as u64)?
+            .checked_mul(self.channels as u64)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,11 +110,19 @@ pub struct Index {
     pub chunk_members: Vec<Vec<u32>>,
 }
 
+/// The unpacked index as this writer writes it: packed (4.8). Every member must pass
+/// `check_member` (the writer makes sure by parsing what it wrote).
 pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
     let mut b = Vec::new();
-    b.extend_from_slice(&INDEX_MAGIC);
+    b.extend_from_slice(&PACKED_INDEX_MAGIC);
+    put_counts_and_chunks(&mut b, chunks, members.len());
+    super::columns::encode_members(&mut b, members, chunks.len());
+    b
+}
+
+fn put_counts_and_chunks(b: &mut Vec<u8>, chunks: &[ChunkEntry], member_count: usize) {
     b.put_u32(chunks.len() as u32);
-    b.put_u32(members.len() as u32);
+    b.put_u32(member_count as u32);
     for c in chunks {
         b.put_u64(c.offset);
         b.put_u64(c.len);
@@ -110,6 +131,14 @@ pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
         b.put_u8(c.codec);
         b.extend_from_slice(&[0u8; 7]);
     }
+}
+
+/// The unpacked index in the row layout of format 1.3 and earlier (4.2), for tests and tools
+/// that make archives of those versions.
+pub fn encode_row_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&INDEX_MAGIC);
+    put_counts_and_chunks(&mut b, chunks, members.len());
     for m in members {
         b.put_u16(m.path.len() as u16);
         b.extend_from_slice(&m.path);
@@ -140,13 +169,25 @@ fn corrupt(msg: String) -> Error {
 }
 
 /// Parses and validates the index. `index_offset` is where it starts in the file: chunks must
-/// tile the bytes between the header and the index exactly.
-pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
+/// tile the bytes between the header and the index exactly. `packed` is what the header says
+/// the index is: packed (4.8) or in rows (4.2).
+pub fn parse_index(data: &[u8], index_offset: u64, packed: bool) -> Result<Index> {
     let mut c = Cursor::new(data);
     let short = |what: &str| corrupt(format!("{what} runs past the end of the index"));
-    if c.take(4).map_err(|_| short("magic"))? != INDEX_MAGIC {
+    let magic = c.take(4).map_err(|_| short("magic"))?;
+    let expected = if packed {
+        PACKED_INDEX_MAGIC
+    } else {
+        INDEX_MAGIC
+    };
+    if magic != expected {
         return Err(corrupt("bad index magic".into()));
     }
+    let min_member = if packed {
+        super::columns::MIN_MEMBER_BYTES
+    } else {
+        MIN_MEMBER_ENTRY_LEN
+    };
     let chunk_count = c.u32().map_err(|_| short("chunk count"))? as usize;
     let member_count = c.u32().map_err(|_| short("member count"))? as usize;
     // Bound the counts by the bytes present before allocating anything for them.
@@ -156,7 +197,7 @@ pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
         )));
     }
     let chunk_bytes = chunk_count * CHUNK_ENTRY_LEN;
-    if member_count.saturating_mul(MIN_MEMBER_ENTRY_LEN) > c.remaining() - chunk_bytes {
+    if member_count.saturating_mul(min_member) > c.remaining() - chunk_bytes {
         return Err(corrupt(format!(
             "member count {member_count} does not fit in the index"
         )));
@@ -190,22 +231,33 @@ pub fn parse_index(data: &[u8], index_offset: u64) -> Result<Index> {
             "chunks end at byte {expected_offset} but the index starts at {index_offset}"
         )));
     }
+    let member_err = |i: usize, e: MemberErr| match e {
+        MemberErr::Short => short(&format!("member {i}")),
+        MemberErr::Bad(msg) => corrupt(format!("member {i}: {msg}")),
+        MemberErr::Unsupported(msg) => Error::Unsupported(format!("member {i}: {msg}")),
+    };
     let mut members = Vec::with_capacity(member_count);
-    for i in 0..member_count {
-        let m = parse_member(&mut c).map_err(|e| match e {
-            MemberErr::Short => short(&format!("member {i}")),
-            MemberErr::Bad(msg) => corrupt(format!("member {i}: {msg}")),
-            MemberErr::Unsupported(msg) => Error::Unsupported(format!("member {i}: {msg}")),
-        })?;
-        check_member(&m, &chunks)
-            .map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
-        members.push(m);
+    if packed {
+        let cols = super::columns::split_columns(&mut c).map_err(corrupt)?;
+        let mut decoder = super::columns::Decoder::new(cols, chunk_count);
+        for i in 0..member_count {
+            members.push(decoder.member().map_err(|e| member_err(i, e))?);
+        }
+        decoder.finish().map_err(corrupt)?;
+    } else {
+        for i in 0..member_count {
+            members.push(parse_member(&mut c).map_err(|e| member_err(i, e))?);
+        }
+        if c.remaining() != 0 {
+            return Err(corrupt(format!(
+                "{} stray bytes at the end of the index",
+                c.remaining()
+            )));
+        }
     }
-    if c.remaining() != 0 {
-        return Err(corrupt(format!(
-            "{} stray bytes at the end of the index",
-            c.remaining()
-        )));
+    for m in &members {
+        check_member(m, &chunks)
+            .map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
     }
     let chunk_members = assign_items(&chunks, &members)?;
     Ok(Index {
@@ -236,7 +288,7 @@ fn parse_chunk_entry(
     ))
 }
 
-enum MemberErr {
+pub(super) enum MemberErr {
     Short,
     Bad(String),
     Unsupported(String),
@@ -333,12 +385,11 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
     }
     let no_content = m.chunk == NO_CHUNK && m.position == 0;
     if m.content == Content::Pixels {
-        let pixels = g.width as u64 * g.height as u64 * g.channels as u64;
         if m.kind != Kind::File
             || m.chunk == NO_CHUNK
             || m.size == 0
             || g.channels == 0
-            || pixels != m.size
+            || g.pixel_count() != Some(m.size)
         {
             return Err("pixel content without a matching image geometry and chunk".into());
         }

@@ -3,6 +3,7 @@
 //! the command line (`crate::cli`) does that.
 
 mod bytes;
+mod columns;
 mod error;
 pub mod format;
 pub mod index;

@@ -4,7 +4,7 @@
 
 use super::bytes::crc_ok;
 use super::error::{Error, Result};
-use super::format::{check_header, read_trailer, HEADER_LEN, TRAILER_LEN};
+use super::format::{check_header, read_trailer, FEATURE_PACKED_INDEX, HEADER_LEN, TRAILER_LEN};
 use super::index::{parse_index, Index, Kind, MemberEntry, NO_CHUNK};
 use crate::codec::{ChunkToDecode, Codec, CodecError, ItemShape, Payload, Registry};
 
@@ -27,13 +27,15 @@ impl<'a> Archive<'a> {
                 data.len()
             )));
         }
-        check_header(data)?;
+        let features = check_header(data)?;
         let t = read_trailer(data)?;
         let index_bytes = &data[t.index_offset as usize..(t.index_offset + t.index_len) as usize];
         if !crc_ok(index_bytes, t.index_crc) {
             return Err(Error::Corrupt("index is damaged (CRC mismatch)".into()));
         }
-        let index = parse_index(&super::packed::unpack_index(index_bytes)?, t.index_offset)?;
+        let packed = features & FEATURE_PACKED_INDEX != 0;
+        let raw_index = super::packed::unpack_index(index_bytes)?;
+        let index = parse_index(&raw_index, t.index_offset, packed)?;
         Ok(Archive { data, index })
     }
 

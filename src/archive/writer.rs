@@ -165,7 +165,9 @@ pub fn write_archive(
             }
         }
     }
-    let index = super::packed::pack_index(&encode_index(&chunks, &members))?;
+    let raw_index = encode_index(&chunks, &members);
+    check_index(&raw_index, offset, &chunks, &members)?;
+    let index = super::packed::pack_index(&raw_index)?;
     let trailer = Trailer {
         index_offset: offset,
         index_len: index.len() as u64,
@@ -180,6 +182,29 @@ pub fn write_archive(
         chunks,
         archive_len,
     })
+}
+
+/// The reader's own parser on the index about to be written: it must accept it and give back
+/// the very entries (the packed form leaves out what the rules imply, so an entry that broke a
+/// rule would come back changed).
+fn check_index(
+    raw: &[u8],
+    offset: u64,
+    chunks: &[ChunkEntry],
+    members: &[MemberEntry],
+) -> Result<()> {
+    let parsed = super::index::parse_index(raw, offset, true).map_err(|e| {
+        Error::Invalid(format!(
+            "bsar would write an index it cannot read ({e}); the archive was not created"
+        ))
+    })?;
+    if parsed.chunks != chunks || parsed.members != members {
+        return Err(Error::Invalid(
+            "bsar would write an index that reads back differently; the archive was not created"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
