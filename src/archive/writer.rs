@@ -5,10 +5,10 @@ use super::error::{show_path, Error, Result};
 use super::format::{encode_header, encode_trailer, Trailer, HEADER_LEN};
 use super::index::{encode_index, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
 use super::limits::{MAX_CHUNKS, MAX_CHUNK_ITEMS, MAX_MEMBERS, MAX_PATH, MAX_WRAPPER};
+use super::par::par_map;
 use super::plan::{plan_chunks, ChunkBounds};
 use crate::codec::{CodecError, Image, Payload, Registry};
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A member to store, as the caller found it. Content is fetched through `Source` when its chunk
@@ -279,36 +279,6 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     plan.extend(plan_chunks(&sizes(Class::Jpeg), capped(opts.bounds)));
     plan.sort_by_key(|c| c[0]);
     plan
-}
-
-/// Runs `f(i)` for every `i < n` on up to `threads` threads; results in order.
-fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    // One thread: no thread at all (`-j 1` spawns nothing).
-    if threads <= 1 || n <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let slots: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(n) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .expect("every item is mapped")
-        })
-        .collect()
 }
 
 fn encode_window(

@@ -119,6 +119,9 @@ pub struct ExtractArgs {
     /// Replace existing files
     #[arg(long)]
     pub overwrite: bool,
+    /// Decoding threads (default: all cores). What comes back does not depend on it
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
     /// No summary line
     #[arg(short, long)]
     pub quiet: bool,
@@ -140,6 +143,9 @@ pub struct VerifyArgs {
     /// Where the image models run (the archive bytes are the same on every device)
     #[arg(long, value_enum, default_value_t = Device::Auto)]
     pub device: Device,
+    /// Decoding threads (default: all cores). What comes back does not depend on it
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
     /// No summary line
     #[arg(short, long)]
     pub quiet: bool,

@@ -7,6 +7,7 @@ use super::args::ExtractArgs;
 use super::open::map_archive;
 use super::paths::{check_link_target, check_member_path, under};
 use super::progress::bytes_bar;
+use super::reading::{ChunkStream, StreamState};
 use super::select::select;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
@@ -22,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn run(a: ExtractArgs) -> CliResult<()> {
     let engine = super::device::choose(a.device)?;
-    let group = super::reading_group(&engine);
+    let reading = super::reading::reading(&engine, a.threads);
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
@@ -51,12 +52,6 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         safe_dirs: HashSet::new(),
         dirs: Vec::new(),
     };
-    let mut cache = ChunkCache {
-        group,
-        decoded: Vec::new(),
-        order: Vec::new(),
-        next: 0,
-    };
     // The furthest selected item of each chunk: decoding stops there.
     let mut upto = vec![0usize; archive.index.chunks.len()];
     for &i in &picked {
@@ -77,50 +72,52 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             _ => (0, 0, 0, i),
         }
     });
+    let mut order: Vec<(usize, usize)> = Vec::new();
     for &i in &picked {
         let m = &members[i];
-        if m.kind == Kind::File
-            && m.chunk != NO_CHUNK
-            && cache.order.last() != Some(&(m.chunk as usize))
-        {
-            cache.order.push(m.chunk as usize);
+        let c = m.chunk as usize;
+        if m.kind == Kind::File && m.chunk != NO_CHUNK && order.last().map(|o| o.0) != Some(c) {
+            order.push((c, upto[c]));
         }
     }
     // Like tar, a damaged chunk does not stop the extraction: every member that can be restored
     // is, each one lost is named, and the exit status says so at the end.
     let mut lost = Lost::default();
-    for &i in &picked {
-        let m = &members[i];
-        let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
-            match cache.get(m.chunk as usize, &archive, &upto, &registry) {
-                Ok(items) => &items[m.position as usize],
-                Err(e) => {
-                    lost.member(m, m.chunk, &format!("{shown}: {e}"));
-                    continue;
+    // Chunks are decoded, and image files rebuilt, on every core ahead of the files being
+    // written.
+    let state = StreamState::new();
+    let restore = |mi: usize, item: Vec<u8>| match members[mi].content {
+        Content::Pixels => image_file(&members[mi], &item),
+        Content::Bytes => Ok(item),
+    };
+    std::thread::scope(|s| -> CliResult<()> {
+        let mut cache =
+            ChunkStream::start(s, &state, &archive, &registry, &order, &reading, &restore);
+        for &i in &picked {
+            let m = &members[i];
+            let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
+                match cache.get(m.chunk as usize) {
+                    Ok(items) => match &items[m.position as usize] {
+                        Ok(content) => content,
+                        Err(e) => {
+                            lost.member(m, NO_CHUNK, e);
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        lost.member(m, m.chunk, &format!("{shown}: {e}"));
+                        continue;
+                    }
                 }
-            }
-        } else {
-            &[]
-        };
-        let rebuilt;
-        let content = if m.content == Content::Pixels {
-            match image_file(m, content) {
-                Ok(f) => {
-                    rebuilt = f;
-                    &rebuilt[..]
-                }
-                Err(e) => {
-                    lost.member(m, NO_CHUNK, &e);
-                    continue;
-                }
-            }
-        } else {
-            content
-        };
-        x.restore(m, content)
-            .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
-        bar.inc(m.size);
-    }
+            } else {
+                &[]
+            };
+            x.restore(m, content)
+                .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
+            bar.inc(m.size);
+        }
+        Ok(())
+    })?;
     x.finish_dirs().map_err(CliError)?;
     bar.finish_and_clear();
     lost.result(&shown.to_string(), "restored", "extracted")?;
@@ -175,44 +172,6 @@ impl Lost {
                 n => format!("{n} members"),
             }
         )))
-    }
-}
-
-/// Decoded chunks, read in the order extraction needs them, `group` at a time (a group is
-/// decoded at once, batched on a GPU). A chunk's error is raised when its turn comes, so what
-/// is written before it does not depend on the group size.
-struct ChunkCache {
-    group: usize,
-    decoded: Vec<(usize, crate::archive::Result<Vec<Vec<u8>>>)>,
-    /// Every chunk to read, in order; `next` is the first not read yet.
-    order: Vec<usize>,
-    next: usize,
-}
-
-impl ChunkCache {
-    fn get(
-        &mut self,
-        chunk: usize,
-        archive: &Archive,
-        upto: &[usize],
-        registry: &crate::codec::Registry,
-    ) -> crate::archive::Result<&[Vec<u8>]> {
-        if !self.decoded.iter().any(|d| d.0 == chunk) {
-            let end = (self.next + self.group.max(1)).min(self.order.len());
-            let wanted: Vec<(usize, usize)> = self.order[self.next..end]
-                .iter()
-                .map(|&c| (c, upto[c]))
-                .collect();
-            debug_assert_eq!(wanted.first().map(|w| w.0), Some(chunk));
-            self.next = end;
-            let results = archive.read_chunks(&wanted, registry);
-            self.decoded = wanted.iter().map(|w| w.0).zip(results).collect();
-        }
-        match self.decoded.iter().find(|d| d.0 == chunk) {
-            Some((_, Ok(items))) => Ok(items),
-            Some((_, Err(e))) => Err(e.clone()),
-            None => unreachable!("chunks are read in the order they are needed"),
-        }
     }
 }
 

@@ -10,6 +10,7 @@ mod models;
 mod open;
 pub mod paths;
 mod progress;
+mod reading;
 mod select;
 mod summary;
 mod verify;
@@ -56,15 +57,6 @@ pub(crate) fn reading_registry(engine: &device::Engine) -> crate::codec::Registr
     r
 }
 
-/// Chunks read at once: a group for the batch coder, or one at a time.
-pub(crate) fn reading_group(engine: &device::Engine) -> usize {
-    if engine.is_some() {
-        device::GPU_CHUNKS
-    } else {
-        1
-    }
-}
-
 /// The codecs a reader of archives needs (zstd, and Bit-Swap with every shipped model), on the CPU.
 pub fn reader_registry() -> crate::codec::Registry {
     reading_registry(&None)
@@ -102,6 +94,7 @@ fn verify_shards(a: args::VerifyArgs) -> CliResult<()> {
             let members = verify::verify(args::VerifyArgs {
                 archive: p.clone(),
                 device: a.device,
+                threads: a.threads,
                 quiet: a.quiet,
             })?;
             if members != s.members {
@@ -166,6 +159,7 @@ fn extract_shards(a: args::ExtractArgs) -> CliResult<()> {
             dir: a.dir.clone(),
             device: a.device,
             overwrite: a.overwrite,
+            threads: a.threads,
             quiet: a.quiet,
         })?;
     }

@@ -6,6 +6,7 @@ use super::args::VerifyArgs;
 use super::open::map_archive;
 use super::paths::{check_link_target, check_member_path};
 use super::progress::bytes_bar;
+use super::reading::{ChunkStream, StreamState};
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
 use crate::archive::{check_content, Archive, Content, Kind, NO_CHUNK};
@@ -22,7 +23,7 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     let archive = Archive::parse(&map).map_err(fail)?;
     let engine = super::device::choose(a.device)?;
     let registry = super::reading_registry(&engine);
-    let group = super::reading_group(&engine);
+    let reading = super::reading::reading(&engine, a.threads);
     let members = archive.members();
     // An archive that extract would refuse does not pass verification either.
     for m in members {
@@ -57,36 +58,37 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
         .collect();
     // Every chunk is checked, damaged or not, so that the report names every damaged member.
     let mut lost = super::extract::Lost::default();
-    for wanted in all.chunks(group) {
-        // read_chunks checks the chunk CRCs and every member's size and CRC.
-        for (r, &(ci, _)) in archive
-            .read_chunks(wanted, &registry)
-            .into_iter()
-            .zip(wanted)
-        {
+    // read_chunks checks the chunk CRCs and every member's size and CRC; chunks are decoded on
+    // every core, ahead of the checks below.
+    let state = StreamState::new();
+    // Extraction rebuilds each image file from its pixels and wrapper (and checks a byte-exact
+    // file's CRC-32): so does verification, without writing it (nor keeping it).
+    let restore = |mi: usize, item: Vec<u8>| match members[mi].content {
+        Content::Pixels => super::extract::image_file(&members[mi], &item).map(|_| Vec::new()),
+        Content::Bytes => Ok(Vec::new()),
+    };
+    std::thread::scope(|s| {
+        let mut stream =
+            ChunkStream::start(s, &state, &archive, &registry, &all, &reading, &restore);
+        for &(ci, _) in &all {
             let holders = &archive.index.chunk_members[ci];
-            match r {
+            match stream.get(ci) {
                 Err(e) => {
                     for &m in holders {
                         lost.member(&members[m as usize], ci as u32, &format!("{shown}: {e}"));
                     }
                 }
-                // Extraction rebuilds each image file from its pixels and wrapper (and checks a
-                // byte-exact file's CRC-32): so does verification, without writing it.
                 Ok(contents) => {
-                    for (&mi, content) in holders.iter().zip(&contents) {
-                        let m = &members[mi as usize];
-                        if m.content == Content::Pixels {
-                            if let Err(e) = super::extract::image_file(m, content) {
-                                lost.member(m, NO_CHUNK, &format!("{shown}: {e}"));
-                            }
+                    for (&mi, content) in holders.iter().zip(contents) {
+                        if let Err(e) = content {
+                            lost.member(&members[mi as usize], NO_CHUNK, &format!("{shown}: {e}"));
                         }
                     }
                 }
             }
             bar.inc(holders.iter().map(|&m| members[m as usize].size).sum());
         }
-    }
+    });
     bar.finish_and_clear();
     lost.result(&shown.to_string(), "verified", "verified")?;
     if !a.quiet {

@@ -1,0 +1,227 @@
+//! Decoding an archive's chunks for `extract` and `verify`: in the order the caller needs them,
+//! on every core, ahead of the caller but within a memory budget.
+//!
+//! A chunk's decode (a Bit-Swap stream above all) is sequential, so the parallelism is across
+//! chunks: on the CPU, each worker thread decodes whole chunks, the next one not yet started;
+//! on a GPU, one thread decodes groups of chunks in lock-step batches. Results are handed over
+//! strictly in order, so what a caller does (and the first error it meets) does not depend on
+//! the thread count or on timing. The workers also rebuild image files from their pixels, so
+//! that the caller only writes (or checks) what it is handed.
+
+use super::device;
+use crate::archive::{Archive, Result};
+use crate::codec::Registry;
+use std::sync::{Condvar, Mutex};
+
+/// How a reader decodes chunks: in units of `group` chunks, on `threads` threads.
+pub(crate) struct Reading {
+    pub group: usize,
+    pub threads: usize,
+}
+
+/// How to read with `engine`; `threads` is the user's `-j` (default: all cores), which only a
+/// CPU reader uses.
+pub(crate) fn reading(engine: &device::Engine, threads: Option<u32>) -> Reading {
+    if engine.is_some() {
+        Reading {
+            group: device::GPU_CHUNKS,
+            threads: 1,
+        }
+    } else {
+        Reading {
+            group: 1,
+            threads: threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                |n| n as usize,
+            ),
+        }
+    }
+}
+
+/// Decoded bytes held ahead of the caller: more cores must not mean several huge files in
+/// memory together. A unit that alone holds more is decoded when nothing else is held.
+const READ_BUDGET: u64 = 1 << 30;
+
+/// Units decoded ahead of the one the caller holds, per thread.
+const AHEAD_PER_THREAD: usize = 2;
+
+/// The decoded content a unit's chunks hold (their members' sizes, up to `upto`).
+fn unit_bytes(archive: &Archive, unit: &[(usize, usize)]) -> u64 {
+    let ix = &archive.index;
+    unit.iter()
+        .flat_map(|&(ci, upto)| ix.chunk_members[ci].iter().take(upto + 1))
+        .map(|&m| ix.members[m as usize].size)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// A member's restored content: a file's bytes (an image file rebuilt from its pixels), or
+/// why its file could not be rebuilt.
+pub(crate) type Content = std::result::Result<Vec<u8>, String>;
+type Decoded = (usize, Result<Vec<Content>>);
+/// A unit's chunks, or the panic of the worker that decoded them (raised again in the caller).
+type Unit = std::thread::Result<Vec<Decoded>>;
+
+struct Window {
+    /// The next unit a worker starts.
+    next: usize,
+    /// Units the caller is done with (their memory is free).
+    released: usize,
+    /// Decoded bytes of the units started and not released.
+    held: u64,
+    slots: Vec<Option<Unit>>,
+    stop: bool,
+}
+
+struct Shared {
+    window: Mutex<Window>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
+        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Decoded chunks, handed out in the order given. Dropping it stops the workers after the
+/// chunks they are decoding.
+pub(crate) struct ChunkStream<'a> {
+    shared: &'a Shared,
+    costs: Vec<u64>,
+    /// The unit the caller holds, and its index (`taken - 1`).
+    current: Vec<Decoded>,
+    taken: usize,
+}
+
+/// The state a stream's workers share; it must outlive the thread scope they run in.
+pub(crate) struct StreamState(Shared);
+
+impl StreamState {
+    pub fn new() -> StreamState {
+        StreamState(Shared {
+            window: Mutex::new(Window {
+                next: 0,
+                released: 0,
+                held: 0,
+                slots: Vec::new(),
+                stop: false,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+}
+
+impl<'a> ChunkStream<'a> {
+    /// Starts decoding `order` (chunk, last item needed), in units of `reading.group` chunks,
+    /// on `reading.threads` threads of `scope`; `restore(member, item)` turns each decoded item
+    /// into the member's content.
+    pub fn start<'s>(
+        scope: &'s std::thread::Scope<'s, 'a>,
+        state: &'a StreamState,
+        archive: &'a Archive,
+        registry: &'a Registry,
+        order: &[(usize, usize)],
+        reading: &Reading,
+        restore: &'a (dyn Fn(usize, Vec<u8>) -> Content + Sync),
+    ) -> ChunkStream<'a> {
+        let units: Vec<Vec<(usize, usize)>> = order
+            .chunks(reading.group.max(1))
+            .map(|u| u.to_vec())
+            .collect();
+        let costs: Vec<u64> = units.iter().map(|u| unit_bytes(archive, u)).collect();
+        let shared = &state.0;
+        shared.lock().slots = units.iter().map(|_| None).collect();
+        let threads = reading.threads.max(1).min(units.len().max(1));
+        let ahead = threads * AHEAD_PER_THREAD;
+        let units = std::sync::Arc::new(units);
+        for _ in 0..threads {
+            let (units, costs) = (units.clone(), costs.clone());
+            scope.spawn(move || loop {
+                let i = {
+                    let mut w = shared.lock();
+                    loop {
+                        if w.stop || w.next >= units.len() {
+                            return;
+                        }
+                        let i = w.next;
+                        let fits =
+                            i == w.released || w.held.saturating_add(costs[i]) <= READ_BUDGET;
+                        if fits && i < w.released + ahead {
+                            break;
+                        }
+                        w = shared.changed.wait(w).unwrap_or_else(|p| p.into_inner());
+                    }
+                    let i = w.next;
+                    w.next += 1;
+                    w.held = w.held.saturating_add(costs[i]);
+                    i
+                };
+                let unit = &units[i];
+                let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let results = archive.read_chunks(unit, registry);
+                    let restored = results.into_iter().zip(unit).map(|(r, &(ci, _))| {
+                        let holders = &archive.index.chunk_members[ci];
+                        let items = r?.into_iter().zip(holders);
+                        Ok(items.map(|(item, &m)| restore(m as usize, item)).collect())
+                    });
+                    unit.iter().map(|u| u.0).zip(restored).collect()
+                }));
+                shared.lock().slots[i] = Some(decoded);
+                shared.changed.notify_all();
+            });
+        }
+        ChunkStream {
+            shared,
+            costs,
+            current: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// The items of `chunk`, which must be the chunk after the last one asked for in the order
+    /// given (or the same one again).
+    pub fn get(&mut self, chunk: usize) -> Result<&[Content]> {
+        if !self.current.iter().any(|d| d.0 == chunk) {
+            let mut w = self.shared.lock();
+            if self.taken > 0 {
+                // Done with the unit held: its memory is free for the workers.
+                w.held -= self.costs[self.taken - 1];
+                w.released = self.taken;
+                self.shared.changed.notify_all();
+            }
+            let i = self.taken;
+            assert!(i < w.slots.len(), "chunks are asked for in the order given");
+            loop {
+                match w.slots[i].take() {
+                    Some(Ok(unit)) => {
+                        self.current = unit;
+                        break;
+                    }
+                    Some(Err(panic)) => {
+                        drop(w);
+                        std::panic::resume_unwind(panic)
+                    }
+                    None => {}
+                }
+                w = self
+                    .shared
+                    .changed
+                    .wait(w)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            self.taken += 1;
+        }
+        match self.current.iter().find(|d| d.0 == chunk) {
+            Some((_, Ok(items))) => Ok(items),
+            Some((_, Err(e))) => Err(e.clone()),
+            None => unreachable!("chunks are asked for in the order given"),
+        }
+    }
+}
+
+impl Drop for ChunkStream<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+    }
+}
