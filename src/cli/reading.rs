@@ -185,7 +185,7 @@ impl<'a> ChunkStream<'a> {
             let mut w = self.shared.lock();
             if self.taken > 0 {
                 // Done with the unit held: its memory is free for the workers.
-                w.held -= self.costs[self.taken - 1];
+                w.held = w.held.saturating_sub(self.costs[self.taken - 1]);
                 w.released = self.taken;
                 self.shared.changed.notify_all();
             }
