@@ -9,7 +9,7 @@ pub mod format;
 pub mod index;
 pub mod limits;
 pub mod packed;
-mod par;
+pub(crate) mod par;
 pub mod plan;
 mod reader;
 mod writer;

@@ -9,9 +9,9 @@
 //! that the caller only writes (or checks) what it is handed.
 
 use super::device;
+use crate::archive::par::{ordered_map, Ordered, OrderedState};
 use crate::archive::{Archive, Result};
 use crate::codec::Registry;
-use std::sync::{Condvar, Mutex};
 
 /// How a reader decodes chunks: in units of `group` chunks, on `threads` threads.
 pub(crate) struct Reading {
@@ -58,57 +58,16 @@ fn unit_bytes(archive: &Archive, unit: &[(usize, usize)]) -> u64 {
 /// why its file could not be rebuilt.
 pub(crate) type Content = std::result::Result<Vec<u8>, String>;
 type Decoded = (usize, Result<Vec<Content>>);
-/// A unit's chunks, or the panic of the worker that decoded them (raised again in the caller).
-type Unit = std::thread::Result<Vec<Decoded>>;
 
-struct Window {
-    /// The next unit a worker starts.
-    next: usize,
-    /// Units the caller is done with (their memory is free).
-    released: usize,
-    /// Decoded bytes of the units started and not released.
-    held: u64,
-    slots: Vec<Option<Unit>>,
-    stop: bool,
-}
-
-struct Shared {
-    window: Mutex<Window>,
-    changed: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
-        self.window.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// The state a stream's workers share; it must outlive the thread scope they run in.
+pub(crate) type StreamState = OrderedState<Vec<Decoded>>;
 
 /// Decoded chunks, handed out in the order given. Dropping it stops the workers after the
 /// chunks they are decoding.
 pub(crate) struct ChunkStream<'a> {
-    shared: &'a Shared,
-    costs: Vec<u64>,
-    /// The unit the caller holds, and its index (`taken - 1`).
+    units: Ordered<'a, Vec<Decoded>>,
+    /// The unit the caller holds.
     current: Vec<Decoded>,
-    taken: usize,
-}
-
-/// The state a stream's workers share; it must outlive the thread scope they run in.
-pub(crate) struct StreamState(Shared);
-
-impl StreamState {
-    pub fn new() -> StreamState {
-        StreamState(Shared {
-            window: Mutex::new(Window {
-                next: 0,
-                released: 0,
-                held: 0,
-                slots: Vec::new(),
-                stop: false,
-            }),
-            changed: Condvar::new(),
-        })
-    }
 }
 
 impl<'a> ChunkStream<'a> {
@@ -128,53 +87,22 @@ impl<'a> ChunkStream<'a> {
             .chunks(reading.group.max(1))
             .map(|u| u.to_vec())
             .collect();
-        let costs: Vec<u64> = units.iter().map(|u| unit_bytes(archive, u)).collect();
-        let shared = &state.0;
-        shared.lock().slots = units.iter().map(|_| None).collect();
-        let threads = reading.threads.max(1).min(units.len().max(1));
-        let ahead = threads * AHEAD_PER_THREAD;
-        let units = std::sync::Arc::new(units);
-        for _ in 0..threads {
-            let (units, costs) = (units.clone(), costs.clone());
-            scope.spawn(move || loop {
-                let i = {
-                    let mut w = shared.lock();
-                    loop {
-                        if w.stop || w.next >= units.len() {
-                            return;
-                        }
-                        let i = w.next;
-                        let fits =
-                            i == w.released || w.held.saturating_add(costs[i]) <= READ_BUDGET;
-                        if fits && i < w.released + ahead {
-                            break;
-                        }
-                        w = shared.changed.wait(w).unwrap_or_else(|p| p.into_inner());
-                    }
-                    let i = w.next;
-                    w.next += 1;
-                    w.held = w.held.saturating_add(costs[i]);
-                    i
-                };
-                let unit = &units[i];
-                let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let results = archive.read_chunks(unit, registry);
-                    let restored = results.into_iter().zip(unit).map(|(r, &(ci, _))| {
-                        let holders = &archive.index.chunk_members[ci];
-                        let items = r?.into_iter().zip(holders);
-                        Ok(items.map(|(item, &m)| restore(m as usize, item)).collect())
-                    });
-                    unit.iter().map(|u| u.0).zip(restored).collect()
-                }));
-                shared.lock().slots[i] = Some(decoded);
-                shared.changed.notify_all();
+        let costs = units.iter().map(|u| unit_bytes(archive, u)).collect();
+        let threads = reading.threads.max(1);
+        let decode = move |i: usize| {
+            let unit = &units[i];
+            let results = archive.read_chunks(unit, registry);
+            let restored = results.into_iter().zip(unit).map(|(r, &(ci, _))| {
+                let holders = &archive.index.chunk_members[ci];
+                let items = r?.into_iter().zip(holders);
+                Ok(items.map(|(item, &m)| restore(m as usize, item)).collect())
             });
-        }
+            unit.iter().map(|u| u.0).zip(restored).collect()
+        };
+        let ahead = threads * AHEAD_PER_THREAD;
         ChunkStream {
-            shared,
-            costs,
+            units: ordered_map(scope, state, costs, threads, READ_BUDGET, ahead, decode),
             current: Vec::new(),
-            taken: 0,
         }
     }
 
@@ -182,46 +110,16 @@ impl<'a> ChunkStream<'a> {
     /// given (or the same one again).
     pub fn get(&mut self, chunk: usize) -> Result<&[Content]> {
         if !self.current.iter().any(|d| d.0 == chunk) {
-            let mut w = self.shared.lock();
-            if self.taken > 0 {
-                // Done with the unit held: its memory is free for the workers.
-                w.held = w.held.saturating_sub(self.costs[self.taken - 1]);
-                w.released = self.taken;
-                self.shared.changed.notify_all();
-            }
-            let i = self.taken;
-            assert!(i < w.slots.len(), "chunks are asked for in the order given");
-            loop {
-                match w.slots[i].take() {
-                    Some(Ok(unit)) => {
-                        self.current = unit;
-                        break;
-                    }
-                    Some(Err(panic)) => {
-                        drop(w);
-                        std::panic::resume_unwind(panic)
-                    }
-                    None => {}
-                }
-                w = self
-                    .shared
-                    .changed
-                    .wait(w)
-                    .unwrap_or_else(|p| p.into_inner());
-            }
-            self.taken += 1;
+            // Done with the unit held: its memory is free for the workers.
+            self.current = self
+                .units
+                .next()
+                .expect("chunks are asked for in the order given");
         }
         match self.current.iter().find(|d| d.0 == chunk) {
             Some((_, Ok(items))) => Ok(items),
             Some((_, Err(e))) => Err(e.clone()),
             None => unreachable!("chunks are asked for in the order given"),
         }
-    }
-}
-
-impl Drop for ChunkStream<'_> {
-    fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.changed.notify_all();
     }
 }
