@@ -10,7 +10,8 @@
 
 use super::bytes::{unzigzag, zigzag, Cursor, PutLe};
 use super::index::{
-    Content, Geometry, Kind, MemberEntry, MemberErr, MAX_PATH, MAX_WRAPPER, NO_CHUNK,
+    content_of, kind_of, Content, Geometry, Kind, MemberEntry, MemberErr, MAX_PATH, MAX_WRAPPER,
+    NO_CHUNK,
 };
 
 /// The columns, in their stored order.
@@ -184,22 +185,8 @@ impl<'a> Decoder<'a> {
         let mut path = self.prev.path[..shared as usize].to_vec();
         path.extend_from_slice(self.cols[NAMES].take(suffix as usize)?);
         let t = self.cols[TYPES].u8()?;
-        let kind = match t & 0x0F {
-            0 => Kind::File,
-            1 => Kind::Dir,
-            2 => Kind::Symlink,
-            k => return Err(bad(&format!("unknown member type {k}"))),
-        };
-        let content = match t >> 4 {
-            0 => Content::Bytes,
-            1 => Content::Pixels,
-            k => {
-                return Err(MemberErr::Unsupported(format!(
-                    "'{}' has content kind {k}, which this bsar does not support",
-                    super::error::show_path(&path)
-                )))
-            }
-        };
+        let kind = kind_of(t & 0x0F)?;
+        let content = content_of(t >> 4, &path)?;
         let mode = self.cols[MODES].u16()? as u32;
         let sec = self
             .prev

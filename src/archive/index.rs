@@ -300,6 +300,29 @@ impl From<super::bytes::Short> for MemberErr {
     }
 }
 
+/// A member's type from its stored value (4.2), the same in both layouts.
+pub(super) fn kind_of(v: u8) -> std::result::Result<Kind, MemberErr> {
+    match v {
+        0 => Ok(Kind::File),
+        1 => Ok(Kind::Dir),
+        2 => Ok(Kind::Symlink),
+        k => Err(MemberErr::Bad(format!("unknown member type {k}"))),
+    }
+}
+
+/// A file's content kind from its stored value (4.3): an unknown one is unsupported, naming
+/// the member.
+pub(super) fn content_of(v: u8, path: &[u8]) -> std::result::Result<Content, MemberErr> {
+    match v {
+        0 => Ok(Content::Bytes),
+        1 => Ok(Content::Pixels),
+        k => Err(MemberErr::Unsupported(format!(
+            "'{}' has content kind {k}, which this bsar does not support",
+            show_path(path)
+        ))),
+    }
+}
+
 fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     let path_len = c.u16()? as usize;
     if path_len == 0 || path_len > MAX_PATH {
@@ -308,22 +331,8 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
         )));
     }
     let path = c.take(path_len)?.to_vec();
-    let kind = match c.u8()? {
-        0 => Kind::File,
-        1 => Kind::Dir,
-        2 => Kind::Symlink,
-        k => return Err(MemberErr::Bad(format!("unknown member type {k}"))),
-    };
-    let content = match c.u8()? {
-        0 => Content::Bytes,
-        1 => Content::Pixels,
-        k => {
-            return Err(MemberErr::Unsupported(format!(
-                "'{}' has content kind {k}, which this bsar does not support",
-                show_path(&path)
-            )))
-        }
-    };
+    let kind = kind_of(c.u8()?)?;
+    let content = content_of(c.u8()?, &path)?;
     let mode = c.u32()?;
     let mtime_sec = c.i64()?;
     let mtime_nsec = c.u32()?;
