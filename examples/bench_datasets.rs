@@ -275,12 +275,12 @@ fn model_alone(images: &[Image]) -> (Row, String) {
 /// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
 /// default), colour planes only: its exact coded size and its one-thread times.
 fn context_code(images: &[Image]) -> Row {
-    use bsar::context::{ContextModel, ImageCoder};
+    use bsar::context::{ContextModel, ImageCoder, Version};
     const P: u32 = 20;
     let (mut bits, mut create_s, mut extract_s) = (0f64, 0f64, 0f64);
     for chunk in images.chunks(256) {
         let t = Instant::now();
-        let mut model = ContextModel::new();
+        let mut model = ContextModel::new(Version::V4);
         let mut intervals = Vec::new();
         for (w, h, c, px) in chunk {
             // The patch grid of the image's model: 32 for RGB, 28 for grey (the shipped ones).
@@ -298,7 +298,7 @@ fn context_code(images: &[Image]) -> Row {
             .map(|&(_, f)| P as f64 - (f as f64).log2())
             .sum::<f64>();
         let t = Instant::now();
-        let mut model = ContextModel::new();
+        let mut model = ContextModel::new(Version::V4);
         let mut it = intervals.iter();
         for (w, h, c, px) in chunk {
             let patch = if *c == 3 { 32 } else { 28 };

@@ -2,17 +2,18 @@
 //! as chunks the way the Bit-Swap stream codes them (patches in raster order, adaptive state
 //! carried over the images of a chunk), with no bits-back and no container.
 //!
-//!     cargo run --release --example context_rate -- [--grey] [--v2] [--limit N] [--chunk N] [--patch P] DIR...
+//!     cargo run --release --example context_rate -- [--grey] [--v2] [--v3] [--limit N] [--chunk N] [--patch P] DIR...
 //!
 //! Prints, per folder: images, samples, bits/dim (exact frequencies: sum of -log2(freq/2^20)),
 //! and encode (model + intervals) and decode (model + search) MB/s of samples on one thread.
+//! `--v3` also prints the rate of chunk version 3's context code (no least-squares stages).
 //! `--v2` also prints the rate of chunk version 2's predictive patch code (patches alone).
 //! `--grey` converts RGB images to grey first as Pillow's `convert('L')` does
 //! (`(19595 R + 38470 G + 7471 B + 0x8000) >> 16`).
 
 use bsar::bitswap::estimate::predictive_cost;
 use bsar::bitswap::Planes;
-use bsar::context::{ContextModel, ImageCoder};
+use bsar::context::{ContextModel, ImageCoder, Version};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -55,11 +56,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut grey, mut limit, mut chunk, mut patch) = (false, usize::MAX, 256usize, 0usize);
     let mut v2 = false;
+    let mut versions = vec![Version::V4];
     let mut dirs = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--grey" => grey = true,
             "--v2" => v2 = true,
+            "--v3" => versions = vec![Version::V3, Version::V4],
             "--limit" => limit = args.next().unwrap().parse().unwrap(),
             "--chunk" => chunk = args.next().unwrap().parse().unwrap(),
             "--patch" => patch = args.next().unwrap().parse().unwrap(),
@@ -101,42 +104,43 @@ fn main() {
                 q16 as f64 / 65536.0 / samples as f64
             );
         }
-        let (mut bits, mut enc_s, mut dec_s) = (0f64, 0f64, 0f64);
-        for group in imgs.chunks(chunk) {
-            // Encode: model + intervals.
-            let t = Instant::now();
-            let mut model = ContextModel::new();
-            let mut intervals: Vec<(u32, u32)> = Vec::with_capacity(samples);
-            for img in group {
-                let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
-                let mut px = img.px.clone();
-                coder.code_image(&mut model, &mut px, |d, v| {
-                    intervals.push(d.interval(v));
-                    v
-                });
+        for version in versions.clone() {
+            let (mut bits, mut enc_s, mut dec_s) = (0f64, 0f64, 0f64);
+            for group in imgs.chunks(chunk) {
+                // Encode: model + intervals.
+                let t = Instant::now();
+                let mut model = ContextModel::new(version);
+                let mut intervals: Vec<(u32, u32)> = Vec::with_capacity(samples);
+                for img in group {
+                    let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
+                    let mut px = img.px.clone();
+                    coder.code_image(&mut model, &mut px, |d, v| {
+                        intervals.push(d.interval(v));
+                        v
+                    });
+                }
+                enc_s += t.elapsed().as_secs_f64();
+                bits += intervals
+                    .iter()
+                    .map(|&(_, f)| PRECISION as f64 - (f as f64).log2())
+                    .sum::<f64>();
+                // Decode: model + search of the value from its start.
+                let t = Instant::now();
+                let mut model = ContextModel::new(version);
+                let mut it = intervals.iter();
+                for img in group {
+                    let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
+                    let mut px = vec![0u8; img.px.len()];
+                    coder.code_image(&mut model, &mut px, |d, _| {
+                        let &(s, _) = it.next().unwrap();
+                        d.find(s).0
+                    });
+                    assert_eq!(px, img.px, "decode mismatch");
+                }
+                dec_s += t.elapsed().as_secs_f64();
             }
-            enc_s += t.elapsed().as_secs_f64();
-            bits += intervals
-                .iter()
-                .map(|&(_, f)| PRECISION as f64 - (f as f64).log2())
-                .sum::<f64>();
-            // Decode: model + search of the value from its start.
-            let t = Instant::now();
-            let mut model = ContextModel::new();
-            let mut it = intervals.iter();
-            for img in group {
-                let mut coder = ImageCoder::new(img.w, img.h, img.c, patch_of(img), PRECISION);
-                let mut px = vec![0u8; img.px.len()];
-                coder.code_image(&mut model, &mut px, |d, _| {
-                    let &(s, _) = it.next().unwrap();
-                    d.find(s).0
-                });
-                assert_eq!(px, img.px, "decode mismatch");
-            }
-            dec_s += t.elapsed().as_secs_f64();
-        }
-        println!(
-            "{}{}: {} images, {} samples: {:.4} bits/dim; encode {:.2} MB/s, decode {:.2} MB/s",
+            println!(
+            "{}{} (context code {version:?}): {} images, {} samples: {:.4} bits/dim; encode {:.2} MB/s, decode {:.2} MB/s",
             dir.display(),
             if grey { " (grey)" } else { "" },
             imgs.len(),
@@ -145,5 +149,6 @@ fn main() {
             samples as f64 / enc_s / 1e6,
             samples as f64 / dec_s / 1e6
         );
+        }
     }
 }

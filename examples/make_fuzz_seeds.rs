@@ -6,7 +6,8 @@
 //! Each seed follows the fuzz target's input layout: `[count/upto] [w h c] x count [chunk]`, two
 //! RGB images coded with the tiny fixture model. One seed is Bit-Swap under the default policy
 //! (it holds direct and bits-back patches), the other BB-ANS with bits-back only. Chunks of an
-//! older version are kept beside them under `v2-*` names, for the old decoder.
+//! older version are kept beside them under `v2-*` and `v3-*` names, for the old decoders (copy
+//! the current seeds to the old version's names before a format change re-makes them).
 
 use bsar::bitswap::{Policy, Scheme};
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};

@@ -99,10 +99,18 @@ fn chunks<'m>(n: usize, seed: u64, rgb: &'m Model, grey: &'m Model) -> Vec<Chunk
         .collect()
 }
 
-fn encode_sequential(c: &Chunk, scheme: Scheme, policy: Policy) -> Vec<u8> {
-    bitswap::encode(&c.models, scheme, PREC, policy, &c.images)
-        .expect("sequential encode")
-        .to_bytes()
+/// A chunk's stream bytes and the direct code (chunk version) the encoder chose.
+type Coded = (Vec<u8>, bitswap::DirectCode);
+
+fn encode_sequential(c: &Chunk, scheme: Scheme, policy: Policy) -> Coded {
+    let e = bitswap::encode_chunk(
+        &CpuNets::SINGLE,
+        &c.models,
+        (scheme, PREC, policy),
+        &c.images,
+    )
+    .expect("sequential encode");
+    (e.stack.to_bytes(), e.code)
 }
 
 fn encode_batched(
@@ -111,7 +119,7 @@ fn encode_batched(
     cs: &[Chunk],
     scheme: Scheme,
     policy: Policy,
-) -> Vec<Vec<u8>> {
+) -> Vec<Coded> {
     let jobs: Vec<EncodeJob> = cs
         .iter()
         .map(|c| EncodeJob {
@@ -121,7 +129,10 @@ fn encode_batched(
         .collect();
     encode_batch(nets, max_batch, scheme, PREC, policy, &jobs)
         .into_iter()
-        .map(|r| r.expect("batch encode").to_bytes())
+        .map(|r| {
+            let e = r.expect("batch encode");
+            (e.stack.to_bytes(), e.code)
+        })
         .collect()
 }
 
@@ -159,7 +170,7 @@ fn batch_encode_and_decode_equal_the_sequential_coder() {
         let cs = chunks(n, round as u64 * 11, &rgb, &grey);
         for scheme in SCHEMES {
             for policy in POLICIES {
-                let want: Vec<Vec<u8>> = cs
+                let want: Vec<Coded> = cs
                     .iter()
                     .map(|c| encode_sequential(c, scheme, policy))
                     .collect();
@@ -177,26 +188,28 @@ fn batch_encode_and_decode_equal_the_sequential_coder() {
                     let jobs: Vec<DecodeJob> = cs
                         .iter()
                         .zip(&want)
-                        .map(|(c, bytes)| DecodeJob {
+                        .map(|(c, (bytes, code))| DecodeJob {
                             models: c.models.clone(),
                             scheme,
                             prec: PREC,
                             stack: Stack::from_bytes(bytes).unwrap(),
                             shapes: shapes(&c.images),
                             upto: if upto_first { 0 } else { c.images.len() - 1 },
-                            code: bitswap::DirectCode::Context,
+                            code: *code,
                         })
                         .collect();
                     let got = decode_batch(&CpuNets { threads: 2 }, 4, jobs);
-                    for ((c, bytes), g) in cs.iter().zip(&want).zip(got) {
+                    for ((c, (bytes, code)), g) in cs.iter().zip(&want).zip(got) {
                         let upto = if upto_first { 0 } else { c.images.len() - 1 };
-                        let seq = bitswap::decode(
+                        let seq = bitswap::decode_with_code(
+                            &CpuNets::SINGLE,
                             &c.models,
                             scheme,
                             PREC,
                             Stack::from_bytes(bytes).unwrap(),
                             &shapes(&c.images),
                             upto,
+                            *code,
                         )
                         .expect("sequential decode");
                         let g = g.expect("batch decode");

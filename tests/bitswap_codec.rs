@@ -606,9 +606,9 @@ fn fuzz_seeds_are_valid_chunks() {
         decode(&codec, &data[1 + 3 * count..], &shapes, upto).unwrap();
         seen += 1;
     }
-    // Version 3 seeds (make_fuzz_seeds, one of them with the local-linear model) and the version
-    // 2 ones kept for the old decoder.
-    assert_eq!(seen, 5);
+    // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model), and the
+    // version 3 and 2 ones kept for the old decoders.
+    assert_eq!(seen, 8);
 }
 
 /// Every policy decodes exactly; seeding replaces the initial bits (no supply words read) on

@@ -4,7 +4,7 @@
 mod common;
 
 use bsar::ans::Stack;
-use bsar::context::{ContextModel, Dist, ImageCoder};
+use bsar::context::{ContextModel, Dist, ImageCoder, Version};
 use std::path::Path;
 
 const PRECISION: u32 = 20;
@@ -44,7 +44,11 @@ fn img(w: usize, h: usize, c: usize, patch: usize) -> Img {
 
 /// Every sample's distribution and interval, in visiting order, with one chunk state.
 fn run(images: &[Img]) -> Vec<(Dist, (u32, u32))> {
-    let mut model = ContextModel::new();
+    run_version(Version::V4, images)
+}
+
+fn run_version(version: Version, images: &[Img]) -> Vec<(Dist, (u32, u32))> {
+    let mut model = ContextModel::new(version);
     let mut out = Vec::new();
     for i in images {
         let mut coder = ImageCoder::new(i.w, i.h, i.c, i.patch, PRECISION);
@@ -60,7 +64,11 @@ fn run(images: &[Img]) -> Vec<(Dist, (u32, u32))> {
 
 /// Decodes the intervals' starts back through the model: the decoder's view.
 fn decode(images: &[Img], coded: &[(Dist, (u32, u32))]) -> Vec<Vec<u8>> {
-    let mut model = ContextModel::new();
+    decode_version(Version::V4, images, coded)
+}
+
+fn decode_version(version: Version, images: &[Img], coded: &[(Dist, (u32, u32))]) -> Vec<Vec<u8>> {
+    let mut model = ContextModel::new(version);
     let mut it = coded.iter();
     let mut out = Vec::new();
     for i in images {
@@ -99,36 +107,83 @@ fn chunk_b() -> Vec<Img> {
     vec![img(5, 4, 3, 4), img(37, 23, 3, 32), img(30, 29, 1, 28)]
 }
 
-#[test]
-fn test_vectors_of_the_spec() {
-    let a = run(&[img(5, 4, 3, 4)]);
-    let first: Vec<(i32, u32, u32, u32)> = a
-        .iter()
-        .take(6)
-        .map(|(d, (s, f))| (d.pred, d.inv_scale, *s, *f))
-        .collect();
-    let b = run(&chunk_b());
-    let (ci, cm) = (crc_of_intervals(&b), crc_of_message(&b));
-    if std::env::var_os("BSAR_PRINT_VECTORS").is_some() {
-        println!("first {first:?}\nintervals {ci:#010X} message {cm:#010X}");
-    }
-    assert_eq!(first, FIRST_SIX);
-    assert_eq!((ci, cm), (INTERVALS_CRC, MESSAGE_CRC));
+/// Image A's first six samples (G, R, B of pixels (0, 0) and (0, 1)) as `(pred, inv_scale,
+/// start, freq)`, and chunk B's CRC-32 of every interval and of the rANS message that pushes
+/// them: spec/context.md 6.
+struct Vectors {
+    first_six: [(i32, u32, u32, u32); 6],
+    intervals_crc: u32,
+    message_crc: u32,
 }
 
-/// Image A's first six samples (G, R, B of pixels (0, 0) and (0, 1)): `(pred, inv_scale,
-/// start, freq)`.
-const FIRST_SIX: [(i32, u32, u32, u32); 6] = [
-    (1024, 3994, 30029, 1176),
-    (748, 3994, 0, 13248),
-    (748, 3994, 420764, 14446),
-    (350, 3994, 719574, 12582),
-    (0, 2721, 794010, 7202),
-    (682, 6990, 504569, 26237),
+const VECTORS: [(Version, Vectors); 2] = [
+    (
+        Version::V3,
+        Vectors {
+            first_six: [
+                (1024, 3994, 30029, 1176),
+                (748, 3994, 0, 13248),
+                (748, 3994, 420764, 14446),
+                (350, 3994, 719574, 12582),
+                (0, 2721, 794010, 7202),
+                (682, 6990, 504569, 26237),
+            ],
+            intervals_crc: 0xC59ACF69,
+            message_crc: 0x03F1D425,
+        },
+    ),
+    (
+        Version::V4,
+        Vectors {
+            first_six: [
+                (1024, 3744, 35568, 1352),
+                (773, 3744, 0, 14528),
+                (773, 3744, 385594, 13085),
+                (358, 3744, 696223, 12290),
+                (0, 2513, 777196, 6984),
+                (679, 5242, 516866, 19679),
+            ],
+            intervals_crc: 0xA185300C,
+            message_crc: 0x327166CA,
+        },
+    ),
 ];
-/// Chunk B: CRC-32 of every interval, and of the rANS message that pushes them.
-const INTERVALS_CRC: u32 = 0xC59ACF69;
-const MESSAGE_CRC: u32 = 0x03F1D425;
+
+#[test]
+fn test_vectors_of_the_spec() {
+    let mut wrong = Vec::new();
+    for (version, want) in &VECTORS {
+        let a = run_version(*version, &[img(5, 4, 3, 4)]);
+        let first: Vec<(i32, u32, u32, u32)> = a
+            .iter()
+            .take(6)
+            .map(|(d, (s, f))| (d.pred, d.inv_scale, *s, *f))
+            .collect();
+        let b = run_version(*version, &chunk_b());
+        let (ci, cm) = (crc_of_intervals(&b), crc_of_message(&b));
+        if std::env::var_os("BSAR_PRINT_VECTORS").is_some() {
+            println!("{version:?}: first {first:?}\nintervals {ci:#010X} message {cm:#010X}");
+        }
+        if first != want.first_six || (ci, cm) != (want.intervals_crc, want.message_crc) {
+            wrong.push(*version);
+        }
+    }
+    assert!(wrong.is_empty(), "test vectors differ for {wrong:?}");
+}
+
+/// Both versions decode what they encode (the tests below use version 4, the one written).
+#[test]
+fn version_3_round_trips_too() {
+    for (c, patch) in [(1usize, 28usize), (3, 32), (3, 4)] {
+        let images = vec![img(33, 31, c, patch), img(31, 33, c, patch)];
+        let coded = run_version(Version::V3, &images);
+        let back = decode_version(Version::V3, &images, &coded);
+        for (b, i) in back.iter().zip(&images) {
+            assert_eq!(b, &i.px, "{c} channels, patch {patch}");
+        }
+        assert_ne!(coded, run(&images), "the versions differ");
+    }
+}
 
 #[test]
 fn every_shape_round_trips_through_the_model() {
@@ -196,20 +251,38 @@ fn the_state_adapts_over_a_chunk_and_starts_afresh_in_each() {
 /// before version 3, still extracts to the original pixels.
 #[test]
 fn version_2_archives_still_extract() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2");
+    old_archive_extracts("v2", false);
+}
+
+/// A chunk of version 3 (the context code without its least-squares stages), written by bsar
+/// 0.1 with format 1.4 before version 4, still extracts to the original files byte for byte.
+#[test]
+fn version_3_archives_still_extract() {
+    old_archive_extracts("v3", true);
+}
+
+/// `tests/fixtures/NAME/NAME.bsar` extracts to `tests/fixtures/NAME/imgs` (the same pixels, or
+/// the same bytes where `exact`) and verifies.
+fn old_archive_extracts(name: &str, exact: bool) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let tmp = tempfile::tempdir().unwrap();
-    let archive = fixtures.join("v2.bsar");
+    let archive = fixtures.join(format!("{name}.bsar"));
     common::ok(tmp.path(), &["extract", archive.to_str().unwrap()]);
     let mut n = 0;
     for e in std::fs::read_dir(fixtures.join("imgs")).unwrap() {
         let p = e.unwrap().path();
-        let name = p.file_name().unwrap();
-        let want = bsar::imageio::decode(&std::fs::read(&p).unwrap())
-            .unwrap()
-            .0;
-        let got = std::fs::read(tmp.path().join("imgs").join(name)).unwrap();
-        let got = bsar::imageio::decode(&got).unwrap().0;
-        assert_eq!(got.pixels, want.pixels, "{}", p.display());
+        let file = p.file_name().unwrap();
+        let want = std::fs::read(&p).unwrap();
+        let got = std::fs::read(tmp.path().join("imgs").join(file)).unwrap();
+        if exact {
+            assert!(got == want, "{} is not byte for byte", p.display());
+        } else {
+            let want = bsar::imageio::decode(&want).unwrap().0;
+            let got = bsar::imageio::decode(&got).unwrap().0;
+            assert_eq!(got.pixels, want.pixels, "{}", p.display());
+        }
         n += 1;
     }
     assert_eq!(n, 4);

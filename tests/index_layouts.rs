@@ -35,7 +35,7 @@ fn index_magic(archive: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn create_writes_format_1_4_with_a_packed_index() {
+fn create_writes_format_1_5_with_a_packed_index() {
     let t = tempfile::tempdir().unwrap();
     let tree = t.path().join("tree");
     fs::create_dir_all(tree.join("sub")).unwrap();
@@ -45,7 +45,7 @@ fn create_writes_format_1_4_with_a_packed_index() {
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
     ok(t.path(), &["create", "-q", "x.bsar", "tree"]);
     let archive = fs::read(t.path().join("x.bsar")).unwrap();
-    assert_eq!(archive[8..12], [1, 4, 1, 0], "version 1.4, feature bit 0");
+    assert_eq!(archive[8..12], [1, 5, 1, 0], "version 1.5, feature bit 0");
     assert_eq!(index_magic(&archive), b"BSI2");
     ok(t.path(), &["verify", "-q", "x.bsar"]);
     fs::create_dir(t.path().join("out")).unwrap();

@@ -18,7 +18,7 @@ use crate::ans::Stack;
 use crate::bitswap::nets::Nets;
 use crate::bitswap::scheme::{Precisions, Scheme};
 use crate::bitswap::stream::{
-    decode_with_code, encode_with, DirectCode, Planes, PlanesShape, Policy, StreamError,
+    decode_with_code, encode_chunk, DirectCode, Encoded, Planes, PlanesShape, Policy, StreamError,
 };
 use crate::model::{Logistic, Model, Net};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -41,7 +41,7 @@ pub struct DecodeJob<'a> {
     pub code: DirectCode,
 }
 
-/// Encodes every job; result `i` is what `encode(jobs[i]...)` returns, byte for byte.
+/// Encodes every job; result `i` is what `encode_chunk(jobs[i]...)` returns, byte for byte.
 /// `max_batch` bounds the inputs of one net pass (a group larger than it runs in parts).
 pub fn encode_batch(
     nets: &dyn Nets,
@@ -50,10 +50,10 @@ pub fn encode_batch(
     prec: Precisions,
     policy: Policy,
     jobs: &[EncodeJob],
-) -> Vec<Result<Stack, StreamError>> {
+) -> Vec<Result<Encoded, StreamError>> {
     run_jobs(nets, max_batch, jobs.len(), |i, client| {
         let j = &jobs[i];
-        encode_with(client, &j.models, scheme, prec, policy, j.images)
+        encode_chunk(client, &j.models, (scheme, prec, policy), j.images)
     })
 }
 

@@ -13,6 +13,6 @@ mod stream;
 pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
 pub use stream::{
-    decode, decode_counting, decode_with, decode_with_code, encode, encode_with, encode_with_code,
-    DirectCode, ModeCounts, Planes, PlanesShape, Policy, StreamError,
+    decode, decode_counting, decode_with, decode_with_code, encode, encode_chunk, encode_with,
+    encode_with_code, DirectCode, Encoded, ModeCounts, Planes, PlanesShape, Policy, StreamError,
 };

@@ -17,7 +17,7 @@ use crate::bitswap::nets::{CpuNets, Nets};
 use crate::bitswap::patches::{self, Grid, PatchPos};
 use crate::bitswap::predictive;
 use crate::bitswap::scheme::{PatchCoder, Precisions, Scheme};
-use crate::context::{ContextModel, ImageCoder};
+use crate::context::{self, ContextModel, ImageCoder};
 use crate::model::Model;
 use std::fmt;
 
@@ -116,8 +116,10 @@ fn mode_interval(mode: Mode, code: DirectCode) -> (u32, u32) {
     match (mode, code) {
         (Mode::BitsBack, _) => (0, MODE_BITS_BACK),
         (_, DirectCode::Patch) => (MODE_BITS_BACK, ALL - MODE_BITS_BACK),
-        (Mode::Context, DirectCode::Context) => (MODE_BITS_BACK, MODE_CONTEXT_END - MODE_BITS_BACK),
-        (Mode::Patch, DirectCode::Context) => (MODE_CONTEXT_END, ALL - MODE_CONTEXT_END),
+        (Mode::Context, DirectCode::Context(_)) => {
+            (MODE_BITS_BACK, MODE_CONTEXT_END - MODE_BITS_BACK)
+        }
+        (Mode::Patch, DirectCode::Context(_)) => (MODE_CONTEXT_END, ALL - MODE_CONTEXT_END),
     }
 }
 
@@ -130,7 +132,7 @@ fn pop_mode(stack: &mut Stack, code: DirectCode) -> Mode {
     let cum = stack.peek(0, MODE_PRECISION);
     let mode = if cum < MODE_BITS_BACK {
         Mode::BitsBack
-    } else if code == DirectCode::Context && cum < MODE_CONTEXT_END {
+    } else if matches!(code, DirectCode::Context(_)) && cum < MODE_CONTEXT_END {
         Mode::Context
     } else {
         Mode::Patch
@@ -187,9 +189,15 @@ pub enum DirectCode {
     /// Version 2: the predictive patch code (`predictive.rs`, context inside the patch only,
     /// fixed tables) is the only direct code.
     Patch,
-    /// Version 3: the context code (`crate::context`: whole-image context, adapted over the
-    /// chunk; every patch, whatever its mode, feeds its state), and the patch code beside it.
-    Context,
+    /// Versions 3 and 4: the context code (`crate::context`: whole-image context, adapted over
+    /// the chunk; every patch, whatever its mode, feeds its state) of the chunk's version, and
+    /// the patch code beside it.
+    Context(context::Version),
+}
+
+impl DirectCode {
+    /// The code a new chunk is written with.
+    pub const LATEST: DirectCode = DirectCode::Context(context::Version::V4);
 }
 
 /// Encodes `images` onto a fresh stack and returns it.
@@ -219,7 +227,7 @@ pub fn encode_with(
         prec,
         policy,
         images,
-        DirectCode::Context,
+        DirectCode::LATEST,
     )
 }
 
@@ -260,7 +268,8 @@ fn run_context(model: &mut ContextModel, img: &Planes, patch: usize, precision: 
 /// Either image's recorded intervals or the state to recompute them from.
 enum Forward {
     Recorded(Recorded),
-    Snapshot(ContextModel),
+    /// Boxed: version 4's state is some kilobytes.
+    Snapshot(Box<ContextModel>),
 }
 
 /// The direct (non-bits-back) coding of one patch, priced and then pushed.
@@ -418,6 +427,76 @@ fn encode_inner(
     code: DirectCode,
     record: usize,
 ) -> Result<Stack, StreamError> {
+    check_shapes(images, models)?;
+    let forward = match code {
+        DirectCode::Context(version) => forward_pass(models, prec, images, version, record),
+        DirectCode::Patch => Vec::new(),
+    };
+    // Which models' patches try bits-back at all.
+    let try_bits_back: Vec<bool> = if policy == Policy::Cheapest {
+        (0..models.len())
+            .map(|slot| choose(nets, models, (scheme, prec), images, &forward, code, slot))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![true; models.len()]
+    };
+    code_chunk(
+        nets,
+        models,
+        (scheme, prec, policy),
+        images,
+        forward,
+        &try_bits_back,
+        code,
+    )
+}
+
+/// A chunk's stream and the direct code (so the chunk version) it was coded with.
+#[derive(Debug)]
+pub struct Encoded {
+    pub stack: Stack,
+    pub code: DirectCode,
+}
+
+/// Encodes `images` as a new chunk, choosing its version (spec/bitswap.md 3.4, "the chunk
+/// version"): under `Policy::Cheapest`, the sample decision runs with version 3's context
+/// code; if it has any model try bits-back, the nets code most patches and the chunk is coded
+/// as version 3, whose context code costs a third of version 4's time (every patch feeds it);
+/// otherwise every patch takes a direct code and the chunk is coded as version 4, whose context
+/// code compresses better. Other policies code version 4.
+pub fn encode_chunk(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec, policy): (Scheme, Precisions, Policy),
+    images: &[Planes],
+) -> Result<Encoded, StreamError> {
+    if policy != Policy::Cheapest {
+        let stack = encode_with(nets, models, scheme, prec, policy, images)?;
+        return Ok(Encoded {
+            stack,
+            code: DirectCode::LATEST,
+        });
+    }
+    check_shapes(images, models)?;
+    let v3 = DirectCode::Context(context::Version::V3);
+    let forward = forward_pass(models, prec, images, context::Version::V3, RECORD_SAMPLES);
+    let try_bits_back: Vec<bool> = (0..models.len())
+        .map(|slot| choose(nets, models, (scheme, prec), images, &forward, v3, slot))
+        .collect::<Result<_, _>>()?;
+    let how = (scheme, prec, policy);
+    if try_bits_back.iter().any(|&t| t) {
+        let stack = code_chunk(nets, models, how, images, forward, &try_bits_back, v3)?;
+        return Ok(Encoded { stack, code: v3 });
+    }
+    drop(forward);
+    let code = DirectCode::LATEST;
+    let forward = forward_pass(models, prec, images, context::Version::V4, RECORD_SAMPLES);
+    let none = vec![false; models.len()];
+    let stack = code_chunk(nets, models, how, images, forward, &none, code)?;
+    Ok(Encoded { stack, code })
+}
+
+fn check_shapes(images: &[Planes], models: &[&Model]) -> Result<(), StreamError> {
     for (i, img) in images.iter().enumerate().rev() {
         let shape = PlanesShape {
             width: img.width,
@@ -427,34 +506,47 @@ fn encode_inner(
         };
         check_shape(i, shape, models)?;
     }
-    // The context code adapts in decoder order (first image first), but the stack is coded
-    // last image first: run the model forward once, keeping every sample's interval (or, past
-    // a memory bound, the state at the image's start), then code backwards.
+    Ok(())
+}
+
+/// The context code adapts in decoder order (first image first), but the stack is coded last
+/// image first: run the model forward once, keeping every sample's interval (or, past a memory
+/// bound of `record` samples, the state at the image's start), then code backwards.
+fn forward_pass(
+    models: &[&Model],
+    prec: Precisions,
+    images: &[Planes],
+    version: context::Version,
+    record: usize,
+) -> Vec<Forward> {
     let mut forward = Vec::new();
-    if code == DirectCode::Context {
-        let mut model = ContextModel::new();
-        let mut kept = 0;
-        for img in images {
-            let patch = models[img.model].config().patch;
-            if kept + img.samples.len() <= record {
-                kept += img.samples.len();
-                forward.push(Forward::Recorded(run_context(
-                    &mut model, img, patch, prec.pixel,
-                )));
-            } else {
-                forward.push(Forward::Snapshot(model.clone()));
-                run_context(&mut model, img, patch, prec.pixel);
-            }
+    let mut model = ContextModel::new(version);
+    let mut kept = 0;
+    for img in images {
+        let patch = models[img.model].config().patch;
+        if kept + img.samples.len() <= record {
+            kept += img.samples.len();
+            forward.push(Forward::Recorded(run_context(
+                &mut model, img, patch, prec.pixel,
+            )));
+        } else {
+            forward.push(Forward::Snapshot(Box::new(model.clone())));
+            run_context(&mut model, img, patch, prec.pixel);
         }
     }
-    // Which models' patches try bits-back at all.
-    let try_bits_back: Vec<bool> = if policy == Policy::Cheapest {
-        (0..models.len())
-            .map(|slot| choose(nets, models, (scheme, prec), images, &forward, code, slot))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![true; models.len()]
-    };
+    forward
+}
+
+/// Codes the chunk backwards, given the forward pass and which models try bits-back.
+fn code_chunk(
+    nets: &dyn Nets,
+    models: &[&Model],
+    (scheme, prec, policy): (Scheme, Precisions, Policy),
+    images: &[Planes],
+    mut forward: Vec<Forward>,
+    try_bits_back: &[bool],
+    code: DirectCode,
+) -> Result<Stack, StreamError> {
     let mut stack = Stack::new(1);
     // Under `Policy::Seed`, the direct code is tried only until bits-back first wins.
     let mut seeding = policy != Policy::BitsBackOnly;
@@ -547,7 +639,7 @@ pub fn decode_with(
         stack,
         shapes,
         upto,
-        DirectCode::Context,
+        DirectCode::LATEST,
     )
 }
 
@@ -601,7 +693,10 @@ pub fn decode_counting(
     stack.clear_borrowed();
     let mut out = Vec::with_capacity(upto + 1);
     // The context code's state: fresh for the chunk, carried over its images.
-    let mut context = ContextModel::new();
+    let mut context = ContextModel::new(match code {
+        DirectCode::Context(version) => version,
+        DirectCode::Patch => context::Version::V3, // unused: version 2 has no context code
+    });
     let px = prec.pixel;
     for (i, &s) in shapes.iter().enumerate().take(upto + 1) {
         check_shape(i, s, models)?;
@@ -609,7 +704,7 @@ pub fn decode_counting(
         let coder = PatchCoder::new(model, nets, prec);
         let g = grid(s.width, s.height, model);
         let mut samples = vec![0u8; s.width * s.height * s.channels];
-        let mut image_coder = (code == DirectCode::Context)
+        let mut image_coder = matches!(code, DirectCode::Context(_))
             .then(|| ImageCoder::new(s.width, s.height, s.channels, g.patch, px));
         for k in 0..g.count() {
             let pos = g.pos(k);
@@ -750,7 +845,12 @@ mod tests {
         };
         let g = grid(w, h, &model);
         // The decoder's order: patch 0 (patch code), then patch 1 (context code).
-        let rec = run_context(&mut ContextModel::new(), &img, p, prec.pixel);
+        let rec = run_context(
+            &mut ContextModel::new(context::Version::V4),
+            &img,
+            p,
+            prec.pixel,
+        );
         let mut buf = vec![0u8; p * p * 3];
         let pos0 = g.pos(0);
         patches::extract(&samples, &g, 3, &pos0, &mut buf);
@@ -758,9 +858,9 @@ mod tests {
         // Encode backwards: patch 1, its mode, patch 0, its mode.
         let mut stack = Stack::new(1);
         Direct::Context(&rec.intervals[rec.starts[1]..rec.starts[2]], prec.pixel).push(&mut stack);
-        push_mode(&mut stack, Mode::Context, DirectCode::Context);
+        push_mode(&mut stack, Mode::Context, DirectCode::LATEST);
         first.push(&mut stack, 0);
-        push_mode(&mut stack, Mode::Patch, DirectCode::Context);
+        push_mode(&mut stack, Mode::Patch, DirectCode::LATEST);
         let shape = PlanesShape {
             width: w,
             height: h,
@@ -797,7 +897,7 @@ mod tests {
                 &[&model],
                 (Scheme::BitSwap, prec, Policy::Cheapest),
                 &images,
-                DirectCode::Context,
+                DirectCode::LATEST,
                 record,
             )
             .unwrap();
@@ -869,7 +969,7 @@ mod tests {
                 Stack::from_bytes(&stack.to_bytes()).unwrap(),
                 &shapes,
                 2,
-                DirectCode::Context,
+                DirectCode::LATEST,
             )
             .unwrap();
             assert_eq!(out, images, "{policy:?}");
@@ -892,10 +992,10 @@ mod tests {
 
     #[test]
     fn mode_intervals_tile_the_range() {
-        for code in [DirectCode::Patch, DirectCode::Context] {
+        for code in [DirectCode::Patch, DirectCode::LATEST] {
             let modes: &[Mode] = match code {
                 DirectCode::Patch => &[Mode::BitsBack, Mode::Patch],
-                DirectCode::Context => &[Mode::BitsBack, Mode::Context, Mode::Patch],
+                DirectCode::Context(_) => &[Mode::BitsBack, Mode::Context, Mode::Patch],
             };
             let mut at = 0;
             for &m in modes {

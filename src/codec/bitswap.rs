@@ -6,15 +6,39 @@
 use super::{ChunkToDecode, Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
 use crate::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
-use crate::bitswap::{self, DirectCode, Nets, Planes, PlanesShape, Policy, Precisions, Scheme};
+use crate::bitswap::{
+    self, CpuNets, DirectCode, Encoded, Nets, Planes, PlanesShape, Policy, Precisions, Scheme,
+};
+use crate::context;
 use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
 /// Version 2 added the per-patch mode symbol and the predictive code (spec/bitswap.md 3.4);
-/// version 3 replaced the predictive code by the context code (spec/context.md). Both are read;
-/// version 3 is written.
-const VERSION: u8 = 3;
+/// version 3 replaced the predictive code by the context code (spec/context.md); version 4's
+/// context code adds least-squares prediction (spec/context.md 3.4, 3.5). All three are read;
+/// versions 3 and 4 are written, as `bitswap::encode_chunk` chooses (spec/bitswap.md 3.4).
+const VERSION: u8 = 4;
 const VERSION_PATCH_CODE: u8 = 2;
+const VERSION_WEIGHTED_CONTEXT: u8 = 3;
+
+/// The version byte of a chunk coded with `code`: 3 or 4 (the encoder chooses, `encode_chunk`).
+fn version_of(code: DirectCode) -> u8 {
+    match code {
+        DirectCode::Patch => VERSION_PATCH_CODE,
+        DirectCode::Context(context::Version::V3) => VERSION_WEIGHTED_CONTEXT,
+        DirectCode::Context(context::Version::V4) => VERSION,
+    }
+}
+
+/// The direct code of a chunk version the reader accepts.
+fn direct_code_of(version: u8) -> Option<DirectCode> {
+    match version {
+        VERSION_PATCH_CODE => Some(DirectCode::Patch),
+        VERSION_WEIGHTED_CONTEXT => Some(DirectCode::Context(context::Version::V3)),
+        VERSION => Some(DirectCode::Context(context::Version::V4)),
+        _ => None,
+    }
+}
 /// Models one chunk may use (two bits of the per-image flags).
 const MAX_MODELS: usize = 4;
 /// Forms of the flags field: one byte shared by every image, or one byte per image.
@@ -189,15 +213,14 @@ impl Codec for BitswapCodec {
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
         let available = self.models()?;
         let chunk = self.prepare(available, items)?;
-        let stack = bitswap::encode(
+        let encoded = bitswap::encode_chunk(
+            &CpuNets::SINGLE,
             &chunk.models,
-            self.scheme,
-            self.precisions,
-            self.policy,
+            (self.scheme, self.precisions, self.policy),
             &chunk.planes,
         )
         .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-        self.finish(chunk, stack)
+        self.finish(chunk, encoded)
     }
 
     fn encode_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
@@ -234,11 +257,11 @@ impl Codec for BitswapCodec {
             .drain(..)
             .map(|p| {
                 let chunk = p?;
-                let stack = stacks
+                let encoded = stacks
                     .next()
                     .expect("one stack per job")
                     .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-                self.finish(chunk, stack)
+                self.finish(chunk, encoded)
             })
             .collect()
     }
@@ -479,11 +502,7 @@ impl BitswapCodec {
                 stack,
                 shapes: plane_shapes,
                 upto,
-                code: if header.version == VERSION_PATCH_CODE {
-                    DirectCode::Patch
-                } else {
-                    DirectCode::Context
-                },
+                code: header.code,
             },
             flags: header.flags,
             alpha,
@@ -598,14 +617,19 @@ impl BitswapCodec {
     }
 
     /// The chunk bytes: header, alpha block, coded stream.
-    fn finish(&self, chunk: ToEncode, stack: Stack) -> Result<Vec<u8>, CodecError> {
+    fn finish(&self, chunk: ToEncode, encoded: Encoded) -> Result<Vec<u8>, CodecError> {
+        let Encoded { stack, code } = encoded;
         let ToEncode {
             models,
             flags,
             alpha_planes,
             ..
         } = chunk;
-        let mut out = vec![VERSION, self.scheme.id(), self.precisions.pixel as u8];
+        let mut out = vec![
+            version_of(code),
+            self.scheme.id(),
+            self.precisions.pixel as u8,
+        ];
         out.push(self.precisions.latent as u8);
         out.push(models.len() as u8);
         for m in &models {
@@ -633,7 +657,8 @@ impl BitswapCodec {
 
 /// The chunk header, borrowed from the chunk bytes.
 struct Header<'a> {
-    version: u8,
+    /// The direct code of the chunk's version.
+    code: DirectCode,
     scheme: u8,
     pixel_precision: u8,
     latent_precision: u8,
@@ -649,13 +674,13 @@ impl<'a> Header<'a> {
         let short = || corrupt("Bit-Swap chunk header is truncated");
         let fixed = data.get(..5).ok_or_else(short)?;
         // A later version may lay the header out differently: refuse it before reading on.
-        if fixed[0] != VERSION && fixed[0] != VERSION_PATCH_CODE {
+        let Some(code) = direct_code_of(fixed[0]) else {
             return Err(corrupt(format!(
                 "Bit-Swap chunk version {} is not supported (this bsar reads versions \
-                 {VERSION_PATCH_CODE} and {VERSION})",
+                 {VERSION_PATCH_CODE} to {VERSION})",
                 fixed[0]
             )));
-        }
+        };
         let count = fixed[4] as usize;
         if count == 0 || count > MAX_MODELS {
             return Err(corrupt(format!("Bit-Swap chunk lists {count} models")));
@@ -694,7 +719,7 @@ impl<'a> Header<'a> {
             .ok_or_else(short)?;
         pos += alpha_len;
         Ok(Header {
-            version: fixed[0],
+            code,
             scheme: fixed[1],
             pixel_precision: fixed[2],
             latent_precision: fixed[3],

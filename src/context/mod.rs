@@ -1,8 +1,9 @@
 //! The context code: a causal, adaptive model of every sample of an image (spec/context.md).
 //!
 //! Each sample gets a prediction from its already known neighbours (predictor.rs), across patch
-//! borders, and a discretised logistic (dist.rs) whose bias and scale come from error statistics
-//! learned over every earlier sample of the chunk (stats.rs). The Bit-Swap stream uses it to code
+//! borders, refined in chunk version 4 by least-squares fits to the chunk so far
+//! (least_squares.rs over ols.rs), and a discretised logistic (dist.rs) whose bias and scale
+//! come from error statistics learned over every earlier sample of the chunk (stats.rs). The Bit-Swap stream uses it to code
 //! the patches it wins and to seed the stack; every patch, whatever its mode, teaches it.
 //!
 //! Samples are visited in the stream's order: patches in raster order, the real samples of a
@@ -11,6 +12,8 @@
 //! left, and the earlier samples of its own patch.
 
 mod dist;
+mod least_squares;
+mod ols;
 mod predictor;
 mod stats;
 
@@ -18,6 +21,7 @@ pub use dist::{Dist, PRED_BITS, PRED_MAX};
 pub use stats::Stats;
 
 use crate::bitswap::patches::{Grid, PatchPos};
+use least_squares::LeastSquares;
 use predictor::{Inputs, Reference, SUBS};
 
 /// Channel coding order at a pixel: grey alone; colour G first, then R and B, each with G as
@@ -31,13 +35,24 @@ fn order(channels: usize) -> &'static [usize] {
 }
 
 /// The adaptive state of one chunk: created fresh for each chunk, carried from image to image.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ContextModel {
     pub stats: Stats,
     /// Per class, the adaptive linear predictor's weights (Q14), spec/context.md 3.2.
     pub lms: [[i32; LMS_TAPS]; 3],
     /// The same with a smaller step: slower to follow, steadier.
     pub lms_slow: [[i32; LMS_TAPS]; 3],
+    /// Chunk version 4's least-squares stages; `None` in version 3.
+    pub least_squares: Option<LeastSquares>,
+}
+
+/// The context code's versions, named by the Bit-Swap chunk versions that use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// Sub-predictors, two LMS predictors and their blend (spec/context.md 3.1 to 3.3).
+    V3,
+    /// Version 3 plus a least-squares sub-predictor and the stacking stage (3.4, 3.5).
+    V4,
 }
 
 /// Taps of the adaptive linear predictor: N, NW, NE, NN, WW, each minus W; then, with a
@@ -91,18 +106,20 @@ fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], norm: i64, e: i32,
 }
 
 impl ContextModel {
-    pub fn new() -> ContextModel {
+    /// The state at the start of a chunk coded with `version`.
+    pub fn new(version: Version) -> ContextModel {
         ContextModel {
-            stats: Stats::new(),
+            stats: Stats::new(match version {
+                Version::V3 => stats::SCALE_FACTOR_V3,
+                Version::V4 => stats::SCALE_FACTOR_V4,
+            }),
             lms: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
             lms_slow: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
+            least_squares: match version {
+                Version::V3 => None,
+                Version::V4 => Some(LeastSquares::new()),
+            },
         }
-    }
-}
-
-impl Default for ContextModel {
-    fn default() -> Self {
-        ContextModel::new()
     }
 }
 
@@ -261,6 +278,31 @@ impl ImageCoder {
         }
     }
 
+    /// The channel-`c` value at `dy` rows up and `dx` columns right of `(y, x)` minus `w`, or
+    /// 0 where that sample is not known yet or outside the image (spec/context.md 3.4).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn known_minus_w(
+        &self,
+        image: &[u8],
+        pos: &PatchPos,
+        (y, x): (usize, usize),
+        c: usize,
+        w: i32,
+        (dy, dx): (usize, isize),
+    ) -> i32 {
+        let xx = x as isize + dx;
+        if dy > y || xx < 0 || xx as usize >= self.width || (dy == 0 && dx >= 0) {
+            return 0;
+        }
+        let (yy, xx) = (y - dy, xx as usize);
+        // Rows of the current patch row are known only up to the patch's right edge.
+        if yy >= pos.top && xx >= pos.left + pos.real_w {
+            return 0;
+        }
+        ((image[(yy * self.width + xx) * self.ch + c] as i32) << PRED_BITS) - w
+    }
+
     /// Runs the model over the real samples of patch `pos` in coding order. For each sample,
     /// `code(dist, value)` gets the sample's distribution and the value now in `image` (the
     /// encoder's sample) and returns the sample's value (the decoder's, once decoded), which is
@@ -280,8 +322,12 @@ impl ImageCoder {
                 let here = self.at(y, x);
                 let mut reference: Option<Reference> = None;
                 let mut ref_residual = 0u32;
+                let mut r_steps = [0i32; 2];
                 for (class, &c) in order.iter().enumerate() {
-                    let slots = if class == 0 { SUBS } else { SUBS - 4 };
+                    // Sub-predictor slots: 12 or 8 fixed ones, two LMS, and in version 4 the
+                    // least-squares one.
+                    let ls = model.least_squares.as_ref();
+                    let slots = if class == 0 { 14 } else { 10 } + ls.is_some() as usize;
                     let inp = self.inputs(image, &nb, c, slots);
                     let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
                     // The adaptive linear predictors, fast then slow, in the class's last slots.
@@ -292,11 +338,21 @@ impl ImageCoder {
                     let slow_pred = lms_predict(&model.lms_slow[class], &taps, inp.w);
                     p[subs] = slow_pred;
                     subs += 1;
+                    let mut pending = ls.map(|ls| {
+                        let own =
+                            |dy, dx| self.known_minus_w(image, pos, (y, x), c, inp.w, (dy, dx));
+                        let (pred, pending) =
+                            ls.neighbour_prediction(class, inp.w, own, reference.as_ref(), r_steps);
+                        p[subs] = pred;
+                        subs += 1;
+                        pending
+                    });
                     let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
-                    let blend = blend.clamp(0, PRED_MAX);
+                    let mut blend = blend.clamp(0, PRED_MAX);
+                    let raw_activity = predictor::activity(&inp, expected);
                     // The image's first pixel has no neighbours to measure: the top bucket.
                     let activity = match nb {
-                        Some(_) => stats::activity_bucket(predictor::activity(&inp, expected)),
+                        Some(_) => stats::activity_bucket(raw_activity),
                         None => stats::ACTIVITY_BUCKETS - 1,
                     };
                     // The second context dimension: how much the sub-predictors disagree for
@@ -306,6 +362,12 @@ impl ImageCoder {
                     } else {
                         stats::ref_bucket(ref_residual)
                     };
+                    if let (Some(ls), Some(pending)) = (ls, pending.as_mut()) {
+                        let buckets = (raw_activity, activity, second);
+                        blend = ls.stack_prediction(
+                            pending, class, inp.w, blend, &p, subs, buckets, PRED_MAX,
+                        );
+                    }
                     let ctx = stats::context_index(class, activity, second);
                     let (bias, inv_scale) = model.stats.params(ctx);
                     let pred = (blend + bias).clamp(0, PRED_MAX);
@@ -330,6 +392,12 @@ impl ImageCoder {
                     lms_learn(&mut model.lms[class], &taps, norm, v8 - lms_pred, LMS_STEP);
                     let slow = &mut model.lms_slow[class];
                     lms_learn(slow, &taps, norm, v8 - slow_pred, LMS_SLOW_STEP);
+                    if let (Some(ls), Some(pending)) = (model.least_squares.as_mut(), &pending) {
+                        ls.learn(class, pending, inp.w, v8);
+                    }
+                    if class == 1 {
+                        r_steps = [v8 - inp.w, v8 - inp.n];
+                    }
                     if class == 0 {
                         ref_residual = (v8 - pred).unsigned_abs();
                         reference = Some(match &nb {

@@ -7,8 +7,9 @@
 //! arithmetic shift, i.e. floor division by a power of two).
 
 /// Sub-predictor slots: the first channel uses 12, the others 8 (3 own, 5 from the reference),
-/// and each two more for the adaptive linear predictors (mod.rs).
-pub const SUBS: usize = 14;
+/// and each two more for the adaptive linear predictors (mod.rs) and, in version 4, one for the
+/// least-squares predictor (least_squares.rs).
+pub const SUBS: usize = 15;
 
 /// `2^24 / (k + 1)` for `k` in `0..64`, the reciprocals the weights use.
 const RECIPROCAL: [u32; 64] = {

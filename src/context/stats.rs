@@ -16,8 +16,10 @@ pub const CONTEXTS: usize = CLASSES * ACTIVITY_BUCKETS * REF_BUCKETS;
 const HALVE_AT: i32 = 256;
 /// A fresh context's count and its prior mean absolute error (1/8 units) per activity bucket.
 const PRIOR_COUNT: i32 = 4;
-/// Scale of the logistic against the context's mean absolute error, in 1/256.
-const SCALE_FACTOR: u64 = 150;
+/// Scale of the logistic against the context's mean absolute error, in 1/256: version 3's, and
+/// version 4's (tuned for its stacked predictions on training images).
+pub const SCALE_FACTOR_V3: u64 = 150;
+pub const SCALE_FACTOR_V4: u64 = 160;
 /// Bounds of the inverse scale (Q16): scales from 1/16 to 256 sample units.
 const INV_SCALE_MIN: u64 = 1 << (INV_SCALE_BITS - 8);
 const INV_SCALE_MAX: u64 = 1 << (INV_SCALE_BITS + 4);
@@ -36,6 +38,8 @@ pub struct Context {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
     pub ctx: Vec<Context>,
+    /// The version's scale factor (`SCALE_FACTOR_V3` or `SCALE_FACTOR_V4`).
+    scale_factor: u64,
 }
 
 /// The lower edge of activity bucket `q` (the inverse of `activity_bucket`), 1/8 units summed
@@ -82,7 +86,7 @@ pub fn context_index(class: usize, activity: usize, reference: usize) -> usize {
 
 impl Stats {
     /// The statistics at the start of a chunk.
-    pub fn new() -> Stats {
+    pub fn new(scale_factor: u64) -> Stats {
         let mut ctx = Vec::with_capacity(CONTEXTS);
         for _class in 0..CLASSES {
             for q in 0..ACTIVITY_BUCKETS {
@@ -99,7 +103,7 @@ impl Stats {
                 }
             }
         }
-        Stats { ctx }
+        Stats { ctx, scale_factor }
     }
 
     /// The bias correction (1/8 units) and inverse scale (Q16) of context `i`.
@@ -109,7 +113,7 @@ impl Stats {
         let bias = c.err_sum / c.count;
         // s = SCALE_FACTOR/256 * abs_sum / (8 count); inv_scale = 2^16 / s.
         let num = (c.count as u64) << (INV_SCALE_BITS + PRED_BITS + 8);
-        let den = SCALE_FACTOR * c.abs_sum as u64 + 1;
+        let den = self.scale_factor * c.abs_sum as u64 + 1;
         let inv = (num / den).clamp(INV_SCALE_MIN, INV_SCALE_MAX);
         (bias, inv as u32)
     }
@@ -127,12 +131,6 @@ impl Stats {
             c.err_sum /= 2;
             c.count >>= 1;
         }
-    }
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats::new()
     }
 }
 
