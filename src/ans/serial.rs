@@ -85,7 +85,7 @@ impl Stack {
             heads.push(head);
         }
         let rest = &bytes[pos..];
-        if rest.len() % 4 != 0 {
+        if !rest.len().is_multiple_of(4) {
             return Err(AnsError::RaggedTail { len: rest.len() });
         }
         let tail = rest

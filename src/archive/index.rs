@@ -393,15 +393,14 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
         return Err("invalid image geometry".into());
     }
     let no_content = m.chunk == NO_CHUNK && m.position == 0;
-    if m.content == Content::Pixels {
-        if m.kind != Kind::File
+    if m.content == Content::Pixels
+        && (m.kind != Kind::File
             || m.chunk == NO_CHUNK
             || m.size == 0
             || g.channels == 0
-            || g.pixel_count() != Some(m.size)
-        {
-            return Err("pixel content without a matching image geometry and chunk".into());
-        }
+            || g.pixel_count() != Some(m.size))
+    {
+        return Err("pixel content without a matching image geometry and chunk".into());
     }
     match m.kind {
         Kind::Dir => {

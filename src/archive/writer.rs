@@ -563,7 +563,7 @@ fn split(
     let rest: Vec<usize> = (0..l.loaded.len())
         .filter(|p| !c.which.contains(p))
         .collect();
-    let images_first = rest.first().map_or(true, |&r| c.which[0] < r);
+    let images_first = rest.first().is_none_or(|&r| c.which[0] < r);
     let (sizes, crcs) = c.payloads.iter().map(size_and_crc).unzip();
     let image_chunk = Encoded {
         items: c.which.iter().map(|&p| l.items[p]).collect(),

@@ -154,7 +154,7 @@ impl ModelConfig {
         if c.channels == 2 {
             return Err(ModelError::new("model json: `channels` must be 1 or 3"));
         }
-        if c.patch % 2 != 0 {
+        if !c.patch.is_multiple_of(2) {
             return Err(ModelError::new(format!(
                 "model json: `patch` is {}, must be even",
                 c.patch

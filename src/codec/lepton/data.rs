@@ -67,7 +67,7 @@ pub(super) fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     if take(3) != Some(b"HDR") {
         return bad("bad header");
     }
-    let Some(raw) = take(4).map(u32_le).and_then(|n| take(n)) else {
+    let Some(raw) = take(4).map(u32_le).and_then(&mut take) else {
         return bad("its JPEG header is longer than its header");
     };
     // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
@@ -163,7 +163,7 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
                 return None;
             }
             let area = |(w, h): (u16, u16)| u32::from(w) * u32::from(h);
-            if largest.map_or(true, |l| area((w, h)) > area(l)) {
+            if largest.is_none_or(|l| area((w, h)) > area(l)) {
                 largest = Some((w, h));
             }
         }
