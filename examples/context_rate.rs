@@ -38,8 +38,10 @@ fn load(path: &PathBuf, grey: bool) -> Option<Img> {
     if grey && colour == 3 {
         let g = px
             .chunks_exact(3)
+            // Pillow's convert('L'), as bench_datasets converts photos-eval.
             .map(|p| {
-                ((299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000) as u8
+                ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16)
+                    as u8
             })
             .collect();
         return Some(Img { w, h, c: 1, px: g });

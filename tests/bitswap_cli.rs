@@ -410,16 +410,17 @@ fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
 }
 
 #[test]
-fn models_lists_the_four_shipped_models() {
+fn models_lists_the_five_shipped_models() {
     let tmp = tempfile::tempdir().unwrap();
     let out = String::from_utf8(ok(tmp.path(), &["models"]).stdout).unwrap();
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows.len(), 5, "{out}");
     for (name, channels) in [
         ("rgb-photos", "3"),
         ("rgb-fast", "3"),
         ("gray-mnist", "1"),
         ("gray-mnist-ctx", "1"),
+        ("gray-mnist-ctx2", "1"),
     ] {
         let row = rows
             .iter()

@@ -648,6 +648,7 @@ fn device_batch_codec_equals_the_cpu_codec() {
         Arc::new(shipped_model("rgb-fast")),
         Arc::new(shipped_model("gray-mnist")),
         Arc::new(shipped_model("gray-mnist-ctx")),
+        Arc::new(shipped_model("gray-mnist-ctx2")),
     ];
     n += codec_on_engine::check(nets, shipped, 32);
     eprintln!("{name}: {n} chunks coded on the GPU byte-identical to the CPU's, both ways");

@@ -5,8 +5,9 @@
 use bsar::model::Model;
 use std::path::Path;
 
-const SHIPPED: [(&str, usize, usize); 4] = [
+const SHIPPED: [(&str, usize, usize); 5] = [
     // (name, channels, patch)
+    ("gray-mnist-ctx2", 1, 28),
     ("gray-mnist-ctx", 1, 28),
     ("gray-mnist", 1, 28),
     ("rgb-photos", 3, 32),
