@@ -22,6 +22,9 @@
 //! -log2(freq / 2^20) over the samples, no container, no bits-back) and its speed on one thread
 //! (create: model and intervals; extract: model and search).
 
+#[path = "shared/pillow_grey.rs"]
+mod pillow;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -154,13 +157,7 @@ fn grey_folder(dir: &Path, work: &Path) -> Set {
     for f in &inputs {
         let (w, h, c, px) = decode_png_shape(f);
         assert!(c >= 3, "{}: not RGB", f.display());
-        let grey: Vec<u8> = px
-            .chunks_exact(c)
-            .map(|p| {
-                ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16)
-                    as u8
-            })
-            .collect();
+        let grey: Vec<u8> = px.chunks_exact(c).map(pillow::pillow_grey).collect();
         let g = out.join(f.file_name().unwrap());
         write_png(&g, w, h, png::ColorType::Grayscale, &grey);
         raw.extend_from_slice(&grey);

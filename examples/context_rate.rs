@@ -11,9 +11,13 @@
 //! `--grey` converts RGB images to grey first as Pillow's `convert('L')` does
 //! (`(19595 R + 38470 G + 7471 B + 0x8000) >> 16`).
 
+#[path = "shared/pillow_grey.rs"]
+mod pillow;
+
 use bsar::bitswap::estimate::predictive_cost;
 use bsar::bitswap::Planes;
 use bsar::context::{ContextModel, ImageCoder, Version};
+use pillow::pillow_grey;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,14 +40,7 @@ fn load(path: &PathBuf, grey: bool) -> Option<Img> {
         px.extend_from_slice(&p[..colour]);
     }
     if grey && colour == 3 {
-        let g = px
-            .chunks_exact(3)
-            // Pillow's convert('L'), as bench_datasets converts photos-eval.
-            .map(|p| {
-                ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16)
-                    as u8
-            })
-            .collect();
+        let g = px.chunks_exact(3).map(pillow_grey).collect();
         return Some(Img { w, h, c: 1, px: g });
     }
     Some(Img {
