@@ -99,9 +99,10 @@ fn main() {
 
 /// Unpacked indexes in the index target's layout (`[u64 index_offset] [index]`), packed (format
 /// 1.4) and in rows (1.3), of one member of each kind: a directory, files in two chunks (one an
-/// image kept as pixels), an empty file and a symbolic link.
+/// image kept as pixels), an empty file and a symbolic link; and packed as format 1.6 writes it,
+/// with the image a byte-exact PNG (wrapper kind 4), which has no CRC of its own there.
 fn index_seeds(root: &str) {
-    use bsar::archive::index::{encode_index, encode_row_index};
+    use bsar::archive::index::{encode_index, encode_row_index, Layout};
     use bsar::archive::{ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
     let entry = |path: &str, kind: Kind| MemberEntry {
         path: path.as_bytes().to_vec(),
@@ -111,7 +112,7 @@ fn index_seeds(root: &str) {
         mtime_sec: 1_764_000_000,
         mtime_nsec: 120_000_000,
         size: 0,
-        crc: 0,
+        crc: Some(0),
         chunk: NO_CHUNK,
         position: 0,
         geometry: Geometry::default(),
@@ -122,7 +123,7 @@ fn index_seeds(root: &str) {
         chunk,
         position,
         size,
-        crc: 0x0BAD_F00D ^ position,
+        crc: Some(0x0BAD_F00D ^ position),
         ..entry(path, Kind::File)
     };
     let mut image = placed("d/img.png", 1, 0, 12);
@@ -136,7 +137,7 @@ fn index_seeds(root: &str) {
     let mut link = entry("d/link", Kind::Symlink);
     link.link = b"a.txt".to_vec();
     link.size = 5;
-    link.crc = crc32fast::hash(b"a.txt");
+    link.crc = Some(crc32fast::hash(b"a.txt"));
     let members = vec![
         entry("d", Kind::Dir),
         placed("d/a.txt", 0, 0, 5),
@@ -161,10 +162,14 @@ fn index_seeds(root: &str) {
             codec: 2,
         },
     ];
+    let mut checked = members.clone();
+    checked[2].wrapper = [4u8].into_iter().chain(0x3610_A686u32.to_le_bytes()).collect();
+    checked[2].crc = None;
     std::fs::create_dir_all(format!("{root}/fuzz/seeds/index")).unwrap();
     for (name, raw) in [
-        ("packed.bin", encode_index(&chunks, &members)),
+        ("packed.bin", encode_index(&chunks, &members, Layout::Packed)),
         ("rows.bin", encode_row_index(&chunks, &members)),
+        ("checked.bin", encode_index(&chunks, &checked, Layout::Checked)),
     ] {
         let mut seed = 66u64.to_le_bytes().to_vec();
         seed.extend_from_slice(&raw);

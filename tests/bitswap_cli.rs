@@ -360,8 +360,8 @@ fn chunk_table(archive: &[u8]) -> Vec<(usize, usize, u8)> {
     let index = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
     // The stored index is its raw length and one zstd frame (spec/format.md 4).
     let ix = zstd::stream::decode_all(&archive[index + 8..archive.len() - 32]).unwrap();
-    // Packed (BSI2, format 1.4) or in rows (BSIX): the chunk table comes first either way.
-    assert!(&ix[0..4] == b"BSI2" || &ix[0..4] == b"BSIX");
+    // Packed (BSI2, format 1.4; BSI3, 1.6) or in rows (BSIX): the chunk table comes first.
+    assert!([b"BSI3", b"BSI2", b"BSIX"].contains(&&ix[0..4].try_into().unwrap()));
     let count = u32::from_le_bytes(ix[4..8].try_into().unwrap()) as usize;
     (0..count)
         .map(|i| {

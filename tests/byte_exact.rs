@@ -6,7 +6,7 @@
 mod common;
 
 use bsar::archive::format::{encode_trailer, Trailer};
-use bsar::archive::index::encode_index;
+use bsar::archive::index::{encode_index, WRITTEN_LAYOUT};
 use bsar::archive::Archive;
 use common::{assert_same_tree, fails_damaged, ok};
 use std::fs;
@@ -246,7 +246,8 @@ fn rewrite_index(path: &Path, edit: impl FnOnce(&mut bsar::archive::Index, &mut 
         c.crc = crc32fast::hash(&data[c.offset as usize..(c.offset + c.len) as usize]);
     }
     let packed =
-        bsar::archive::packed::pack_index(&encode_index(&index.chunks, &index.members)).unwrap();
+        bsar::archive::packed::pack_index(&encode_index(&index.chunks, &index.members, WRITTEN_LAYOUT))
+            .unwrap();
     data.truncate(offset);
     let trailer = Trailer {
         index_offset: offset as u64,
@@ -372,4 +373,70 @@ fn jpegs_of_one_size_and_tables_stack_and_come_back_byte_for_byte() {
     let _ = fs::remove_dir_all(root.join("out"));
     let err = fails_damaged(root, &["extract", "a.bsar", "-C", "out"]);
     assert!(err.contains("set/"), "{err}");
+}
+
+/// Format 1.6 keeps no CRC of a byte-exact PNG member's pixels: its record's CRC-32 of the whole
+/// file checks them once the file is rebuilt. Any change to the pixels must fail that check, as
+/// it failed the pixel CRC before.
+#[test]
+fn the_file_crc_checks_the_pixels_of_a_member_without_a_crc() {
+    use bsar::archive::{check_content, Content, Geometry, Kind, MemberEntry};
+    let bytes = fs::read(fixtures().join("png/pillow-grey.png")).unwrap();
+    let (raster, wrapper) = bsar::imageio::decode_exact(&bytes).unwrap();
+    let wrapper = wrapper.to_bytes();
+    assert!(bsar::imageio::wrapper_checks_file(&wrapper));
+    let m = MemberEntry {
+        path: b"grey.png".to_vec(),
+        kind: Kind::File,
+        content: Content::Pixels,
+        mode: 0o644,
+        mtime_sec: 0,
+        mtime_nsec: 0,
+        size: raster.pixels.len() as u64,
+        crc: None,
+        chunk: 0,
+        position: 0,
+        geometry: Geometry {
+            width: raster.width,
+            height: raster.height,
+            channels: raster.channels,
+        },
+        link: Vec::new(),
+        wrapper,
+    };
+    check_content(&m, &raster.pixels).unwrap();
+    let mut checked = 0;
+    for at in (0..raster.pixels.len()).step_by(97) {
+        for flip in [0x01u8, 0x80] {
+            let mut bad = raster.pixels.clone();
+            bad[at] ^= flip;
+            let err = check_content(&m, &bad).unwrap_err().to_string();
+            assert!(err.contains("member 'grey.png' is damaged"), "{err}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked} damaged copies");
+    let err = check_content(&m, &raster.pixels[1..]).unwrap_err().to_string();
+    assert!(err.contains("size"), "{err}");
+}
+
+/// An archive of byte-exact PNGs stores none of their pixel CRCs, and gives every file back.
+#[test]
+fn byte_exact_png_members_have_no_crc_of_their_own() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    copy_fixtures(root);
+    ok(root, &["create", "-q", "a.bsar", "exact"]);
+    let data = fs::read(root.join("a.bsar")).unwrap();
+    let archive = Archive::parse(&data).unwrap();
+    let mut exact = 0;
+    for m in archive.members() {
+        let checked = bsar::imageio::wrapper_checks_file(&m.wrapper);
+        assert_eq!(m.crc.is_none(), checked, "{}", m.shown());
+        exact += checked as usize;
+    }
+    assert!(exact >= 10, "{exact} byte-exact PNG members");
+    ok(root, &["verify", "-q", "a.bsar"]);
+    ok(root, &["extract", "-q", "a.bsar", "-C", "out"]);
+    assert_same_tree(&root.join("exact"), &root.join("out/exact"));
 }

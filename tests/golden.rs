@@ -1,8 +1,8 @@
 //! Archives outlive library versions (issue #11): byte-exact PNG members are rebuilt by zlib,
 //! fdeflate, miniz_oxide and preflate-rs, JPEG members by lepton_jpeg, all pinned. A dependency
 //! upgrade that changes what they produce must fail here, not orphan archives:
-//! - `tests/golden/exact-1.2.bsar`, `exact-1.3.bsar`, `exact-1.4.bsar` and `exact-1.5.bsar`,
-//!   written by bsar 0.1 (formats 1.2 to 1.5; 1.5 with Bit-Swap chunk version 4) from
+//! - `tests/golden/exact-1.2.bsar` to `exact-1.6.bsar`, written by bsar 0.1 (formats 1.2 to
+//!   1.6; 1.5 and 1.6 with Bit-Swap chunk version 4) from
 //!   tests/fixtures/exact, must extract to the fixtures byte for byte, for ever
 //!   (decoders);
 //! - `tests/golden/records.txt` holds the SHA-256 of each fixture's byte-exact PNG record and
@@ -88,12 +88,14 @@ fn this_build_writes_the_records_it_wrote_then() {
 #[test]
 fn the_golden_archives_extract_to_the_fixtures() {
     // 1.2: Lepton chunks of format 1 (each item whole); 1.3: format 2 (headers in one frame);
-    // 1.4: the packed member table (spec/format.md 4.8).
+    // 1.4: the packed member table (spec/format.md 4.8); 1.6: byte-exact PNG members without a
+    // CRC of their own.
     for name in [
         "exact-1.2.bsar",
         "exact-1.3.bsar",
         "exact-1.4.bsar",
         "exact-1.5.bsar",
+        "exact-1.6.bsar",
     ] {
         golden_archive_extracts(&here().join("golden").join(name));
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use bsar::archive::index::parse_index;
+use bsar::archive::index::{parse_index, Layout};
 use common::{build_archive, fails_damaged, file_member, header, ok, zstd_chunk};
 use std::fs;
 use std::path::PathBuf;
@@ -17,14 +17,22 @@ fn seed(name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn the_fuzz_seeds_hold_the_same_members_in_both_layouts() {
-    let (packed, rows) = (seed("packed.bin"), seed("rows.bin"));
+fn the_fuzz_seeds_hold_the_same_members_in_every_layout() {
+    let (packed, rows, checked) = (seed("packed.bin"), seed("rows.bin"), seed("checked.bin"));
     let offset = |s: &[u8]| u64::from_le_bytes(s[..8].try_into().unwrap());
-    let a = parse_index(&packed[8..], offset(&packed), true).unwrap();
-    let b = parse_index(&rows[8..], offset(&rows), false).unwrap();
+    let a = parse_index(&packed[8..], offset(&packed), Layout::Packed).unwrap();
+    let b = parse_index(&rows[8..], offset(&rows), Layout::Rows).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.members.len(), 6);
     assert!(packed.len() < rows.len());
+    // Format 1.6: the image is a byte-exact PNG there, and only it goes without a CRC.
+    let c = parse_index(&checked[8..], offset(&checked), Layout::Checked).unwrap();
+    assert_eq!(c.members.len(), 6);
+    let without: Vec<_> = c.members.iter().filter(|m| m.crc.is_none()).collect();
+    assert_eq!(without.len(), 1);
+    assert_eq!(without[0].path, b"d/img.png");
+    assert_eq!(c.members[..2], a.members[..2]);
+    assert_eq!(c.members[3..], a.members[3..]);
 }
 
 fn index_magic(archive: &[u8]) -> Vec<u8> {
@@ -34,8 +42,17 @@ fn index_magic(archive: &[u8]) -> Vec<u8> {
     zstd::stream::decode_all(&archive[at + 8..at + len]).unwrap()[..4].to_vec()
 }
 
+/// The archive with its header's feature bits set to `features` (and the header CRC made right).
+fn with_features(archive: &[u8], features: u16) -> Vec<u8> {
+    let mut a = archive.to_vec();
+    a[10..12].copy_from_slice(&features.to_le_bytes());
+    let crc = crc32fast::hash(&a[..12]);
+    a[12..16].copy_from_slice(&crc.to_le_bytes());
+    a
+}
+
 #[test]
-fn create_writes_format_1_5_with_a_packed_index() {
+fn create_writes_format_1_6_with_a_packed_index() {
     let t = tempfile::tempdir().unwrap();
     let tree = t.path().join("tree");
     fs::create_dir_all(tree.join("sub")).unwrap();
@@ -45,8 +62,8 @@ fn create_writes_format_1_5_with_a_packed_index() {
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
     ok(t.path(), &["create", "-q", "x.bsar", "tree"]);
     let archive = fs::read(t.path().join("x.bsar")).unwrap();
-    assert_eq!(archive[8..12], [1, 5, 1, 0], "version 1.5, feature bit 0");
-    assert_eq!(index_magic(&archive), b"BSI2");
+    assert_eq!(archive[8..12], [1, 6, 3, 0], "version 1.6, feature bits 0 and 1");
+    assert_eq!(index_magic(&archive), b"BSI3");
     ok(t.path(), &["verify", "-q", "x.bsar"]);
     fs::create_dir(t.path().join("out")).unwrap();
     ok(
@@ -55,15 +72,13 @@ fn create_writes_format_1_5_with_a_packed_index() {
     );
     common::assert_same_tree(&tree, &t.path().join("out/tree"));
 
-    // The same archive with the feature bit cleared (and the header CRC made right) claims a
-    // row index: refused as damaged, not misread.
-    let mut cleared = archive.clone();
-    cleared[10] = 0;
-    let crc = crc32fast::hash(&cleared[..12]);
-    cleared[12..16].copy_from_slice(&crc.to_le_bytes());
-    fs::write(t.path().join("cleared.bsar"), cleared).unwrap();
-    let err = fails_damaged(t.path(), &["verify", "cleared.bsar"]);
-    assert!(err.contains("index magic"), "{err}");
+    // The same archive under other feature bits claims another layout (rows, or the packed
+    // table of 1.5): refused as damaged, not misread. Bit 1 means nothing without bit 0.
+    for (features, says) in [(0, "index magic"), (1, "index magic"), (2, "feature bit 1")] {
+        fs::write(t.path().join("other.bsar"), with_features(&archive, features)).unwrap();
+        let err = fails_damaged(t.path(), &["verify", "other.bsar"]);
+        assert!(err.contains(says), "features {features}: {err}");
+    }
 }
 
 #[test]

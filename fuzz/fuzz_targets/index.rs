@@ -1,5 +1,5 @@
-//! The index parser on arbitrary unpacked bytes, in both layouts: the packed member table of
-//! format 1.4 (spec/format.md 4.8) and the rows of 1.0 to 1.3 (4.2). The container target reaches
+//! The index parser on arbitrary unpacked bytes, in every layout: the packed member tables of
+//! formats 1.4 and 1.5 and of 1.6 (spec/format.md 4.8) and the rows of 1.0 to 1.3 (4.2). The container target reaches
 //! it only through a zstd frame, which random mutations rarely keep valid. It must never panic,
 //! hang or allocate without bound.
 //!
@@ -7,7 +7,7 @@
 //! magic names.
 #![no_main]
 
-use bsar::archive::index::{parse_index, PACKED_INDEX_MAGIC};
+use bsar::archive::index::{parse_index, Layout};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,18 +16,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let index_offset = u64::from_le_bytes(data[..8].try_into().unwrap());
     let raw = &data[8..];
-    let packed = raw.starts_with(&PACKED_INDEX_MAGIC);
-    if let Ok(mut index) = parse_index(raw, index_offset, packed) {
+    let layout = Layout::of_magic(raw).unwrap_or(Layout::Rows);
+    if let Ok(mut index) = parse_index(raw, index_offset, layout) {
         // Fuzzing builds accept any CRC (archive::bytes::crc_ok), so a row index may hold a
         // symlink whose stored CRC is not its target's; the packed form does not store it.
         for m in &mut index.members {
             if m.kind == bsar::archive::Kind::Symlink {
-                m.crc = crc32fast::hash(&m.link);
+                m.crc = Some(crc32fast::hash(&m.link));
             }
         }
-        // What parses must encode back to an index that parses to the same members.
-        let again = bsar::archive::index::encode_index(&index.chunks, &index.members);
-        let reparsed = parse_index(&again, index_offset, true).expect("a parsed index re-encodes");
+        // What parses must encode back to an index that parses to the same members (rows as
+        // the packed layout that, like them, stores every CRC).
+        let packed = if layout == Layout::Rows { Layout::Packed } else { layout };
+        let again = bsar::archive::index::encode_index(&index.chunks, &index.members, packed);
+        let reparsed =
+            parse_index(&again, index_offset, packed).expect("a parsed index re-encodes");
         assert_eq!(reparsed.members, index.members);
     }
 });

@@ -1,4 +1,6 @@
-//! The packed member table (index magic `BSI2`, format 1.4; `spec/format.md` 4.8).
+//! The packed member table (index magic `BSI2`, formats 1.4 and 1.5, and `BSI3`, format 1.6;
+//! `spec/format.md` 4.8). The two differ in one rule: in `BSI3` a member whose wrapper checks its
+//! rebuilt file (`index::file_checked`) stores no CRC.
 //!
 //! The row layout of 4.2 interleaves every member's fields, so zstd sees a random CRC between
 //! every two paths and cannot learn the table's structure: an MNIST member cost about 22 bytes of
@@ -10,8 +12,8 @@
 
 use super::bytes::{unzigzag, zigzag, Cursor, PutLe};
 use super::index::{
-    content_of, kind_of, Content, Geometry, Kind, MemberEntry, MemberErr, MAX_PATH, MAX_WRAPPER,
-    NO_CHUNK,
+    content_of, file_checked, kind_of, Content, Geometry, Kind, Layout, MemberEntry, MemberErr,
+    MAX_PATH, MAX_WRAPPER, NO_CHUNK,
 };
 
 /// The columns, in their stored order.
@@ -53,8 +55,9 @@ impl Previous {
 }
 
 /// Appends the member table of `members` in packed form. Every member must satisfy
-/// `index::check_member` against `chunk_count` chunks (the writer checks this by parsing what it
-/// wrote: a field the rules imply is not stored, so an entry breaking them would not round-trip).
+/// `index::check_member` against `chunk_count` chunks and the layout (the writer checks this by
+/// parsing what it wrote: a field the rules imply is not stored, so an entry breaking them would
+/// not round-trip). A member's CRC is stored where it has one.
 pub(super) fn encode_members(out: &mut Vec<u8>, members: &[MemberEntry], chunk_count: usize) {
     let mut col: [Vec<u8>; COLUMNS] = Default::default();
     let mut prev = Previous::new(chunk_count);
@@ -84,7 +87,9 @@ pub(super) fn encode_members(out: &mut Vec<u8>, members: &[MemberEntry], chunk_c
                 if m.content == Content::Bytes {
                     col[SIZES].put_varint(m.size);
                 }
-                col[CRCS].put_u32(m.crc);
+                if let Some(crc) = m.crc {
+                    col[CRCS].put_u32(crc);
+                }
             }
         }
         col[SHAPES].put_u8(m.geometry.channels);
@@ -139,6 +144,7 @@ pub(super) fn split_columns<'a>(c: &mut Cursor<'a>) -> Result<[Cursor<'a>; COLUM
 pub(super) struct Decoder<'a> {
     cols: [Cursor<'a>; COLUMNS],
     prev: Previous,
+    layout: Layout,
 }
 
 fn bad(msg: &str) -> MemberErr {
@@ -146,10 +152,11 @@ fn bad(msg: &str) -> MemberErr {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(cols: [Cursor<'a>; COLUMNS], chunk_count: usize) -> Decoder<'a> {
+    pub fn new(cols: [Cursor<'a>; COLUMNS], chunk_count: usize, layout: Layout) -> Decoder<'a> {
         Decoder {
             cols,
             prev: Previous::new(chunk_count),
+            layout,
         }
     }
 
@@ -196,7 +203,14 @@ impl<'a> Decoder<'a> {
             .checked_add(self.prev.nsec as i64)
             .filter(|n| (0..1_000_000_000).contains(n))
             .ok_or_else(|| bad("mtime nanoseconds out of range"))? as u32;
-        let (mut chunk, mut position, mut size, mut crc) = (NO_CHUNK, 0, 0, 0);
+        // Read before the CRC, whose presence it decides (each column is read in member order
+        // on its own, so the order of columns read within a member does not matter).
+        let wrapper = if content == Content::Pixels {
+            self.bytes(WRAPPERS, MAX_WRAPPER, "image wrapper length")?
+        } else {
+            Vec::new()
+        };
+        let (mut chunk, mut position, mut size, mut crc) = (NO_CHUNK, 0, 0, Some(0));
         let mut stored_size = None;
         if kind == Kind::File {
             let place = self.varint(PLACES, "chunk")?;
@@ -215,7 +229,11 @@ impl<'a> Decoder<'a> {
                 if content == Content::Bytes {
                     stored_size = Some(self.varint(SIZES, "size")?);
                 }
-                crc = self.cols[CRCS].u32()?;
+                crc = if file_checked(self.layout, content, &wrapper) {
+                    None
+                } else {
+                    Some(self.cols[CRCS].u32()?)
+                };
             }
         }
         let channels = self.cols[SHAPES].u8()?;
@@ -233,16 +251,11 @@ impl<'a> Decoder<'a> {
         } else {
             Vec::new()
         };
-        let wrapper = if content == Content::Pixels {
-            self.bytes(WRAPPERS, MAX_WRAPPER, "image wrapper length")?
-        } else {
-            Vec::new()
-        };
         // The fields the rules fix (spec/format.md 4.2), which the packed form does not store.
         match (kind, content) {
             (Kind::Symlink, _) => {
                 size = link.len() as u64;
-                crc = crc32fast::hash(&link);
+                crc = Some(crc32fast::hash(&link));
             }
             (Kind::File, Content::Pixels) if chunk != NO_CHUNK => {
                 size = geometry
@@ -287,6 +300,7 @@ impl<'a> Decoder<'a> {
 mod tests {
     use super::super::format::HEADER_LEN;
     use super::super::index::{encode_index, encode_row_index, parse_index, ChunkEntry};
+    use Layout::{Checked, Packed, Rows};
     use super::*;
 
     fn chunk(offset: u64, items: u32) -> ChunkEntry {
@@ -308,7 +322,7 @@ mod tests {
             mtime_sec: 1_700_000_000,
             mtime_nsec: 5,
             size: 0,
-            crc: 0,
+            crc: Some(0),
             chunk: NO_CHUNK,
             position: 0,
             geometry: Geometry::default(),
@@ -322,7 +336,7 @@ mod tests {
             chunk,
             position,
             size,
-            crc: 0xDEAD_BEEF ^ position,
+            crc: Some(0xDEAD_BEEF ^ position),
             mode: 0o644,
             ..member(path, Kind::File)
         }
@@ -330,16 +344,17 @@ mod tests {
 
     /// Every kind of member and every delta the coding meets: two chunks whose members alternate
     /// and arrive out of position order, times that step back across seconds and before 1970,
-    /// an empty file, a symlink, an image kept as pixels with a wrapper.
-    fn sample() -> (Vec<ChunkEntry>, Vec<MemberEntry>) {
+    /// an empty file, a symlink, images kept as pixels: a byte-exact PNG (wrapper kind 4, whose
+    /// file CRC checks it: no CRC of its own in `layout` `Checked`) and a PNM (kind 2).
+    fn sample(layout: Layout) -> (Vec<ChunkEntry>, Vec<MemberEntry>) {
         let chunks = vec![
             chunk(HEADER_LEN as u64, 3),
-            chunk(HEADER_LEN as u64 + 10, 2),
+            chunk(HEADER_LEN as u64 + 10, 3),
         ];
         let mut link = member("d/link", Kind::Symlink);
         link.link = b"../x".to_vec();
         link.size = 4;
-        link.crc = crc32fast::hash(b"../x");
+        link.crc = Some(crc32fast::hash(b"../x"));
         let mut image = file("d/img.png", 1, 1, 6);
         image.content = Content::Pixels;
         image.geometry = Geometry {
@@ -348,16 +363,28 @@ mod tests {
             channels: 1,
         };
         image.wrapper = vec![4, 1, 2, 3];
+        if layout == Checked {
+            image.crc = None;
+        }
+        let mut pnm = file("d/img.pgm", 1, 2, 2);
+        pnm.content = Content::Pixels;
+        pnm.geometry = Geometry {
+            width: 1,
+            height: 2,
+            channels: 1,
+        };
+        pnm.wrapper = vec![2, 0, 0, 0, 0, 0, 0, 0, 0];
         let mut early = file("d/b", 0, 2, 1);
         early.mtime_sec = -86_400;
         early.mtime_nsec = 999_999_999;
         let mut empty = file("e", NO_CHUNK, 0, 0);
-        empty.crc = 0;
+        empty.crc = Some(0);
         empty.mtime_nsec = 0;
         let members = vec![
             member("d", Kind::Dir),
             file("d/a", 0, 1, 7),
             image,
+            pnm,
             early,
             link,
             file("d/c", 1, 0, 3),
@@ -370,26 +397,52 @@ mod tests {
     fn parse(
         raw: &[u8],
         chunks: &[ChunkEntry],
-        packed: bool,
+        layout: Layout,
     ) -> crate::archive::Result<Vec<MemberEntry>> {
         let end = chunks
             .last()
             .map_or(HEADER_LEN as u64, |c| c.offset + c.len);
-        parse_index(raw, end, packed).map(|ix| ix.members)
+        parse_index(raw, end, layout).map(|ix| ix.members)
     }
 
     #[test]
-    fn packed_and_row_layouts_give_the_same_members() {
-        let (chunks, members) = sample();
-        let packed = encode_index(&chunks, &members);
+    fn every_layout_gives_back_its_members() {
+        let (chunks, members) = sample(Packed);
+        let packed = encode_index(&chunks, &members, Packed);
         assert_eq!(&packed[..4], b"BSI2");
-        assert_eq!(parse(&packed, &chunks, true).unwrap(), members);
+        assert_eq!(parse(&packed, &chunks, Packed).unwrap(), members);
         let rows = encode_row_index(&chunks, &members);
-        assert_eq!(parse(&rows, &chunks, false).unwrap(), members);
+        assert_eq!(parse(&rows, &chunks, Rows).unwrap(), members);
         assert!(packed.len() < rows.len());
-        // Each layout only under its own feature bit.
-        assert!(parse(&packed, &chunks, false).is_err());
-        assert!(parse(&rows, &chunks, true).is_err());
+        let (_, checked_members) = sample(Checked);
+        let checked = encode_index(&chunks, &checked_members, Checked);
+        assert_eq!(&checked[..4], b"BSI3");
+        assert_eq!(parse(&checked, &chunks, Checked).unwrap(), checked_members);
+        // The same table less one CRC: the byte-exact PNG's. The PNM keeps its own.
+        assert_eq!(checked.len(), packed.len() - 4);
+        // Each layout only under its own feature bits.
+        for (raw, layout) in [(&packed, Packed), (&rows, Rows), (&checked, Checked)] {
+            for other in [Packed, Rows, Checked] {
+                if other != layout {
+                    assert!(parse(raw, &chunks, other).is_err(), "{layout:?} as {other:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_has_its_own_crc_or_its_files_never_both_nor_neither() {
+        let (chunks, members) = sample(Checked);
+        // A byte-exact PNG with a CRC as well: the table holds one CRC more than the decoder
+        // reads, and is refused.
+        let mut both = members.clone();
+        both[2].crc = Some(7);
+        assert!(parse(&encode_index(&chunks, &both, Checked), &chunks, Checked).is_err());
+        // A PNM without one, and a byte-exact PNG without one in a 1.5 table.
+        let mut neither = members.clone();
+        neither[3].crc = None;
+        assert!(parse(&encode_index(&chunks, &neither, Checked), &chunks, Checked).is_err());
+        assert!(parse(&encode_index(&chunks, &members, Packed), &chunks, Packed).is_err());
     }
 
     #[test]
@@ -397,8 +450,8 @@ mod tests {
         // spec/format.md section 11: `d`, then `d/a` (5 bytes) in chunk 0.
         let chunks = vec![chunk(HEADER_LEN as u64, 1)];
         let mut a = file("d/a", 0, 0, 5);
-        a.crc = 0x3610_A686;
-        let raw = encode_index(&chunks, &[member("d", Kind::Dir), a]);
+        a.crc = Some(0x3610_A686);
+        let raw = encode_index(&chunks, &[member("d", Kind::Dir), a], Checked);
         let mut c = Cursor::new(&raw[12 + 32..]);
         let cols = split_columns(&mut c).unwrap();
         let rest = |mut k: Cursor| k.take(k.remaining()).unwrap().to_vec();
@@ -411,17 +464,17 @@ mod tests {
 
     #[test]
     fn damaged_packed_tables_are_refused_without_panics() {
-        let (chunks, members) = sample();
-        let raw = encode_index(&chunks, &members);
+        let (chunks, members) = sample(Checked);
+        let raw = encode_index(&chunks, &members, Checked);
         let mut refused = 0;
         for cut in 0..raw.len() {
-            assert!(parse(&raw[..cut], &chunks, true).is_err(), "cut at {cut}");
+            assert!(parse(&raw[..cut], &chunks, Checked).is_err(), "cut at {cut}");
         }
         for i in 12 + 64..raw.len() {
             for flip in [0x01u8, 0x80, 0xFF] {
                 let mut bad = raw.clone();
                 bad[i] ^= flip;
-                match parse(&bad, &chunks, true) {
+                match parse(&bad, &chunks, Checked) {
                     Err(_) => refused += 1,
                     // Some flips give other valid members (a path's byte, a CRC): never the same.
                     Ok(m) => assert_ne!(m, members, "byte {i} ^ {flip:#x} changed nothing"),
@@ -431,18 +484,18 @@ mod tests {
         assert!(refused > 0);
         let mut stray = raw.clone();
         stray.push(0);
-        assert!(parse(&stray, &chunks, true).is_err());
+        assert!(parse(&stray, &chunks, Checked).is_err());
     }
 
     #[test]
     fn a_prefix_longer_than_the_previous_path_is_refused() {
         let chunks = vec![chunk(HEADER_LEN as u64, 1)];
-        let mut raw = encode_index(&chunks, &[file("a", 0, 0, 1)]);
+        let mut raw = encode_index(&chunks, &[file("a", 0, 0, 1)], Checked);
         // names column: length 3, then shared 0, suffix 1, 'a': make shared 1.
         let at = 12 + 32 + 1;
         assert_eq!(raw[at..at + 3], [0x00, 0x01, b'a']);
         raw[at] = 1;
-        let err = parse(&raw, &chunks, true).unwrap_err().to_string();
+        let err = parse(&raw, &chunks, Checked).unwrap_err().to_string();
         assert!(err.contains("member 0") && err.contains("prefix"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// The bytes are not a bsar archive at all, or are too short to be one.
     NotAnArchive(String),

@@ -3,6 +3,7 @@
 
 use super::bytes::{crc_ok, Cursor, PutLe};
 use super::error::{Error, Result};
+use super::index::Layout;
 
 /// First 8 bytes of every archive. The high byte and CR LF catch 7-bit and newline-mangling
 /// transfers, as in PNG.
@@ -11,13 +12,19 @@ pub const MAGIC: [u8; 8] = *b"\x89BSAR\r\n\x1a";
 pub const END_MAGIC: [u8; 8] = *b"BSAR_END";
 
 pub const VERSION_MAJOR: u8 = 1;
-pub const VERSION_MINOR: u8 = 5;
+pub const VERSION_MINOR: u8 = 6;
 /// Required-feature bit: the index is packed (magic `BSI2`, spec/format.md 4.8), not in rows.
 /// Format 1.4 defines it; a 1.3 reader refuses such an archive by its feature bits, with a clear
 /// message, instead of calling the index damaged.
 pub const FEATURE_PACKED_INDEX: u16 = 1;
+/// Required-feature bit: the packed index leaves out the CRC of members whose wrapper checks
+/// their rebuilt file (magic `BSI3`, spec/format.md 4.8). Format 1.6 defines it; it is only valid
+/// with `FEATURE_PACKED_INDEX`. A 1.5 reader refuses such an archive by its feature bits.
+pub const FEATURE_FILE_CHECKED: u16 = 2;
 /// Required-feature bits this reader understands.
-pub const KNOWN_FEATURES: u16 = FEATURE_PACKED_INDEX;
+pub const KNOWN_FEATURES: u16 = FEATURE_PACKED_INDEX | FEATURE_FILE_CHECKED;
+/// Required-feature bits this writer sets.
+const WRITTEN_FEATURES: u16 = FEATURE_PACKED_INDEX | FEATURE_FILE_CHECKED;
 
 pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 32;
@@ -28,7 +35,7 @@ pub fn encode_header() -> Vec<u8> {
     h.extend_from_slice(&MAGIC);
     h.put_u8(VERSION_MAJOR);
     h.put_u8(VERSION_MINOR);
-    h.put_u16(FEATURE_PACKED_INDEX);
+    h.put_u16(WRITTEN_FEATURES);
     let crc = crc32fast::hash(&h);
     h.put_u32(crc);
     h
@@ -67,7 +74,24 @@ pub fn check_header(data: &[u8]) -> Result<u16> {
             "archive needs features {unknown:#06x} that this bsar does not support"
         )));
     }
+    if features & FEATURE_FILE_CHECKED != 0 && features & FEATURE_PACKED_INDEX == 0 {
+        return Err(Error::Corrupt(
+            "header is damaged: feature bit 1 without feature bit 0".into(),
+        ));
+    }
     Ok(features)
+}
+
+/// The member table's layout under the header's required-feature bits (as `check_header`
+/// returns them).
+pub fn layout(features: u16) -> Layout {
+    if features & FEATURE_FILE_CHECKED != 0 {
+        Layout::Checked
+    } else if features & FEATURE_PACKED_INDEX != 0 {
+        Layout::Packed
+    } else {
+        Layout::Rows
+    }
 }
 
 /// Where the index lies, as read from the trailer.

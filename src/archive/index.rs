@@ -9,14 +9,53 @@ use crate::codec::ItemShape;
 
 /// Magic of the row-layout index (4.2), which format 1.0 to 1.3 writers wrote.
 pub const INDEX_MAGIC: [u8; 4] = *b"BSIX";
-/// Magic of the packed index (4.8), what this writer writes; the header's
-/// `FEATURE_PACKED_INDEX` says which of the two an archive has.
+/// Magic of the packed index (4.8) of formats 1.4 and 1.5, which stores every member's CRC.
 pub const PACKED_INDEX_MAGIC: [u8; 4] = *b"BSI2";
+/// Magic of the packed index of format 1.6, what this writer writes: a member whose wrapper
+/// checks its rebuilt file (a byte-exact PNG) has no CRC of its own (4.8).
+pub const CHECKED_INDEX_MAGIC: [u8; 4] = *b"BSI3";
 /// `chunk` value of a member that has no content in any chunk.
 pub const NO_CHUNK: u32 = u32::MAX;
 const CHUNK_ENTRY_LEN: usize = 32;
 /// Smallest possible member entry (empty path, no link target): bounds `member_count`.
 const MIN_MEMBER_ENTRY_LEN: usize = 2 + 49;
+
+/// How the member table is laid out; the header's feature bits say which (`format::layout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Rows (4.2), formats 1.0 to 1.3.
+    Rows,
+    /// Columns (4.8), formats 1.4 and 1.5.
+    Packed,
+    /// Columns without the CRC of a member whose file is checked by its wrapper (4.8), 1.6.
+    Checked,
+}
+
+impl Layout {
+    pub fn magic(self) -> [u8; 4] {
+        match self {
+            Layout::Rows => INDEX_MAGIC,
+            Layout::Packed => PACKED_INDEX_MAGIC,
+            Layout::Checked => CHECKED_INDEX_MAGIC,
+        }
+    }
+
+    /// The layout whose magic `raw` starts with, for tools that take an unpacked index alone.
+    pub fn of_magic(raw: &[u8]) -> Option<Layout> {
+        [Layout::Rows, Layout::Packed, Layout::Checked]
+            .into_iter()
+            .find(|l| raw.starts_with(&l.magic()))
+    }
+}
+
+/// Whether a member of this content and wrapper keeps no CRC of its own in an index of `layout`:
+/// in format 1.6, a file stored as pixels inside a wrapper that checks the rebuilt file
+/// (`imageio::wrapper_checks_file`). The one rule both the writer and the reader apply.
+pub fn file_checked(layout: Layout, content: Content, wrapper: &[u8]) -> bool {
+    layout == Layout::Checked
+        && content == Content::Pixels
+        && crate::imageio::wrapper_checks_file(wrapper)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -72,8 +111,10 @@ pub struct MemberEntry {
     pub mtime_nsec: u32,
     /// Restored size in bytes (file content, or symlink target length).
     pub size: u64,
-    /// CRC32 of the restored content (file bytes or symlink target).
-    pub crc: u32,
+    /// CRC32 of the restored content (file bytes or symlink target). `None` for a member whose
+    /// content is checked through its rebuilt file instead (`file_checked`): the reader rebuilds
+    /// the file to check such a member's pixels (`reader::check_content`).
+    pub crc: Option<u32>,
     pub chunk: u32,
     pub position: u32,
     pub geometry: Geometry,
@@ -110,11 +151,17 @@ pub struct Index {
     pub chunk_members: Vec<Vec<u32>>,
 }
 
-/// The unpacked index as this writer writes it: packed (4.8). Every member must pass
-/// `check_member` (the writer makes sure by parsing what it wrote).
-pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u8> {
+/// The layout this writer writes.
+pub const WRITTEN_LAYOUT: Layout = Layout::Checked;
+
+/// The unpacked index in a packed layout (4.8): `WRITTEN_LAYOUT`, or `Layout::Packed` for
+/// tools and tests that make 1.4 and 1.5 archives (`Layout::Rows` is `encode_row_index`). Every
+/// member must pass `check_member` for that layout (the writer makes sure by parsing what it
+/// wrote).
+pub fn encode_index(chunks: &[ChunkEntry], members: &[MemberEntry], layout: Layout) -> Vec<u8> {
+    assert!(layout != Layout::Rows, "rows are encode_row_index's");
     let mut b = Vec::new();
-    b.extend_from_slice(&PACKED_INDEX_MAGIC);
+    b.extend_from_slice(&layout.magic());
     put_counts_and_chunks(&mut b, chunks, members.len());
     super::columns::encode_members(&mut b, members, chunks.len());
     b
@@ -148,7 +195,7 @@ pub fn encode_row_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u
         b.put_i64(m.mtime_sec);
         b.put_u32(m.mtime_nsec);
         b.put_u64(m.size);
-        b.put_u32(m.crc);
+        b.put_u32(m.crc.expect("rows store every member's CRC"));
         b.put_u32(m.chunk);
         b.put_u32(m.position);
         b.put_u32(m.geometry.width);
@@ -169,24 +216,18 @@ fn corrupt(msg: String) -> Error {
 }
 
 /// Parses and validates the index. `index_offset` is where it starts in the file: chunks must
-/// tile the bytes between the header and the index exactly. `packed` is what the header says
-/// the index is: packed (4.8) or in rows (4.2).
-pub fn parse_index(data: &[u8], index_offset: u64, packed: bool) -> Result<Index> {
+/// tile the bytes between the header and the index exactly. `layout` is what the header says
+/// the index is.
+pub fn parse_index(data: &[u8], index_offset: u64, layout: Layout) -> Result<Index> {
     let mut c = Cursor::new(data);
     let short = |what: &str| corrupt(format!("{what} runs past the end of the index"));
     let magic = c.take(4).map_err(|_| short("magic"))?;
-    let expected = if packed {
-        PACKED_INDEX_MAGIC
-    } else {
-        INDEX_MAGIC
-    };
-    if magic != expected {
+    if magic != layout.magic() {
         return Err(corrupt("bad index magic".into()));
     }
-    let min_member = if packed {
-        super::columns::MIN_MEMBER_BYTES
-    } else {
-        MIN_MEMBER_ENTRY_LEN
+    let min_member = match layout {
+        Layout::Rows => MIN_MEMBER_ENTRY_LEN,
+        Layout::Packed | Layout::Checked => super::columns::MIN_MEMBER_BYTES,
     };
     let chunk_count = c.u32().map_err(|_| short("chunk count"))? as usize;
     let member_count = c.u32().map_err(|_| short("member count"))? as usize;
@@ -237,9 +278,9 @@ pub fn parse_index(data: &[u8], index_offset: u64, packed: bool) -> Result<Index
         MemberErr::Unsupported(msg) => Error::Unsupported(format!("member {i}: {msg}")),
     };
     let mut members = Vec::with_capacity(member_count);
-    if packed {
+    if layout != Layout::Rows {
         let cols = super::columns::split_columns(&mut c).map_err(corrupt)?;
-        let mut decoder = super::columns::Decoder::new(cols, chunk_count);
+        let mut decoder = super::columns::Decoder::new(cols, chunk_count, layout);
         for i in 0..member_count {
             members.push(decoder.member().map_err(|e| member_err(i, e))?);
         }
@@ -256,7 +297,7 @@ pub fn parse_index(data: &[u8], index_offset: u64, packed: bool) -> Result<Index
         }
     }
     for m in &members {
-        check_member(m, &chunks)
+        check_member(m, &chunks, layout)
             .map_err(|msg| corrupt(format!("member '{}': {msg}", m.shown())))?;
     }
     let chunk_members = assign_items(&chunks, &members)?;
@@ -337,7 +378,7 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
     let mtime_sec = c.i64()?;
     let mtime_nsec = c.u32()?;
     let size = c.u64()?;
-    let crc = c.u32()?;
+    let crc = Some(c.u32()?);
     let chunk = c.u32()?;
     let position = c.u32()?;
     let geometry = Geometry {
@@ -381,7 +422,18 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
 }
 
 /// Rules on one member that need no other member.
-fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(), String> {
+fn check_member(
+    m: &MemberEntry,
+    chunks: &[ChunkEntry],
+    layout: Layout,
+) -> std::result::Result<(), String> {
+    // Either its own CRC or its file's, never both nor neither (4.8).
+    if m.crc.is_none() != file_checked(layout, m.content, &m.wrapper) {
+        return Err(match m.crc {
+            Some(_) => "a member checked through its file also has a CRC".into(),
+            None => "a member has no CRC".into(),
+        });
+    }
     if m.mtime_nsec >= 1_000_000_000 {
         return Err(format!("mtime nanoseconds {} out of range", m.mtime_nsec));
     }
@@ -404,7 +456,7 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
     }
     match m.kind {
         Kind::Dir => {
-            if !no_content || m.size != 0 || m.crc != 0 || !m.link.is_empty() {
+            if !no_content || m.size != 0 || m.crc != Some(0) || !m.link.is_empty() {
                 return Err("a directory has content".into());
             }
         }
@@ -412,7 +464,7 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
             if !no_content || m.link.is_empty() || m.size != m.link.len() as u64 {
                 return Err("bad symlink entry".into());
             }
-            if !super::bytes::crc_ok(&m.link, m.crc) {
+            if !m.crc.is_some_and(|crc| super::bytes::crc_ok(&m.link, crc)) {
                 return Err("symlink target CRC mismatch".into());
             }
         }
@@ -421,7 +473,7 @@ fn check_member(m: &MemberEntry, chunks: &[ChunkEntry]) -> std::result::Result<(
                 return Err("a file has a symlink target".into());
             }
             if m.chunk == NO_CHUNK {
-                if !no_content || m.size != 0 || m.crc != 0 {
+                if !no_content || m.size != 0 || m.crc != Some(0) {
                     return Err("a non-empty file is in no chunk".into());
                 }
             } else {

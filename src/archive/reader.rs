@@ -4,9 +4,13 @@
 
 use super::bytes::crc_ok;
 use super::error::{Error, Result};
-use super::format::{check_header, read_trailer, FEATURE_PACKED_INDEX, HEADER_LEN, TRAILER_LEN};
-use super::index::{parse_index, Index, Kind, MemberEntry, NO_CHUNK};
+use super::format::{check_header, layout, read_trailer, HEADER_LEN, TRAILER_LEN};
+use super::index::{parse_index, Content, Index, Kind, MemberEntry, NO_CHUNK};
 use crate::codec::{ChunkToDecode, Codec, CodecError, ItemShape, Payload, Registry};
+
+/// One member's restored content out of a chunk that decoded, or why that member alone is
+/// damaged (its content fails its CRC, or its file does not rebuild).
+pub type Item = Result<Vec<u8>>;
 
 pub struct Archive<'a> {
     data: &'a [u8],
@@ -33,9 +37,8 @@ impl<'a> Archive<'a> {
         if !crc_ok(index_bytes, t.index_crc) {
             return Err(Error::Corrupt("index is damaged (CRC mismatch)".into()));
         }
-        let packed = features & FEATURE_PACKED_INDEX != 0;
         let raw_index = super::packed::unpack_index(index_bytes)?;
-        let index = parse_index(&raw_index, t.index_offset, packed)?;
+        let index = parse_index(&raw_index, t.index_offset, layout(features))?;
         Ok(Archive { data, index })
     }
 
@@ -111,20 +114,21 @@ impl<'a> Archive<'a> {
     }
 
     /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
-    /// against its member's CRC.
+    /// against its member's CRC (`check_content`); the first damaged item fails the call.
     pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {
         let mut r = self.read_chunks(&[(ci, upto)], registry);
-        r.pop().expect("one result per chunk")
+        r.pop().expect("one result per chunk")?.into_iter().collect()
     }
 
-    /// [`Archive::read_chunk`] for each `(chunk, upto)` of `wanted`, with the chunks of one
-    /// codec handed to it at once (`Codec::decode_chunks`, which may batch work across them).
-    /// Result `i` is what `read_chunk` returns for `wanted[i]`.
+    /// Decodes items `0..=upto` of chunk `(ci, upto)` of `wanted`, with the chunks of one codec
+    /// handed to it at once (`Codec::decode_chunks`, which may batch work across them). Result
+    /// `i` is `wanted[i]`'s: why the chunk cannot be read, or its items, each checked against
+    /// its member (`check_content`) on its own, so that one damaged member costs no other.
     pub fn read_chunks(
         &self,
         wanted: &[(usize, usize)],
         registry: &Registry,
-    ) -> Vec<Result<Vec<Vec<u8>>>> {
+    ) -> Vec<Result<Vec<Item>>> {
         let shapes: Vec<Vec<ItemShape>> = wanted.iter().map(|&(ci, _)| self.shapes(ci)).collect();
         // Per chunk: its codec and bytes, or why it cannot be decoded.
         let found: Vec<Result<(&dyn Codec, &[u8])>> = wanted
@@ -174,14 +178,15 @@ impl<'a> Archive<'a> {
             .collect()
     }
 
-    /// Checks decoded payloads against the member table and returns their bytes.
+    /// Checks decoded payloads against the member table and returns their bytes: a payload of
+    /// the wrong shape fails the chunk, a content check only its member.
     fn check_items(
         &self,
         ci: usize,
         upto: usize,
         shapes: &[ItemShape],
         payloads: Vec<Payload>,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<Item>> {
         let holders = &self.index.chunk_members[ci];
         if payloads.len() != upto + 1 {
             return Err(Error::Corrupt(format!(
@@ -204,8 +209,7 @@ impl<'a> Archive<'a> {
                 Payload::Bytes(b) => b,
                 Payload::Image(img) => img.pixels,
             };
-            check_content(m, &bytes)?;
-            out.push(bytes);
+            out.push(check_content(m, &bytes).map(|()| bytes));
         }
         Ok(out)
     }
@@ -225,13 +229,34 @@ impl<'a> Archive<'a> {
     }
 }
 
-/// Checks restored content against the member table's size and CRC.
+/// Checks restored content against the member table's size and CRC; for a member without a
+/// CRC of its own (`index::file_checked`), by rebuilding its file, which must match the CRC-32
+/// its wrapper records for it.
 pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
-    if bytes.len() as u64 != m.size || !crc_ok(bytes, m.crc) {
-        return Err(Error::Corrupt(format!(
-            "member '{}' is damaged (content CRC mismatch)",
+    let damaged = |why: &str| {
+        Err(Error::Corrupt(format!(
+            "member '{}' is damaged ({why})",
             m.shown()
-        )));
+        )))
+    };
+    if bytes.len() as u64 != m.size {
+        return damaged("content size mismatch");
     }
-    Ok(())
+    match m.crc {
+        Some(crc) if !crc_ok(bytes, crc) => damaged("content CRC mismatch"),
+        Some(_) => Ok(()),
+        None => {
+            debug_assert_eq!(m.content, Content::Pixels);
+            let g = m.geometry;
+            let header = crate::imageio::Header {
+                width: g.width,
+                height: g.height,
+                channels: g.channels,
+            };
+            match crate::imageio::rebuild(&m.wrapper, header, bytes.to_vec()) {
+                Ok(_) => Ok(()),
+                Err(e) => damaged(&format!("its file does not rebuild: {e}")),
+            }
+        }
+    }
 }

@@ -3,7 +3,10 @@
 
 use super::error::{show_path, Error, Result};
 use super::format::{encode_header, encode_trailer, Trailer, HEADER_LEN};
-use super::index::{encode_index, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK};
+use super::index::{
+    encode_index, file_checked, ChunkEntry, Content, Geometry, Kind, MemberEntry, NO_CHUNK,
+    WRITTEN_LAYOUT,
+};
 use super::limits::{MAX_CHUNKS, MAX_CHUNK_ITEMS, MAX_MEMBERS, MAX_PATH, MAX_WRAPPER};
 use super::par::par_map;
 use super::plan::{plan_chunks, ChunkBounds};
@@ -145,12 +148,14 @@ pub fn write_archive(
                     e.chunk = chunk_index;
                     e.position = pos as u32;
                     e.size = enc.sizes[pos];
-                    e.crc = enc.crcs[pos];
                     e.geometry = enc.geometries[pos];
                     if let Some(w) = &enc.wrappers[pos] {
                         e.content = Content::Pixels;
                         e.wrapper = w.clone();
                     }
+                    // A byte-exact PNG's file CRC (in its wrapper) checks its pixels.
+                    e.crc = (!file_checked(WRITTEN_LAYOUT, e.content, &e.wrapper))
+                        .then_some(enc.crcs[pos]);
                 }
                 out.write_all(&enc.bytes).map_err(io)?;
                 chunks.push(ChunkEntry {
@@ -165,7 +170,7 @@ pub fn write_archive(
             }
         }
     }
-    let raw_index = encode_index(&chunks, &members);
+    let raw_index = encode_index(&chunks, &members, WRITTEN_LAYOUT);
     check_index(&raw_index, offset, &chunks, &members)?;
     let index = super::packed::pack_index(&raw_index)?;
     let trailer = Trailer {
@@ -193,7 +198,7 @@ fn check_index(
     chunks: &[ChunkEntry],
     members: &[MemberEntry],
 ) -> Result<()> {
-    let parsed = super::index::parse_index(raw, offset, true).map_err(|e| {
+    let parsed = super::index::parse_index(raw, offset, WRITTEN_LAYOUT).map_err(|e| {
         Error::Invalid(format!(
             "bsar would write an index it cannot read ({e}); the archive was not created"
         ))
@@ -228,7 +233,7 @@ fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
         mtime_sec: s.mtime_sec,
         mtime_nsec: s.mtime_nsec.min(999_999_999),
         size,
-        crc,
+        crc: Some(crc),
         chunk: NO_CHUNK,
         position: 0,
         geometry: Geometry::default(),

@@ -95,7 +95,12 @@ impl<'a> ChunkStream<'a> {
             let restored = results.into_iter().zip(unit).map(|(r, &(ci, _))| {
                 let holders = &archive.index.chunk_members[ci];
                 let items = r?.into_iter().zip(holders);
-                Ok(items.map(|(item, &m)| restore(m as usize, item)).collect())
+                Ok(items
+                    .map(|(item, &m)| {
+                        item.map_err(|e| e.to_string())
+                            .and_then(|item| restore(m as usize, item))
+                    })
+                    .collect())
             });
             unit.iter().map(|u| u.0).zip(restored).collect()
         };

@@ -172,6 +172,14 @@ pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8
     encode(&raster, &wrapper)
 }
 
+/// Whether a serialised wrapper checks the file it rebuilds against the original's CRC-32
+/// (kind 4, byte-exact PNG): such a member's pixels need no CRC of their own, since damaged pixels
+/// cannot rebuild a file with the recorded CRC (spec/format.md 4.5.1, 4.8). Reads only the kind
+/// byte; a damaged record fails when it is parsed.
+pub fn wrapper_checks_file(wrapper: &[u8]) -> bool {
+    wrapper.first() == Some(&KIND_PNG_EXACT)
+}
+
 /// Wrapper kinds as serialised (spec/format.md 4.5).
 const KIND_PNG_V1: u8 = 1;
 const KIND_PNM: u8 = 2;
