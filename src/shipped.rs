@@ -14,6 +14,9 @@ struct Shipped {
     weights: &'static [u8],
     /// What it is for, for `bsar models`.
     about: &'static str,
+    /// The model that does its work better, where there is one: it ships only so that
+    /// archives that name it keep decoding, and does not compete for new chunks (`Entry`).
+    superseded_by: Option<&'static str>,
 }
 
 const SHIPPED: &[Shipped] = &[
@@ -23,6 +26,7 @@ const SHIPPED: &[Shipped] = &[
         weights: include_bytes!("../models/rgb-fast.safetensors"),
         about:
             "natural RGB images (default for RGB and RGBA: the best rate measured, 136 MMAC/patch)",
+        superseded_by: None,
     },
     Shipped {
         name: "rgb-photos",
@@ -30,6 +34,7 @@ const SHIPPED: &[Shipped] = &[
         weights: include_bytes!("../models/rgb-photos.safetensors"),
         about:
             "natural RGB images, wider and deeper (5x the compute; needs more training to pay off)",
+        superseded_by: None,
     },
     Shipped {
         name: "gray-mnist-ctx2",
@@ -37,14 +42,15 @@ const SHIPPED: &[Shipped] = &[
         weights: include_bytes!("../models/gray-mnist-ctx2.safetensors"),
         about: "grayscale images, trained on MNIST digits; its pixels see their decoded \
                 neighbours (default for grey and grey+alpha, 36 MMAC/patch)",
+        superseded_by: None,
     },
-    // Kept so that archives that name it (by id) keep decoding.
     Shipped {
         name: "gray-mnist-ctx",
         json: include_bytes!("../models/gray-mnist-ctx.json"),
         weights: include_bytes!("../models/gray-mnist-ctx.safetensors"),
         about: "gray-mnist-ctx2 before its further training (the default before it; \
                 36 MMAC/patch)",
+        superseded_by: Some("gray-mnist-ctx2"),
     },
     Shipped {
         name: "gray-mnist",
@@ -52,6 +58,7 @@ const SHIPPED: &[Shipped] = &[
         weights: include_bytes!("../models/gray-mnist.safetensors"),
         about: "grayscale images, trained on MNIST digits (the default before gray-mnist-ctx; \
                 469 MMAC/patch)",
+        superseded_by: Some("gray-mnist-ctx"),
     },
 ];
 
@@ -60,6 +67,10 @@ pub struct Entry {
     pub name: &'static str,
     pub about: &'static str,
     pub model: Arc<Model>,
+    /// Where set, the model that does this one's work better: this one ships so that archives
+    /// that name it keep decoding, and `bsar create` does not offer it to new chunks (unless
+    /// asked for by name).
+    pub superseded_by: Option<&'static str>,
 }
 
 /// Every shipped model, default first for each channel count. Loading is done once; a model that
@@ -76,6 +87,7 @@ pub fn all() -> Result<&'static [Entry], ModelError> {
                     name: s.name,
                     about: s.about,
                     model: Arc::new(model),
+                    superseded_by: s.superseded_by,
                 })
             })
             .collect()

@@ -108,6 +108,7 @@ fn encode_sequential(c: &Chunk, scheme: Scheme, policy: Policy) -> Coded {
         &c.models,
         (scheme, PREC, policy),
         &c.images,
+        &[],
     )
     .expect("sequential encode");
     (e.stack.to_bytes(), e.code)
@@ -125,6 +126,7 @@ fn encode_batched(
         .map(|c| EncodeJob {
             models: c.models.clone(),
             images: &c.images,
+            candidates: Vec::new(),
         })
         .collect();
     encode_batch(nets, max_batch, scheme, PREC, policy, &jobs)
@@ -291,6 +293,7 @@ fn an_engine_failure_fails_every_waiting_chunk_and_nothing_hangs() {
             .map(|c| EncodeJob {
                 models: c.models.clone(),
                 images: &c.images,
+                candidates: Vec::new(),
             })
             .collect();
         let out = encode_batch(&nets, 8, Scheme::BitSwap, PREC, Policy::Cheapest, &jobs);

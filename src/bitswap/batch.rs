@@ -23,10 +23,12 @@ use crate::bitswap::stream::{
 use crate::model::{Logistic, Model, Net};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// One chunk to encode: its model list and its images (as [`super::encode`] takes them).
+/// One chunk to encode: its model list, its images and the models that may stand in for each
+/// (as [`encode_chunk`] takes them).
 pub struct EncodeJob<'a> {
     pub models: Vec<&'a Model>,
     pub images: &'a [Planes],
+    pub candidates: Vec<Vec<usize>>,
 }
 
 /// One chunk to decode (as [`super::decode`] takes it).
@@ -53,7 +55,13 @@ pub fn encode_batch(
 ) -> Vec<Result<Encoded, StreamError>> {
     run_jobs(nets, max_batch, jobs.len(), |i, client| {
         let j = &jobs[i];
-        encode_chunk(client, &j.models, (scheme, prec, policy), j.images)
+        encode_chunk(
+            client,
+            &j.models,
+            (scheme, prec, policy),
+            j.images,
+            &j.candidates,
+        )
     })
 }
 

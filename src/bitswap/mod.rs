@@ -14,5 +14,6 @@ pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
 pub use stream::{
     decode, decode_counting, decode_with, decode_with_code, encode, encode_chunk, encode_with,
-    encode_with_code, DirectCode, Encoded, ModeCounts, Planes, PlanesShape, Policy, StreamError,
+    encode_with_code, same_grid, DirectCode, Encoded, ModeCounts, Planes, PlanesShape, Policy,
+    StreamError,
 };

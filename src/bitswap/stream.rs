@@ -328,7 +328,10 @@ fn direct_code<'r>(
     }
 }
 
-/// Whether the patches of model `slot` try bits-back: [`choice::decide`] over a sample of them.
+/// What bits-back with model `try_slot` would do for the patches of the images that name model
+/// `slot`: [`choice::decide`] over a sample of them. The two models have the same patch size
+/// (`same_grid`), so the patches and their direct costs are the same whichever is tried.
+#[allow(clippy::too_many_arguments)]
 fn choose(
     nets: &dyn Nets,
     models: &[&Model],
@@ -337,8 +340,10 @@ fn choose(
     forward: &[Forward],
     code: DirectCode,
     slot: usize,
-) -> Result<bool, StreamError> {
+    try_slot: usize,
+) -> Result<choice::Verdict, StreamError> {
     let model = models[slot];
+    debug_assert!(same_grid(model, models[try_slot]));
     let p = model.config().patch;
     // The slot's patches in chunk order, as (image, patch).
     let mut all = Vec::new();
@@ -375,9 +380,10 @@ fn choose(
         direct.push(d.cost() + mode_cost(mode, code));
         sampled.push((patch, pos));
     }
-    let c = model.config();
+    let tried = models[try_slot];
+    let c = tried.config();
     let latents = c.latent_layers * (c.patch / 2) * (c.patch / 2) * c.latent_channels;
-    let coder = PatchCoder::new(model, nets, prec);
+    let coder = PatchCoder::new(tried, nets, prec);
     choice::decide(
         all.len(),
         &direct,
@@ -389,11 +395,67 @@ fn choose(
             Ok(())
         },
     )
-    .map(|v| v.pays)
     .map_err(|why| StreamError::Engine {
         image: picked.first().map_or(0, |p| p.0),
         why,
     })
+}
+
+/// Whether model `b` can code the images of model `a` in its place: same channels, same patch
+/// size (so the same patches, and the same context-code run over them).
+pub fn same_grid(a: &Model, b: &Model) -> bool {
+    a.config().channels == b.config().channels && a.config().patch == b.config().patch
+}
+
+/// The encoder's model choice (spec/bitswap.md 3.4, "model choice"): for each slot, the slot
+/// whose model codes the images that name it, and per slot whether its patches try bits-back.
+/// `candidates[s]` lists the slots that may stand in for `s` (`same_grid`; `s` itself need not
+/// be listed). Each candidate codes a sample of the images' patches ([`choose`]); in the order
+/// `s`, then the list, a candidate whose bits-back pays takes the place of the best so far when
+/// it gains more over the chunk by more than [`choice::margin`] (or when none before it pays).
+/// Where none pays, `s` keeps its images and takes the direct codes. Integer costs throughout,
+/// so every machine chooses alike.
+#[allow(clippy::too_many_arguments)]
+fn pick_models(
+    nets: &dyn Nets,
+    models: &[&Model],
+    how: (Scheme, Precisions),
+    images: &[Planes],
+    forward: &[Forward],
+    code: DirectCode,
+    candidates: &[Vec<usize>],
+) -> Result<(Vec<usize>, Vec<bool>), StreamError> {
+    let mut chosen: Vec<usize> = (0..models.len()).collect();
+    let mut try_bits_back = vec![false; models.len()];
+    for slot in 0..models.len() {
+        if !images.iter().any(|img| img.model == slot) {
+            continue;
+        }
+        let others = candidates.get(slot).map_or(&[][..], |c| &c[..]);
+        // The best so far: (slot, savings over the chunk net of the initial bits, scaled by
+        // the sample size, which is the same for every candidate of one slot).
+        let mut best: Option<(usize, i128)> = None;
+        let n: usize = images
+            .iter()
+            .filter(|img| img.model == slot)
+            .map(|img| grid(img.width, img.height, models[slot]).count())
+            .sum();
+        for &t in std::iter::once(&slot).chain(others.iter().filter(|&&t| t != slot)) {
+            let v = choose(nets, models, how, images, forward, code, slot, t)?;
+            if !v.pays {
+                continue;
+            }
+            let gain = choice::gain(&v, n);
+            if best.is_none_or(|(_, b)| gain > b + choice::margin(&v, n)) {
+                best = Some((t, gain));
+            }
+        }
+        if let Some((t, _)) = best {
+            chosen[slot] = t;
+            try_bits_back[t] = true;
+        }
+    }
+    Ok((chosen, try_bits_back))
 }
 
 /// [`encode_with`] with the direct code of a given chunk version (version 2's only for tests
@@ -433,12 +495,10 @@ fn encode_inner(
         DirectCode::Patch => Vec::new(),
     };
     // Which models' patches try bits-back at all.
-    let try_bits_back: Vec<bool> = if policy == Policy::Cheapest {
-        (0..models.len())
-            .map(|slot| choose(nets, models, (scheme, prec), images, &forward, code, slot))
-            .collect::<Result<_, _>>()?
+    let (chosen, try_bits_back) = if policy == Policy::Cheapest {
+        pick_models(nets, models, (scheme, prec), images, &forward, code, &[])?
     } else {
-        vec![true; models.len()]
+        ((0..models.len()).collect(), vec![true; models.len()])
     };
     code_chunk(
         nets,
@@ -446,16 +506,20 @@ fn encode_inner(
         (scheme, prec, policy),
         images,
         forward,
-        &try_bits_back,
+        (&chosen, &try_bits_back),
         code,
     )
 }
 
-/// A chunk's stream and the direct code (so the chunk version) it was coded with.
+/// A chunk's stream, the direct code (so the chunk version) it was coded with, and which
+/// models coded it.
 #[derive(Debug)]
 pub struct Encoded {
     pub stack: Stack,
     pub code: DirectCode,
+    /// Per slot of the model list, the slot whose model coded the images that name it (itself,
+    /// unless the model choice put another in its place).
+    pub chosen: Vec<usize>,
 }
 
 /// Encodes `images` as a new chunk, choosing its version (spec/bitswap.md 3.4, "the chunk
@@ -463,37 +527,57 @@ pub struct Encoded {
 /// code; if it has any model try bits-back, the nets code most patches and the chunk is coded
 /// as version 3, whose context code costs a third of version 4's time (every patch feeds it);
 /// otherwise every patch takes a direct code and the chunk is coded as version 4, whose context
-/// code compresses better. Other policies code version 4.
+/// code compresses better. Other policies code version 4. Under `Policy::Cheapest` the models
+/// are chosen too: `candidates[s]` lists the slots whose models may code the images that name
+/// slot `s` in its place (`pick_models`); other policies keep every image's model.
 pub fn encode_chunk(
     nets: &dyn Nets,
     models: &[&Model],
     (scheme, prec, policy): (Scheme, Precisions, Policy),
     images: &[Planes],
+    candidates: &[Vec<usize>],
 ) -> Result<Encoded, StreamError> {
+    let identity: Vec<usize> = (0..models.len()).collect();
     if policy != Policy::Cheapest {
         let stack = encode_with(nets, models, scheme, prec, policy, images)?;
         return Ok(Encoded {
             stack,
             code: DirectCode::LATEST,
+            chosen: identity,
         });
     }
     check_shapes(images, models)?;
+    for (s, c) in candidates.iter().enumerate() {
+        if let Some(&t) = c.iter().find(|&&t| !same_grid(models[s], models[t])) {
+            return Err(StreamError::Shape {
+                image: 0,
+                why: format!("model {t} cannot stand in for model {s}: another patch grid"),
+            });
+        }
+    }
     let v3 = DirectCode::Context(context::Version::V3);
     let forward = forward_pass(models, prec, images, context::Version::V3, RECORD_SAMPLES);
-    let try_bits_back: Vec<bool> = (0..models.len())
-        .map(|slot| choose(nets, models, (scheme, prec), images, &forward, v3, slot))
-        .collect::<Result<_, _>>()?;
+    let (chosen, try_bits_back) =
+        pick_models(nets, models, (scheme, prec), images, &forward, v3, candidates)?;
     let how = (scheme, prec, policy);
     if try_bits_back.iter().any(|&t| t) {
-        let stack = code_chunk(nets, models, how, images, forward, &try_bits_back, v3)?;
-        return Ok(Encoded { stack, code: v3 });
+        let stack = code_chunk(nets, models, how, images, forward, (&chosen, &try_bits_back), v3)?;
+        return Ok(Encoded {
+            stack,
+            code: v3,
+            chosen,
+        });
     }
     drop(forward);
     let code = DirectCode::LATEST;
     let forward = forward_pass(models, prec, images, context::Version::V4, RECORD_SAMPLES);
     let none = vec![false; models.len()];
-    let stack = code_chunk(nets, models, how, images, forward, &none, code)?;
-    Ok(Encoded { stack, code })
+    let stack = code_chunk(nets, models, how, images, forward, (&identity, &none), code)?;
+    Ok(Encoded {
+        stack,
+        code,
+        chosen: identity,
+    })
 }
 
 fn check_shapes(images: &[Planes], models: &[&Model]) -> Result<(), StreamError> {
@@ -537,21 +621,23 @@ fn forward_pass(
     forward
 }
 
-/// Codes the chunk backwards, given the forward pass and which models try bits-back.
+/// Codes the chunk backwards, given the forward pass, the model that codes the images of each
+/// slot (`chosen`, of the same patch grid), and which models try bits-back.
 fn code_chunk(
     nets: &dyn Nets,
     models: &[&Model],
     (scheme, prec, policy): (Scheme, Precisions, Policy),
     images: &[Planes],
     mut forward: Vec<Forward>,
-    try_bits_back: &[bool],
+    (chosen, try_bits_back): (&[usize], &[bool]),
     code: DirectCode,
 ) -> Result<Stack, StreamError> {
     let mut stack = Stack::new(1);
     // Under `Policy::Seed`, the direct code is tried only until bits-back first wins.
     let mut seeding = policy != Policy::BitsBackOnly;
     for (i, img) in images.iter().enumerate().rev() {
-        let model = models[img.model];
+        let slot = chosen[img.model];
+        let model = models[slot];
         let coder = PatchCoder::new(model, nets, prec);
         let engine = |why| StreamError::Engine { image: i, why };
         let g = grid(img.width, img.height, model);
@@ -574,7 +660,7 @@ fn code_chunk(
                 prec,
                 code,
             );
-            if !try_bits_back[img.model] {
+            if !try_bits_back[slot] {
                 direct.push(&mut stack);
                 push_mode(&mut stack, direct_mode, code);
                 continue;

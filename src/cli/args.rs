@@ -78,9 +78,11 @@ pub struct CreateArgs {
     /// How images (8-bit PNG and PNM) are coded
     #[arg(long, value_enum, default_value_t = ImageCodec::Bitswap)]
     pub scheme: ImageCodec,
-    /// Model for RGB images, by name or id prefix (see `bsar models`)
-    #[arg(long, default_value = "rgb-fast")]
-    pub model: String,
+    /// The only model for the images of its channel count, by name or id prefix (see `bsar
+    /// models`). By default every shipped model competes, chunk by chunk: the encoder keeps
+    /// whichever codes a sample of the chunk cheapest (the shipped default on a tie)
+    #[arg(long)]
+    pub model: Option<String>,
     /// Most images per Bit-Swap chunk: longer chunks spread the chunk's initial bits over more
     /// images, shorter ones make extracting one image faster
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]

@@ -90,20 +90,27 @@ fn read_back(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The image models for this run: the one the user chose, then the shipped default for every
-/// other channel count.
-fn image_models(choice: &str) -> CliResult<Vec<Arc<Model>>> {
+/// The image models for this run, in order of preference: every shipped model that no other
+/// supersedes (the shipped default first for each channel count), among which the codec chooses
+/// chunk by chunk on a sample (`bitswap::stream`, "model choice"); or, for the channel count of
+/// the model the user chose, that model alone.
+fn image_models(choice: Option<&str>) -> CliResult<Vec<Arc<Model>>> {
     let err = |e: crate::model::ModelError| CliError(e.to_string());
+    let all = crate::shipped::all().map_err(err)?;
+    let current = all.iter().filter(|e| e.superseded_by.is_none());
+    let Some(choice) = choice else {
+        return Ok(current.map(|e| e.model.clone()).collect());
+    };
     let chosen = crate::shipped::find(choice)
         .map_err(err)?
         .ok_or_else(|| CliError(format!("no model named '{choice}' (see `bsar models`)")))?;
+    let pinned = chosen.model.config().channels;
     let mut models = vec![chosen.model.clone()];
-    for e in crate::shipped::all().map_err(err)? {
-        let c = e.model.config().channels;
-        if !models.iter().any(|m| m.config().channels == c) {
-            models.push(e.model.clone());
-        }
-    }
+    models.extend(
+        current
+            .filter(|e| e.model.config().channels != pinned)
+            .map(|e| e.model.clone()),
+    );
     Ok(models)
 }
 
@@ -167,7 +174,7 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         device::choose(a.device)?
     };
     if let Some(scheme) = scheme {
-        let models = image_models(&a.model)?;
+        let models = image_models(a.model.as_deref())?;
         let mut codec = BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS);
         if let Some(nets) = &engine {
             codec = codec.with_batching(nets.clone(), device::GPU_MAX_BATCH);

@@ -61,8 +61,11 @@ pub const DEFAULT_PRECISIONS: Precisions = Precisions {
 /// should not pay).
 pub type ModelLoader = Box<dyn Fn() -> Result<Vec<Arc<Model>>, String> + Send + Sync>;
 
-/// The Bit-Swap codec over a set of models. Encoding picks, for each image, the first model
-/// whose channel count matches the image's colour planes; decoding finds models by id.
+/// The Bit-Swap codec over a set of models, in order of preference. Encoding names, for each
+/// image, the first model whose channel count matches the image's colour planes, and lets every
+/// other model of the same channels and patch size compete for its images, chunk by chunk, on a
+/// sample (`bitswap::stream::encode_chunk`: the cheapest is kept, the first on a tie); the chunk
+/// header lists only the models that coded it. Decoding finds models by id.
 pub struct BitswapCodec {
     loader: ModelLoader,
     models: OnceLock<Result<Vec<Arc<Model>>, String>>,
@@ -218,6 +221,7 @@ impl Codec for BitswapCodec {
             &chunk.models,
             (self.scheme, self.precisions, self.policy),
             &chunk.planes,
+            &chunk.candidates,
         )
         .map_err(|e| stream_error(e, CodecError::Unsupported))?;
         self.finish(chunk, encoded)
@@ -241,6 +245,7 @@ impl Codec for BitswapCodec {
             .map(|c| EncodeJob {
                 models: c.models.clone(),
                 images: &c.planes,
+                candidates: c.candidates.clone(),
             })
             .collect();
         let mut stacks = encode_batch(
@@ -284,12 +289,12 @@ impl Codec for BitswapCodec {
             .planes
             .iter()
             .zip(items)
-            .zip(&chunk.flags)
-            .map(|((planes, item), &flag)| {
+            .zip(&chunk.alpha_modes)
+            .map(|((planes, item), &alpha_mode)| {
                 let patch = chunk.models[planes.model].config().patch;
                 let colour =
                     bitswap::estimate::predictive_cost(planes, patch, self.precisions.pixel);
-                let alpha = if flag >> 2 == ALPHA_PLANE {
+                let alpha = if alpha_mode == ALPHA_PLANE {
                     let Payload::Image(img) = item else {
                         unreachable!()
                     };
@@ -550,22 +555,26 @@ fn assemble(
 
 /// A chunk's images ready for the stream, and what its header needs.
 struct ToEncode<'m> {
+    /// The candidate models: those the images name first, then those that may stand in for them.
     models: Vec<&'m Model>,
     planes: Vec<Planes>,
-    flags: Vec<u8>,
+    /// Per slot of `models`, the slots that may code its images in its place.
+    candidates: Vec<Vec<usize>>,
+    /// Per image: `ALPHA_NONE`, `ALPHA_OPAQUE` or `ALPHA_PLANE`.
+    alpha_modes: Vec<u8>,
     alpha_planes: Vec<u8>,
 }
 
 impl BitswapCodec {
-    /// Splits the items into colour planes and alpha, picks each image's model, and checks
-    /// the precisions against the models.
+    /// Splits the items into colour planes and alpha, names each image's model and the
+    /// candidates that may stand in for it, and checks the precisions against the models.
     fn prepare<'m>(
         &self,
         available: &'m [Arc<Model>],
         items: &[&Payload],
     ) -> Result<ToEncode<'m>, CodecError> {
         let mut used: Vec<usize> = Vec::new();
-        let mut flags = Vec::with_capacity(items.len());
+        let mut alpha_modes = Vec::with_capacity(items.len());
         let mut planes = Vec::with_capacity(items.len());
         let mut alpha_planes = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -597,7 +606,7 @@ impl BitswapCodec {
             } else {
                 (img.pixels.clone(), ALPHA_NONE)
             };
-            flags.push(slot as u8 | alpha_mode << 2);
+            alpha_modes.push(alpha_mode);
             planes.push(Planes {
                 width: img.width as usize,
                 height: img.height as usize,
@@ -606,25 +615,62 @@ impl BitswapCodec {
                 model: slot,
             });
         }
+        // Every other available model of a named one's grid competes for its images.
+        let named = used.len();
+        let mut candidates = vec![Vec::new(); named];
+        for (slot, c) in candidates.iter_mut().enumerate() {
+            let first = &available[used[slot]];
+            for (m, other) in available.iter().enumerate() {
+                if !used[..named].contains(&m) && bitswap::same_grid(first, other) {
+                    let s = used.iter().position(|&u| u == m).unwrap_or_else(|| {
+                        used.push(m);
+                        used.len() - 1
+                    });
+                    c.push(s);
+                }
+            }
+        }
+        candidates.resize(used.len(), Vec::new());
         let models: Vec<&Model> = used.iter().map(|&m| &*available[m]).collect();
         check_precisions(self.precisions, &models).map_err(CodecError::Unsupported)?;
         Ok(ToEncode {
             models,
             planes,
-            flags,
+            candidates,
+            alpha_modes,
             alpha_planes,
         })
     }
 
-    /// The chunk bytes: header, alpha block, coded stream.
+    /// The chunk bytes: header (listing only the models that coded the chunk, in the order they
+    /// first code an image), alpha block, coded stream.
     fn finish(&self, chunk: ToEncode, encoded: Encoded) -> Result<Vec<u8>, CodecError> {
-        let Encoded { stack, code } = encoded;
+        let Encoded {
+            stack,
+            code,
+            chosen,
+        } = encoded;
         let ToEncode {
-            models,
-            flags,
+            models: candidates,
+            planes,
+            alpha_modes,
             alpha_planes,
             ..
         } = chunk;
+        let mut coded: Vec<usize> = Vec::new();
+        let flags: Vec<u8> = planes
+            .iter()
+            .zip(&alpha_modes)
+            .map(|(p, &alpha_mode)| {
+                let m = chosen[p.model];
+                let slot = coded.iter().position(|&c| c == m).unwrap_or_else(|| {
+                    coded.push(m);
+                    coded.len() - 1
+                });
+                slot as u8 | alpha_mode << 2
+            })
+            .collect();
+        let models: Vec<&Model> = coded.iter().map(|&m| candidates[m]).collect();
         let mut out = vec![
             version_of(code),
             self.scheme.id(),
