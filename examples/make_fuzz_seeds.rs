@@ -163,13 +163,22 @@ fn index_seeds(root: &str) {
         },
     ];
     let mut checked = members.clone();
-    checked[2].wrapper = [4u8].into_iter().chain(0x3610_A686u32.to_le_bytes()).collect();
+    checked[2].wrapper = [4u8]
+        .into_iter()
+        .chain(0x3610_A686u32.to_le_bytes())
+        .collect();
     checked[2].crc = None;
     std::fs::create_dir_all(format!("{root}/fuzz/seeds/index")).unwrap();
     for (name, raw) in [
-        ("packed.bin", encode_index(&chunks, &members, Layout::Packed)),
+        (
+            "packed.bin",
+            encode_index(&chunks, &members, Layout::Packed),
+        ),
         ("rows.bin", encode_row_index(&chunks, &members)),
-        ("checked.bin", encode_index(&chunks, &checked, Layout::Checked)),
+        (
+            "checked.bin",
+            encode_index(&chunks, &checked, Layout::Checked),
+        ),
     ] {
         let mut seed = 66u64.to_le_bytes().to_vec();
         seed.extend_from_slice(&raw);

@@ -590,7 +590,11 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
         .collect();
     let smallest = pinned.iter().min_by_key(|(_, b)| b.len()).unwrap();
     let sizes: Vec<(&str, usize)> = pinned.iter().map(|(m, b)| (*m, b.len())).collect();
-    assert!(auto == smallest.1, "auto {} bytes; pinned {sizes:?}", auto.len());
+    assert!(
+        auto == smallest.1,
+        "auto {} bytes; pinned {sizes:?}",
+        auto.len()
+    );
     assert!(
         pinned.iter().filter(|(_, b)| *b == auto).count() == 1,
         "{sizes:?}"
@@ -598,7 +602,10 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     let out = extract(root, "digits.bsar", "x-digits");
     for i in 0..digits.len() {
         let name = format!("{i}.png");
-        assert!(fs::read(out.join("digits").join(&name)).unwrap() == fs::read(root.join("digits").join(&name)).unwrap());
+        assert!(
+            fs::read(out.join("digits").join(&name)).unwrap()
+                == fs::read(root.join("digits").join(&name)).unwrap()
+        );
     }
 }
 

@@ -245,9 +245,12 @@ fn rewrite_index(path: &Path, edit: impl FnOnce(&mut bsar::archive::Index, &mut 
     for c in &mut index.chunks {
         c.crc = crc32fast::hash(&data[c.offset as usize..(c.offset + c.len) as usize]);
     }
-    let packed =
-        bsar::archive::packed::pack_index(&encode_index(&index.chunks, &index.members, WRITTEN_LAYOUT))
-            .unwrap();
+    let packed = bsar::archive::packed::pack_index(&encode_index(
+        &index.chunks,
+        &index.members,
+        WRITTEN_LAYOUT,
+    ))
+    .unwrap();
     data.truncate(offset);
     let trailer = Trailer {
         index_offset: offset as u64,
@@ -416,7 +419,9 @@ fn the_file_crc_checks_the_pixels_of_a_member_without_a_crc() {
         }
     }
     assert!(checked >= 20, "{checked} damaged copies");
-    let err = check_content(&m, &raster.pixels[1..]).unwrap_err().to_string();
+    let err = check_content(&m, &raster.pixels[1..])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("size"), "{err}");
 }
 

@@ -62,7 +62,11 @@ fn create_writes_format_1_6_with_a_packed_index() {
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
     ok(t.path(), &["create", "-q", "x.bsar", "tree"]);
     let archive = fs::read(t.path().join("x.bsar")).unwrap();
-    assert_eq!(archive[8..12], [1, 6, 3, 0], "version 1.6, feature bits 0 and 1");
+    assert_eq!(
+        archive[8..12],
+        [1, 6, 3, 0],
+        "version 1.6, feature bits 0 and 1"
+    );
     assert_eq!(index_magic(&archive), b"BSI3");
     ok(t.path(), &["verify", "-q", "x.bsar"]);
     fs::create_dir(t.path().join("out")).unwrap();
@@ -75,7 +79,11 @@ fn create_writes_format_1_6_with_a_packed_index() {
     // The same archive under other feature bits claims another layout (rows, or the packed
     // table of 1.5): refused as damaged, not misread. Bit 1 means nothing without bit 0.
     for (features, says) in [(0, "index magic"), (1, "index magic"), (2, "feature bit 1")] {
-        fs::write(t.path().join("other.bsar"), with_features(&archive, features)).unwrap();
+        fs::write(
+            t.path().join("other.bsar"),
+            with_features(&archive, features),
+        )
+        .unwrap();
         let err = fails_damaged(t.path(), &["verify", "other.bsar"]);
         assert!(err.contains(says), "features {features}: {err}");
     }

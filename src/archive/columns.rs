@@ -300,8 +300,8 @@ impl<'a> Decoder<'a> {
 mod tests {
     use super::super::format::HEADER_LEN;
     use super::super::index::{encode_index, encode_row_index, parse_index, ChunkEntry};
-    use Layout::{Checked, Packed, Rows};
     use super::*;
+    use Layout::{Checked, Packed, Rows};
 
     fn chunk(offset: u64, items: u32) -> ChunkEntry {
         ChunkEntry {
@@ -424,7 +424,10 @@ mod tests {
         for (raw, layout) in [(&packed, Packed), (&rows, Rows), (&checked, Checked)] {
             for other in [Packed, Rows, Checked] {
                 if other != layout {
-                    assert!(parse(raw, &chunks, other).is_err(), "{layout:?} as {other:?}");
+                    assert!(
+                        parse(raw, &chunks, other).is_err(),
+                        "{layout:?} as {other:?}"
+                    );
                 }
             }
         }
@@ -468,7 +471,10 @@ mod tests {
         let raw = encode_index(&chunks, &members, Checked);
         let mut refused = 0;
         for cut in 0..raw.len() {
-            assert!(parse(&raw[..cut], &chunks, Checked).is_err(), "cut at {cut}");
+            assert!(
+                parse(&raw[..cut], &chunks, Checked).is_err(),
+                "cut at {cut}"
+            );
         }
         for i in 12 + 64..raw.len() {
             for flip in [0x01u8, 0x80, 0xFF] {

@@ -117,7 +117,10 @@ impl<'a> Archive<'a> {
     /// against its member's CRC (`check_content`); the first damaged item fails the call.
     pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {
         let mut r = self.read_chunks(&[(ci, upto)], registry);
-        r.pop().expect("one result per chunk")?.into_iter().collect()
+        r.pop()
+            .expect("one result per chunk")?
+            .into_iter()
+            .collect()
     }
 
     /// Decodes items `0..=upto` of chunk `(ci, upto)` of `wanted`, with the chunks of one codec

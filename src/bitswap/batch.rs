@@ -15,10 +15,11 @@
 //! rest of its batch (spec/model.md 4) and everything else is the same code.
 
 use crate::ans::Stack;
+use crate::bitswap::encode::{encode_chunk, Encoded};
 use crate::bitswap::nets::Nets;
 use crate::bitswap::scheme::{Precisions, Scheme};
 use crate::bitswap::stream::{
-    decode_with_code, encode_chunk, DirectCode, Encoded, Planes, PlanesShape, Policy, StreamError,
+    decode_with_code, DirectCode, Planes, PlanesShape, Policy, StreamError,
 };
 use crate::model::{Logistic, Model, Net};
 use std::sync::{Condvar, Mutex, MutexGuard};

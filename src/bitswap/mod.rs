@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod choice;
+mod encode;
 pub mod estimate;
 mod nets;
 pub mod patches;
@@ -10,10 +11,10 @@ pub mod predictive;
 mod scheme;
 mod stream;
 
+pub use encode::{encode, encode_chunk, encode_with, encode_with_code, same_grid, Encoded};
 pub use nets::{CpuNets, Nets};
 pub use scheme::{PatchCoder, Precisions, Scheme};
 pub use stream::{
-    decode, decode_counting, decode_with, decode_with_code, encode, encode_chunk, encode_with,
-    encode_with_code, same_grid, DirectCode, Encoded, ModeCounts, Planes, PlanesShape, Policy,
-    StreamError,
+    decode, decode_counting, decode_with, decode_with_code, DirectCode, ModeCounts, Planes,
+    PlanesShape, Policy, StreamError,
 };
