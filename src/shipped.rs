@@ -37,12 +37,20 @@ const SHIPPED: &[Shipped] = &[
         superseded_by: None,
     },
     Shipped {
-        name: "gray-mnist-ctx2",
-        json: include_bytes!("../models/gray-mnist-ctx2.json"),
-        weights: include_bytes!("../models/gray-mnist-ctx2.safetensors"),
+        name: "gray-mnist-ctx3",
+        json: include_bytes!("../models/gray-mnist-ctx3.json"),
+        weights: include_bytes!("../models/gray-mnist-ctx3.safetensors"),
         about: "grayscale images, trained on MNIST digits; its pixels see their decoded \
                 neighbours (default for grey and grey+alpha, 36 MMAC/patch)",
         superseded_by: None,
+    },
+    Shipped {
+        name: "gray-mnist-ctx2",
+        json: include_bytes!("../models/gray-mnist-ctx2.json"),
+        weights: include_bytes!("../models/gray-mnist-ctx2.safetensors"),
+        about: "gray-mnist-ctx3 before its further training (the default before it; \
+                36 MMAC/patch)",
+        superseded_by: Some("gray-mnist-ctx3"),
     },
     Shipped {
         name: "gray-mnist-ctx",

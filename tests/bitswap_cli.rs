@@ -411,17 +411,18 @@ fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
 }
 
 #[test]
-fn models_lists_the_five_shipped_models() {
+fn models_lists_the_six_shipped_models() {
     let tmp = tempfile::tempdir().unwrap();
     let out = String::from_utf8(ok(tmp.path(), &["models"]).stdout).unwrap();
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 5, "{out}");
+    assert_eq!(rows.len(), 6, "{out}");
     for (name, channels) in [
         ("rgb-photos", "3"),
         ("rgb-fast", "3"),
         ("gray-mnist", "1"),
         ("gray-mnist-ctx", "1"),
         ("gray-mnist-ctx2", "1"),
+        ("gray-mnist-ctx3", "1"),
     ] {
         let row = rows
             .iter()
@@ -432,7 +433,7 @@ fn models_lists_the_five_shipped_models() {
         assert!(cols[1].bytes().all(|b| b.is_ascii_hexdigit()), "{row}");
         assert_eq!(cols[2], channels, "{row}");
         // Models kept only to read old archives say so; `create` does not offer them.
-        let superseded = matches!(name, "gray-mnist" | "gray-mnist-ctx");
+        let superseded = matches!(name, "gray-mnist" | "gray-mnist-ctx" | "gray-mnist-ctx2");
         assert_eq!(row.contains("superseded by"), superseded, "{row}");
     }
 }
@@ -584,7 +585,12 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     let digits: Vec<_> = digits.into_iter().map(|p| (28, 28, 1, p)).collect();
     write_set("digits", &digits);
     let auto = create("digits", "digits.bsar", None);
-    let pinned: Vec<(&str, Vec<u8>)> = ["gray-mnist-ctx2", "gray-mnist-ctx", "gray-mnist"]
+    let pinned: Vec<(&str, Vec<u8>)> = [
+        "gray-mnist-ctx3",
+        "gray-mnist-ctx2",
+        "gray-mnist-ctx",
+        "gray-mnist",
+    ]
         .into_iter()
         .map(|m| (m, create("digits", &format!("{m}.bsar"), Some(m))))
         .collect();
