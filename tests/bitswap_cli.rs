@@ -487,6 +487,21 @@ fn mnist_digits(n: usize) -> Option<Vec<Vec<u8>>> {
     )
 }
 
+/// Writes `images` (width, height, channels, samples) as PNG files `0.png`, `1.png`, ... in `dir`.
+fn write_pngs(dir: &Path, images: &[(u32, u32, u8, Vec<u8>)]) {
+    fs::create_dir_all(dir).unwrap();
+    for (i, (w, h, channels, px)) in images.iter().enumerate() {
+        let mut bytes = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut bytes, *w, *h);
+            enc.set_color(colour(*channels));
+            enc.set_depth(png::BitDepth::Eight);
+            enc.write_header().unwrap().write_image_data(px).unwrap();
+        }
+        fs::write(dir.join(format!("{i}.png")), bytes).unwrap();
+    }
+}
+
 /// The encoder chooses each Bit-Swap chunk's version (spec/bitswap.md 3.4): where no patch
 /// tries bits-back (smooth colour images, which the context code codes for almost nothing),
 /// version 4; where the sample decision has bits-back pay (MNIST digits under the digit model),
@@ -505,17 +520,7 @@ fn the_chunk_version_follows_the_sample_decision() {
         None => eprintln!("SKIPPED the digits half: ../shared/data/mnist is not here"),
     }
     for (dir, images, want) in sets {
-        fs::create_dir_all(root.join(dir)).unwrap();
-        for (i, (w, h, channels, px)) in images.iter().enumerate() {
-            let mut bytes = Vec::new();
-            {
-                let mut enc = png::Encoder::new(&mut bytes, *w, *h);
-                enc.set_color(colour(*channels));
-                enc.set_depth(png::BitDepth::Eight);
-                enc.write_header().unwrap().write_image_data(px).unwrap();
-            }
-            fs::write(root.join(dir).join(format!("{i}.png")), bytes).unwrap();
-        }
+        write_pngs(&root.join(dir), &images);
         let archive = format!("{dir}.bsar");
         ok(root, &["create", &archive, dir, "-q"]);
         let bytes = fs::read(root.join(&archive)).unwrap();
@@ -550,19 +555,6 @@ fn the_chunk_version_follows_the_sample_decision() {
 fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let write_set = |dir: &str, images: &[(u32, u32, u8, Vec<u8>)]| {
-        fs::create_dir_all(root.join(dir)).unwrap();
-        for (i, (w, h, channels, px)) in images.iter().enumerate() {
-            let mut bytes = Vec::new();
-            {
-                let mut enc = png::Encoder::new(&mut bytes, *w, *h);
-                enc.set_color(colour(*channels));
-                enc.set_depth(png::BitDepth::Eight);
-                enc.write_header().unwrap().write_image_data(px).unwrap();
-            }
-            fs::write(root.join(dir).join(format!("{i}.png")), bytes).unwrap();
-        }
-    };
     let create = |dir: &str, name: &str, model: Option<&str>| {
         let mut args = vec!["create", name, dir, "-q"];
         if let Some(m) = model {
@@ -573,7 +565,7 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     };
     let smooth: Vec<(u32, u32, u8, Vec<u8>)> =
         (0..3).map(|i| (40, 33, 3, pixels(40, 33, 3, i))).collect();
-    write_set("smooth", &smooth);
+    write_pngs(&root.join("smooth"), &smooth);
     let auto = create("smooth", "smooth.bsar", None);
     assert!(auto == create("smooth", "smooth-fast.bsar", Some("rgb-fast")));
     assert!(auto != create("smooth", "smooth-photos.bsar", Some("rgb-photos")));
@@ -583,7 +575,7 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
         return;
     };
     let digits: Vec<_> = digits.into_iter().map(|p| (28, 28, 1, p)).collect();
-    write_set("digits", &digits);
+    write_pngs(&root.join("digits"), &digits);
     let auto = create("digits", "digits.bsar", None);
     let pinned: Vec<(&str, Vec<u8>)> = [
         "gray-mnist-ctx3",
