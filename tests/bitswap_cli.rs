@@ -583,9 +583,9 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
         "gray-mnist-ctx",
         "gray-mnist",
     ]
-        .into_iter()
-        .map(|m| (m, create("digits", &format!("{m}.bsar"), Some(m))))
-        .collect();
+    .into_iter()
+    .map(|m| (m, create("digits", &format!("{m}.bsar"), Some(m))))
+    .collect();
     let smallest = pinned.iter().min_by_key(|(_, b)| b.len()).unwrap();
     let sizes: Vec<(&str, usize)> = pinned.iter().map(|(m, b)| (*m, b.len())).collect();
     assert!(
