@@ -177,7 +177,7 @@ fn grouped_chunks_give_the_same_archive_and_contents() {
 
 /// A chunk's items from `read_chunks`, every one of which must have passed its check.
 fn items(r: bsar::archive::Result<Vec<bsar::archive::Item>>) -> Vec<Vec<u8>> {
-    r.unwrap().into_iter().map(|i| i.unwrap()).collect()
+    r.unwrap().into_iter().map(|i| i.unwrap().content).collect()
 }
 
 #[test]

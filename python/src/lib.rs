@@ -222,8 +222,15 @@ impl RawArchive {
     fn read<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyBytes>> {
         let m = self.member(index)?;
         let bytes = py.detach(|| {
-            let content = self.content(index)?;
-            self.file_bytes(m, content)
+            let restored = self
+                .archive
+                .read_member_restored(index, registry())
+                .map_err(|e| err(format!("{}: {e}", self.path)))?;
+            // A member checked through its file comes with the file the check rebuilt.
+            match restored.file {
+                Some(file) => Ok(file),
+                None => self.file_bytes(m, restored.content),
+            }
         })?;
         Ok(PyBytes::new(py, &bytes))
     }

@@ -17,5 +17,5 @@ mod writer;
 pub use error::{show_path, Error, Result};
 pub use index::{ChunkEntry, Content, Geometry, Index, Kind, MemberEntry, NO_CHUNK};
 pub use plan::ChunkBounds;
-pub use reader::{check_content, Archive, Item};
+pub use reader::{check_content, Archive, Item, Restored};
 pub use writer::{write_archive, Loaded, MemberSpec, Source, WriteOptions, WriteReport};

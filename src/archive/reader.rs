@@ -10,7 +10,15 @@ use crate::codec::{ChunkToDecode, Codec, CodecError, ItemShape, Payload, Registr
 
 /// One member's restored content out of a chunk that decoded, or why that member alone is
 /// damaged (its content fails its CRC, or its file does not rebuild).
-pub type Item = Result<Vec<u8>>;
+pub type Item = Result<Restored>;
+
+/// A member's checked content, and for a member checked through its file (no CRC of its own,
+/// `index::file_checked`), that file: the check had to rebuild it, so extraction need not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub content: Vec<u8>,
+    pub file: Option<Vec<u8>>,
+}
 
 pub struct Archive<'a> {
     data: &'a [u8],
@@ -120,6 +128,7 @@ impl<'a> Archive<'a> {
         r.pop()
             .expect("one result per chunk")?
             .into_iter()
+            .map(|item| item.map(|r| r.content))
             .collect()
     }
 
@@ -212,21 +221,37 @@ impl<'a> Archive<'a> {
                 Payload::Bytes(b) => b,
                 Payload::Image(img) => img.pixels,
             };
-            out.push(check_content(m, &bytes).map(|()| bytes));
+            out.push(check_content(m, &bytes).map(|file| Restored {
+                content: bytes,
+                file,
+            }));
         }
         Ok(out)
     }
 
     /// The restored content of member `mi`: file bytes, symlink target, or nothing.
     pub fn read_member(&self, mi: usize, registry: &Registry) -> Result<Vec<u8>> {
+        self.read_member_restored(mi, registry).map(|r| r.content)
+    }
+
+    /// [`Archive::read_member`], with the file that checking it rebuilt, where it did.
+    pub fn read_member_restored(&self, mi: usize, registry: &Registry) -> Result<Restored> {
         let m = &self.index.members[mi];
+        let plain = |content| {
+            Ok(Restored {
+                content,
+                file: None,
+            })
+        };
         match m.kind {
-            Kind::Dir => Ok(Vec::new()),
-            Kind::Symlink => Ok(m.link.clone()),
-            Kind::File if m.chunk == NO_CHUNK => Ok(Vec::new()),
+            Kind::Dir => plain(Vec::new()),
+            Kind::Symlink => plain(m.link.clone()),
+            Kind::File if m.chunk == NO_CHUNK => plain(Vec::new()),
             Kind::File => {
-                let mut items = self.read_chunk(m.chunk as usize, m.position as usize, registry)?;
-                Ok(items.pop().unwrap_or_default())
+                let (ci, upto) = (m.chunk as usize, m.position as usize);
+                let mut r = self.read_chunks(&[(ci, upto)], registry);
+                let mut items = r.pop().expect("one result per chunk")?;
+                items.pop().expect("the codec returned upto + 1 items")
             }
         }
     }
@@ -234,8 +259,8 @@ impl<'a> Archive<'a> {
 
 /// Checks restored content against the member table's size and CRC; for a member without a
 /// CRC of its own (`index::file_checked`), by rebuilding its file, which must match the CRC-32
-/// its wrapper records for it.
-pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
+/// its wrapper records for it, and which is returned.
+pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     let damaged = |why: &str| {
         Err(Error::Corrupt(format!(
             "member '{}' is damaged ({why})",
@@ -247,7 +272,7 @@ pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
     }
     match m.crc {
         Some(crc) if !crc_ok(bytes, crc) => damaged("content CRC mismatch"),
-        Some(_) => Ok(()),
+        Some(_) => Ok(None),
         None => {
             debug_assert_eq!(m.content, Content::Pixels);
             let g = m.geometry;
@@ -257,7 +282,7 @@ pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<()> {
                 channels: g.channels,
             };
             match crate::imageio::rebuild(&m.wrapper, header, bytes.to_vec()) {
-                Ok(_) => Ok(()),
+                Ok(file) => Ok(Some(file)),
                 Err(e) => damaged(&format!("its file does not rebuild: {e}")),
             }
         }

@@ -11,7 +11,7 @@ use super::reading::{ChunkStream, StreamState};
 use super::select::select;
 use super::summary::{images_phrase, members_phrase, totals};
 use super::{CliError, CliResult};
-use crate::archive::{Archive, Content, Kind, MemberEntry, NO_CHUNK};
+use crate::archive::{Archive, Content, Kind, MemberEntry, Restored, NO_CHUNK};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
@@ -86,9 +86,11 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     // Chunks are decoded, and image files rebuilt, on every core ahead of the files being
     // written.
     let state = StreamState::new();
-    let restore = |mi: usize, item: Vec<u8>| match members[mi].content {
-        Content::Pixels => image_file(&members[mi], &item),
-        Content::Bytes => Ok(item),
+    // A member checked through its file comes with the file the check rebuilt.
+    let restore = |mi: usize, item: Restored| match (members[mi].content, item.file) {
+        (_, Some(file)) => Ok(file),
+        (Content::Pixels, None) => image_file(&members[mi], &item.content),
+        (Content::Bytes, None) => Ok(item.content),
     };
     std::thread::scope(|s| -> CliResult<()> {
         let mut cache =

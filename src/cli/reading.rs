@@ -10,7 +10,7 @@
 
 use super::device;
 use crate::archive::par::{ordered_map, Ordered, OrderedState};
-use crate::archive::{Archive, Result};
+use crate::archive::{Archive, Restored, Result};
 use crate::codec::Registry;
 
 /// How a reader decodes chunks: in units of `group` chunks, on `threads` threads.
@@ -81,7 +81,7 @@ impl<'a> ChunkStream<'a> {
         registry: &'a Registry,
         order: &[(usize, usize)],
         reading: &Reading,
-        restore: &'a (dyn Fn(usize, Vec<u8>) -> Content + Sync),
+        restore: &'a (dyn Fn(usize, Restored) -> Content + Sync),
     ) -> ChunkStream<'a> {
         let units: Vec<Vec<(usize, usize)>> = order
             .chunks(reading.group.max(1))
