@@ -137,7 +137,8 @@ class BsarDataset(Dataset):
 
     Cost of random access: a chunk is one coded stream, and reading image ``k`` of a chunk
     decodes images ``0..k`` of it. On a cache miss this dataset decodes the whole chunk (every
-    image in it, ``--chunk-images``: 256 by default) and keeps the ``cache_chunks`` most recently
+    image in it, ``--chunk-images``: 512 by default, or fewer where
+    ``--chunk-pixels`` bounds the chunk first) and keeps the ``cache_chunks`` most recently
     used decoded chunks, so a random order costs up to one chunk's decoding per image, and chunk
     order (``shuffle=False`` in the DataLoader) about one image's. For training in random order,
     :class:`BsarIterableDataset` shuffles without paying this."""

@@ -83,9 +83,10 @@ pub struct CreateArgs {
     /// whichever codes a sample of the chunk cheapest (the shipped default on a tie)
     #[arg(long)]
     pub model: Option<String>,
-    /// Most images per Bit-Swap chunk: longer chunks spread the chunk's initial bits over more
-    /// images, shorter ones make extracting one image faster
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most images per Bit-Swap chunk: longer chunks spread the chunk's header and initial bits,
+    /// and the context code's adaptation, over more images; shorter ones make extracting one
+    /// image faster
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk_images: u32,
     /// Most input bytes (image file sizes) per Bit-Swap chunk (K, M, G suffixes); an image file at
     /// least this large is alone in its chunk
