@@ -16,9 +16,9 @@
 //! The `bsar` row is the default archive, every PNG restored byte for byte; the `bsar
 //! --pixels-only` row restores pixels only: their difference is the cost of byte exactness.
 //! JPEG sets are measured by `bench_jpeg`.
-//! Each table also has a row for the default model alone (every patch by bits-back, in process:
+//! Each table also has a row for each competing shipped model alone (every patch by bits-back, in process:
 //! the model's coding cost on the set) and one for bsar's context code alone (spec/context.md), run in-process
-//! over the same images in chunks of 256 as the archive codes them: its exact rate (sum of
+//! over the same images in chunks of 512 as the archive codes small images: its exact rate (sum of
 //! -log2(freq / 2^20) over the samples, no container, no bits-back) and its speed on one thread
 //! (create: model and intervals; extract: model and search).
 
@@ -216,25 +216,30 @@ fn colour_planes(set: &Set) -> Vec<Image> {
         .collect()
 }
 
-/// The default model for the set's images alone: every patch by bits-back (no context code, no
-/// patch code, no choice), in chunks of 256 images, one thread, encoding only. What the model
+/// A shipped model alone on the set's images: every patch by bits-back (no context code, no
+/// patch code, no choice), in chunks of 512 images, one thread, encoding only. What the model
 /// itself codes at, initial bits included once per chunk: its coding cost on this set, which is
 /// its discretised negative ELBO plus those initial bits. Returns the row and the model's name.
-fn model_alone(images: &[Image]) -> (Row, String) {
-    use bsar::bitswap::{Planes, Policy, Precisions, Scheme};
+fn models_alone(images: &[Image]) -> Vec<(Row, String)> {
     let colour = images[0].2;
-    let entry = bsar::shipped::all()
+    // Every shipped model that competes for the set's chunks (none supersedes it).
+    bsar::shipped::all()
         .unwrap()
         .iter()
-        .find(|e| e.model.config().channels == colour)
-        .unwrap();
+        .filter(|e| e.model.config().channels == colour && e.superseded_by.is_none())
+        .map(|e| model_alone(images, e))
+        .collect()
+}
+
+fn model_alone(images: &[Image], entry: &bsar::shipped::Entry) -> (Row, String) {
+    use bsar::bitswap::{Planes, Policy, Precisions, Scheme};
     let model: &bsar::model::Model = &entry.model;
     let prec = Precisions {
         pixel: 20,
         latent: 20,
     };
     let (mut bytes, mut create_s) = (0u64, 0f64);
-    for chunk in images.chunks(256) {
+    for chunk in images.chunks(512) {
         let planes: Vec<Planes> = chunk
             .iter()
             .map(|(w, h, c, px)| Planes {
@@ -269,13 +274,13 @@ fn model_alone(images: &[Image]) -> (Row, String) {
     (row, entry.name.to_string())
 }
 
-/// The context code alone over the set's images, in chunks of 256 (as `bsar create` does by
-/// default), colour planes only: its exact coded size and its one-thread times.
+/// The context code alone over the set's images, in chunks of 512 (`bsar create`'s default
+/// `--chunk-images`; its `--chunk-pixels` ends chunks of larger images sooner), colour planes only: its exact coded size and its one-thread times.
 fn context_code(images: &[Image]) -> Row {
     use bsar::context::{ContextModel, ImageCoder, Version};
     const P: u32 = 20;
     let (mut bits, mut create_s, mut extract_s) = (0f64, 0f64, 0f64);
-    for chunk in images.chunks(256) {
+    for chunk in images.chunks(512) {
         let t = Instant::now();
         let mut model = ContextModel::new(Version::V4);
         let mut intervals = Vec::new();
@@ -518,9 +523,10 @@ fn main() {
         ];
         let images = colour_planes(&set);
         rows.push(context_code(&images));
-        let (alone, model_name) = model_alone(&images);
+        let alone = models_alone(&images);
         drop(images);
-        rows.push(alone);
+        let model_names: Vec<String> = alone.iter().map(|(_, n)| n.clone()).collect();
+        rows.extend(alone.into_iter().map(|(r, _)| r));
         if !bsar_extra.is_empty() {
             rows.push(bsar(&set, work, &bin, &bsar_extra));
         }
@@ -609,8 +615,10 @@ fn main() {
             share(m.context),
             share(m.patch)
         );
-        if let Some(nelbo) = heldout_nelbo(&model_name) {
-            println!("{model_name}: held-out nELBO {nelbo} bits/dim on its training data's held-out part (its JSON)");
+        for model_name in &model_names {
+            if let Some(nelbo) = heldout_nelbo(model_name) {
+                println!("{model_name}: held-out nELBO {nelbo} bits/dim on its training data's held-out part (its JSON)");
+            }
         }
         println!("| tool | bytes | bits/dim | create MB/s | extract MB/s |");
         println!("|---|---:|---:|---:|---:|");

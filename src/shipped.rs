@@ -45,6 +45,15 @@ const SHIPPED: &[Shipped] = &[
         superseded_by: None,
     },
     Shipped {
+        name: "gray-photos",
+        json: include_bytes!("../models/gray-photos.json"),
+        weights: include_bytes!("../models/gray-photos.safetensors"),
+        about: "grayscale photographs, trained on grey crops of photos-train; its pixels see \
+                their decoded neighbours (competes with the others for each grey chunk; \
+                37 MMAC/patch)",
+        superseded_by: None,
+    },
+    Shipped {
         name: "gray-mnist-ctx2",
         json: include_bytes!("../models/gray-mnist-ctx2.json"),
         weights: include_bytes!("../models/gray-mnist-ctx2.safetensors"),

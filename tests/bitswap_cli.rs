@@ -411,12 +411,13 @@ fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
 }
 
 #[test]
-fn models_lists_the_six_shipped_models() {
+fn models_lists_the_seven_shipped_models() {
     let tmp = tempfile::tempdir().unwrap();
     let out = String::from_utf8(ok(tmp.path(), &["models"]).stdout).unwrap();
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 6, "{out}");
+    assert_eq!(rows.len(), 7, "{out}");
     for (name, channels) in [
+        ("gray-photos", "1"),
         ("rgb-photos", "3"),
         ("rgb-fast", "3"),
         ("gray-mnist", "1"),
@@ -579,6 +580,7 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     let auto = create("digits", "digits.bsar", None);
     let pinned: Vec<(&str, Vec<u8>)> = [
         "gray-mnist-ctx3",
+        "gray-photos",
         "gray-mnist-ctx2",
         "gray-mnist-ctx",
         "gray-mnist",
@@ -604,6 +606,169 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
             fs::read(out.join("digits").join(&name)).unwrap()
                 == fs::read(root.join("digits").join(&name)).unwrap()
         );
+    }
+}
+
+/// Grey photographs are coded by cost, not by channel count (issue #13): on grey conversions of
+/// the photo crops in `tests/fixtures/train-images` (integer BT.601 luma), the default archive is
+/// the smallest of the grey models' archives (each model the only one, `--model`: the digit model,
+/// which every grey image used to get, and the natural-grey model), and exactly one of them. Where
+/// neither model's bits-back pays, the context code codes every patch and the shipped default
+/// (the digit model) is only named in the chunk.
+#[test]
+fn grey_photographs_go_to_whichever_grey_model_costs_least() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let grey: Vec<(u32, u32, u8, Vec<u8>)> = grey_fixture_crops()
+        .into_iter()
+        .map(|(w, h, px)| (w, h, 1, px))
+        .collect();
+    assert!(grey.len() >= 8);
+    write_pngs(&root.join("grey"), &grey);
+    let create = |name: &str, model: Option<&str>| {
+        let mut args = vec!["create", name, "grey", "-q"];
+        if let Some(m) = model {
+            args.extend(["--model", m]);
+        }
+        ok(root, &args);
+        fs::read(root.join(name)).unwrap()
+    };
+    let auto = create("auto.bsar", None);
+    let pinned: Vec<(&str, Vec<u8>)> = ["gray-mnist-ctx3", "gray-photos"]
+        .into_iter()
+        .map(|m| (m, create(&format!("{m}.bsar"), Some(m))))
+        .collect();
+    let sizes: Vec<(&str, usize)> = pinned.iter().map(|(m, b)| (*m, b.len())).collect();
+    let least = pinned.iter().map(|(_, b)| b.len()).min().unwrap();
+    assert!(
+        auto.len() == least,
+        "auto {} bytes; pinned {sizes:?}",
+        auto.len()
+    );
+    assert!(
+        pinned.iter().filter(|(_, b)| *b == auto).count() == 1,
+        "{sizes:?}"
+    );
+    let out = extract(root, "auto.bsar", "x");
+    for i in 0..grey.len() {
+        let name = format!("{i}.png");
+        assert!(
+            fs::read(out.join("grey").join(&name)).unwrap()
+                == fs::read(root.join("grey").join(&name)).unwrap()
+        );
+    }
+}
+
+/// The grey conversions of the photo crops in `tests/fixtures/train-images` (integer BT.601 luma),
+/// as (width, height, samples).
+fn grey_fixture_crops() -> Vec<(u32, u32, Vec<u8>)> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train-images");
+    let mut files: Vec<_> = fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let mut r = png::Decoder::new(std::io::BufReader::new(fs::File::open(f).unwrap()))
+                .read_info()
+                .unwrap();
+            let mut buf = vec![0; r.output_buffer_size()];
+            let info = r.next_frame(&mut buf).unwrap();
+            assert_eq!(info.color_type, png::ColorType::Rgb, "{f:?}");
+            let luma = buf[..info.buffer_size()]
+                .chunks(3)
+                .map(|p| {
+                    ((299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000) as u8
+                })
+                .collect();
+            (info.width, info.height, luma)
+        })
+        .collect()
+}
+
+/// The chunk version by cost (spec/bitswap.md 3.4): a chunk whose sample has bits-back pay is
+/// kept as version 3 only where that message is shorter than version 4's with direct codes
+/// alone, which is what a model that never pays gets (random weights on the same grid). So on
+/// every set the chunk is the shorter of the two, byte for byte: MNIST digits keep version 3
+/// (bits-back wins by far there), and a chunk of version 4 is the direct-only one.
+#[test]
+fn a_chunk_is_the_shorter_of_version_3_with_bits_back_and_version_4_direct() {
+    use bsar::bitswap::{encode_chunk, encode_with_code, CpuNets, DirectCode, Planes, Policy};
+    use bsar::codec::bitswap::DEFAULT_PRECISIONS;
+    use bsar::context::Version;
+    let model = |name: &str| bsar::shipped::find(name).unwrap().unwrap().model.clone();
+    let shape = model_support::Shape {
+        channels: 1,
+        patch: 28,
+        latent_layers: 2,
+        latent_channels: 1,
+        width: 8,
+        res_blocks: 1,
+        latent_bins: 1024,
+    };
+    let f = model_support::random_model(shape, 7);
+    let random = bsar::model::Model::load(&f.json, &f.safetensors()).unwrap();
+    let planes = |imgs: Vec<(u32, u32, Vec<u8>)>| -> Vec<Planes> {
+        imgs.into_iter()
+            .map(|(w, h, samples)| Planes {
+                width: w as usize,
+                height: h as usize,
+                channels: 1,
+                samples,
+                model: 0,
+            })
+            .collect()
+    };
+    let mut sets = vec![("grey photo crops", planes(grey_fixture_crops()))];
+    match mnist_digits(64) {
+        Some(d) => sets.push((
+            "digits",
+            planes(d.into_iter().map(|p| (28, 28, p)).collect()),
+        )),
+        None => eprintln!("SKIPPED the digits set: ../shared/data/mnist is not here"),
+    }
+    let how = (
+        bsar::bitswap::Scheme::BitSwap,
+        DEFAULT_PRECISIONS,
+        Policy::Cheapest,
+    );
+    let nets = &CpuNets::SINGLE;
+    for (what, images) in &sets {
+        let direct = encode_chunk(nets, &[&random], how, images, &[]).unwrap();
+        assert_eq!(direct.code, DirectCode::Context(Version::V4), "{what}");
+        let direct = direct.stack.to_bytes();
+        for name in ["gray-mnist-ctx3", "gray-photos"] {
+            let m = model(name);
+            let got = encode_chunk(nets, &[&m], how, images, &[]).unwrap();
+            let v3 = encode_with_code(
+                nets,
+                &[&m],
+                how.0,
+                how.1,
+                how.2,
+                images,
+                DirectCode::Context(Version::V3),
+            )
+            .unwrap()
+            .to_bytes();
+            let (got_len, v3_len) = (got.stack.serialized_len(), v3.len());
+            eprintln!(
+                "{what}, {name}: {got_len} bytes (version 3: {v3_len}, version 4 direct: {})",
+                direct.len()
+            );
+            if v3_len < direct.len() {
+                assert_eq!(got.code, DirectCode::Context(Version::V3), "{what}, {name}");
+                assert!(got.stack.to_bytes() == v3, "{what}, {name}");
+            } else {
+                assert_eq!(got.code, DirectCode::Context(Version::V4), "{what}, {name}");
+                assert!(got.stack.to_bytes() == direct, "{what}, {name}");
+            }
+            if *what == "digits" && name == "gray-mnist-ctx3" {
+                assert_eq!(got.code, DirectCode::Context(Version::V3));
+            }
+        }
     }
 }
 

@@ -650,6 +650,7 @@ fn device_batch_codec_equals_the_cpu_codec() {
         Arc::new(shipped_model("gray-mnist-ctx")),
         Arc::new(shipped_model("gray-mnist-ctx2")),
         Arc::new(shipped_model("gray-mnist-ctx3")),
+        Arc::new(shipped_model("gray-photos")),
     ];
     n += codec_on_engine::check(nets, shipped, 32);
     eprintln!("{name}: {n} chunks coded on the GPU byte-identical to the CPU's, both ways");

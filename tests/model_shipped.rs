@@ -5,8 +5,9 @@
 use bsar::model::Model;
 use std::path::Path;
 
-const SHIPPED: [(&str, usize, usize); 6] = [
+const SHIPPED: [(&str, usize, usize); 7] = [
     // (name, channels, patch)
+    ("gray-photos", 1, 28),
     ("gray-mnist-ctx3", 1, 28),
     ("gray-mnist-ctx2", 1, 28),
     ("gray-mnist-ctx", 1, 28),
