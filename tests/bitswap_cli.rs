@@ -8,6 +8,8 @@
 
 mod common;
 mod model_support;
+#[path = "../examples/shared/pillow_grey.rs"]
+mod pillow;
 use common::*;
 use std::fs;
 use std::path::Path;
@@ -556,14 +558,7 @@ fn the_chunk_version_follows_the_sample_decision() {
 fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let create = |dir: &str, name: &str, model: Option<&str>| {
-        let mut args = vec!["create", name, dir, "-q"];
-        if let Some(m) = model {
-            args.extend(["--model", m]);
-        }
-        ok(root, &args);
-        fs::read(root.join(name)).unwrap()
-    };
+    let create = |dir: &str, name: &str, model: Option<&str>| create_with(root, dir, name, model);
     let smooth: Vec<(u32, u32, u8, Vec<u8>)> =
         (0..3).map(|i| (40, 33, 3, pixels(40, 33, 3, i))).collect();
     write_pngs(&root.join("smooth"), &smooth);
@@ -588,29 +583,49 @@ fn each_chunk_is_coded_by_the_shipped_model_that_costs_least() {
     .into_iter()
     .map(|m| (m, create("digits", &format!("{m}.bsar"), Some(m))))
     .collect();
+    // The first of the smallest: on a tie the order of preference keeps the earlier model.
     let smallest = pinned.iter().min_by_key(|(_, b)| b.len()).unwrap();
+    assert!(auto == smallest.1, "{}", sizes(&auto, &pinned));
+    assert_one_pinned_is(&auto, &pinned);
+    assert_extracts_byte_for_byte(root, "digits.bsar", "digits", digits.len());
+}
+
+/// `bsar create NAME DIR` in `root`, with `--model` where given; the archive's bytes.
+fn create_with(root: &Path, dir: &str, name: &str, model: Option<&str>) -> Vec<u8> {
+    let mut args = vec!["create", name, dir, "-q"];
+    if let Some(m) = model {
+        args.extend(["--model", m]);
+    }
+    ok(root, &args);
+    fs::read(root.join(name)).unwrap()
+}
+
+fn sizes(auto: &[u8], pinned: &[(&str, Vec<u8>)]) -> String {
     let sizes: Vec<(&str, usize)> = pinned.iter().map(|(m, b)| (*m, b.len())).collect();
-    assert!(
-        auto == smallest.1,
-        "auto {} bytes; pinned {sizes:?}",
-        auto.len()
-    );
-    assert!(
-        pinned.iter().filter(|(_, b)| *b == auto).count() == 1,
-        "{sizes:?}"
-    );
-    let out = extract(root, "digits.bsar", "x-digits");
-    for i in 0..digits.len() {
+    format!("auto {} bytes; pinned {sizes:?}", auto.len())
+}
+
+/// The default archive is byte for byte the archive of exactly one model named by `--model`.
+fn assert_one_pinned_is(auto: &[u8], pinned: &[(&str, Vec<u8>)]) {
+    let same = pinned.iter().filter(|(_, b)| b == auto).count();
+    assert!(same == 1, "{}", sizes(auto, pinned));
+}
+
+/// Extracting `archive` gives back the `n` files `0.png` .. of `root/dir` byte for byte.
+fn assert_extracts_byte_for_byte(root: &Path, archive: &str, dir: &str, n: usize) {
+    let out = extract(root, archive, &format!("x-{dir}"));
+    for i in 0..n {
         let name = format!("{i}.png");
         assert!(
-            fs::read(out.join("digits").join(&name)).unwrap()
-                == fs::read(root.join("digits").join(&name)).unwrap()
+            fs::read(out.join(dir).join(&name)).unwrap()
+                == fs::read(root.join(dir).join(&name)).unwrap(),
+            "{dir}/{name}"
         );
     }
 }
 
 /// Grey photographs are coded by cost, not by channel count (issue #13): on grey conversions of
-/// the photo crops in `tests/fixtures/train-images` (integer BT.601 luma), the default archive is
+/// the photo crops in `tests/fixtures/train-images` (Pillow's `convert('L')`), the default archive is
 /// the smallest of the grey models' archives (each model the only one, `--model`: the digit model,
 /// which every grey image used to get, and the natural-grey model), and exactly one of them. Where
 /// neither model's bits-back pays, the context code codes every patch and the shipped default
@@ -625,42 +640,20 @@ fn grey_photographs_go_to_whichever_grey_model_costs_least() {
         .collect();
     assert!(grey.len() >= 8);
     write_pngs(&root.join("grey"), &grey);
-    let create = |name: &str, model: Option<&str>| {
-        let mut args = vec!["create", name, "grey", "-q"];
-        if let Some(m) = model {
-            args.extend(["--model", m]);
-        }
-        ok(root, &args);
-        fs::read(root.join(name)).unwrap()
-    };
+    let create = |name: &str, model: Option<&str>| create_with(root, "grey", name, model);
     let auto = create("auto.bsar", None);
     let pinned: Vec<(&str, Vec<u8>)> = ["gray-mnist-ctx3", "gray-photos"]
         .into_iter()
         .map(|m| (m, create(&format!("{m}.bsar"), Some(m))))
         .collect();
-    let sizes: Vec<(&str, usize)> = pinned.iter().map(|(m, b)| (*m, b.len())).collect();
     let least = pinned.iter().map(|(_, b)| b.len()).min().unwrap();
-    assert!(
-        auto.len() == least,
-        "auto {} bytes; pinned {sizes:?}",
-        auto.len()
-    );
-    assert!(
-        pinned.iter().filter(|(_, b)| *b == auto).count() == 1,
-        "{sizes:?}"
-    );
-    let out = extract(root, "auto.bsar", "x");
-    for i in 0..grey.len() {
-        let name = format!("{i}.png");
-        assert!(
-            fs::read(out.join("grey").join(&name)).unwrap()
-                == fs::read(root.join("grey").join(&name)).unwrap()
-        );
-    }
+    assert!(auto.len() == least, "{}", sizes(&auto, &pinned));
+    assert_one_pinned_is(&auto, &pinned);
+    assert_extracts_byte_for_byte(root, "auto.bsar", "grey", grey.len());
 }
 
-/// The grey conversions of the photo crops in `tests/fixtures/train-images` (integer BT.601 luma),
-/// as (width, height, samples).
+/// The grey conversions of the photo crops in `tests/fixtures/train-images` (Pillow's
+/// `convert('L')`, as photos-eval in grey), as (width, height, samples).
 fn grey_fixture_crops() -> Vec<(u32, u32, Vec<u8>)> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train-images");
     let mut files: Vec<_> = fs::read_dir(&fixtures)
@@ -678,14 +671,27 @@ fn grey_fixture_crops() -> Vec<(u32, u32, Vec<u8>)> {
             let info = r.next_frame(&mut buf).unwrap();
             assert_eq!(info.color_type, png::ColorType::Rgb, "{f:?}");
             let luma = buf[..info.buffer_size()]
-                .chunks(3)
-                .map(|p| {
-                    ((299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000) as u8
-                })
+                .chunks_exact(3)
+                .map(pillow::pillow_grey)
                 .collect();
             (info.width, info.height, luma)
         })
         .collect()
+}
+
+/// A grey model with random weights on the digits' 28x28 patch grid: its bits-back never pays.
+fn random_digit_grid_model() -> bsar::model::Model {
+    let shape = model_support::Shape {
+        channels: 1,
+        patch: 28,
+        latent_layers: 2,
+        latent_channels: 1,
+        width: 8,
+        res_blocks: 1,
+        latent_bins: 1024,
+    };
+    let f = model_support::random_model(shape, 7);
+    bsar::model::Model::load(&f.json, &f.safetensors()).unwrap()
 }
 
 /// The chunk version by cost (spec/bitswap.md 3.4): a chunk whose sample has bits-back pay is
@@ -699,17 +705,7 @@ fn a_chunk_is_the_shorter_of_version_3_with_bits_back_and_version_4_direct() {
     use bsar::codec::bitswap::DEFAULT_PRECISIONS;
     use bsar::context::Version;
     let model = |name: &str| bsar::shipped::find(name).unwrap().unwrap().model.clone();
-    let shape = model_support::Shape {
-        channels: 1,
-        patch: 28,
-        latent_layers: 2,
-        latent_channels: 1,
-        width: 8,
-        res_blocks: 1,
-        latent_bins: 1024,
-    };
-    let f = model_support::random_model(shape, 7);
-    let random = bsar::model::Model::load(&f.json, &f.safetensors()).unwrap();
+    let random = random_digit_grid_model();
     let planes = |imgs: Vec<(u32, u32, Vec<u8>)>| -> Vec<Planes> {
         imgs.into_iter()
             .map(|(w, h, samples)| Planes {
@@ -787,17 +783,7 @@ fn a_model_that_does_not_pay_gives_way_to_one_that_does() {
     };
     let model = |name: &str| bsar::shipped::find(name).unwrap().unwrap().model.clone();
     let (strong, close) = (model("gray-mnist-ctx2"), model("gray-mnist"));
-    let shape = model_support::Shape {
-        channels: 1,
-        patch: 28,
-        latent_layers: 2,
-        latent_channels: 1,
-        width: 8,
-        res_blocks: 1,
-        latent_bins: 1024,
-    };
-    let f = model_support::random_model(shape, 7);
-    let random = Arc::new(bsar::model::Model::load(&f.json, &f.safetensors()).unwrap());
+    let random = Arc::new(random_digit_grid_model());
     let items: Vec<Payload> = digits
         .into_iter()
         .map(|pixels| {
