@@ -276,3 +276,70 @@ fn not_an_archive() {
     let err = fails(t.path(), &["extract", "nonexistent.bsar"]);
     assert!(err.contains("nonexistent.bsar"), "{err}");
 }
+
+/// The Lepton chunk of fuzz finding lepton_chunk-oom-1865ca47 (its first byte and three u16
+/// lengths are the fuzz target's framing): a header whose JPEG header has a frame header but no
+/// scan header, which made lepton_jpeg 0.5.8 size a buffer from never-computed component sizes
+/// (u32::MAX blocks wide) and abort the process on a 550 GB allocation.
+fn oom_finding() -> (Vec<u64>, Vec<u8>) {
+    let data = include_bytes!("fixtures/hostile/lepton_chunk-oom-1865ca47");
+    let lens = data[1..7]
+        .chunks_exact(2)
+        .map(|l| u64::from(u16::from_le_bytes([l[0], l[1]])))
+        .collect();
+    (lens, data[7..].to_vec())
+}
+
+#[test]
+fn the_lepton_oom_finding_is_refused_before_the_library_sees_it() {
+    use bsar::codec::{lepton::LeptonCodec, Codec, ItemShape};
+    let (lens, chunk) = oom_finding();
+    let shapes: Vec<ItemShape> = lens.iter().map(|&len| ItemShape::Bytes { len }).collect();
+    let codec = LeptonCodec::new(3);
+    for upto in 0..shapes.len() {
+        let err = codec.decode_chunk(&chunk, &shapes, upto).unwrap_err();
+        assert!(err.to_string().contains("scan header"), "{err}");
+    }
+}
+
+#[test]
+fn a_hostile_lepton_chunk_with_correct_crcs_costs_only_its_members() {
+    // An archive as a crafty writer would make it: every CRC right, one chunk hostile, between
+    // two sound ones. Extraction restores every other member, names each lost one, exits 1.
+    let t = tempfile::tempdir().unwrap();
+    let (lens, hostile) = oom_finding();
+    let (before, after) = (b"restored before".as_slice(), b"and after".as_slice());
+    let mut members = vec![file_member("before.txt", before, 0, 0)];
+    for (i, &len) in lens.iter().enumerate() {
+        let mut m = file_member(&format!("photo{i}.jpg"), &[], 1, i as u32);
+        m.size = len;
+        members.push(m);
+    }
+    members.push(file_member("after.txt", after, 2, 0));
+    let lepton = RawChunk {
+        codec: 3,
+        bytes: hostile,
+        items: lens.len() as u32,
+    };
+    let chunks = [zstd_chunk(&[before]), lepton, zstd_chunk(&[after])];
+    write(
+        t.path(),
+        "h.bsar",
+        &build_archive(&header(1, 3, 0), &chunks, &members),
+    );
+    for threads in ["1", "2"] {
+        let out = format!("out{threads}");
+        let err = fails_damaged(t.path(), &["extract", "h.bsar", "-C", &out, "-j", threads]);
+        for i in 0..lens.len() {
+            assert!(err.contains(&format!("photo{i}.jpg")), "{err}");
+        }
+        assert!(!err.contains("before.txt") && !err.contains("after.txt"), "{err}");
+        assert!(err.contains("scan header"), "{err}");
+        let out = t.path().join(out);
+        assert_eq!(fs::read(out.join("before.txt")).unwrap(), before);
+        assert_eq!(fs::read(out.join("after.txt")).unwrap(), after);
+        assert!(!out.join("photo0.jpg").exists());
+    }
+    let err = fails_damaged(t.path(), &["verify", "h.bsar"]);
+    assert!(err.contains("photo0.jpg") && !err.contains("after.txt"), "{err}");
+}

@@ -73,9 +73,10 @@ pub(super) fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     // The decoder allocates for the frame's size. Every 8x8 block of a JPEG costs at least a
     // bit of scan data, so a file of n bytes holds at most 512n pixels: more is damage.
     // The decoder sizes its buffers from the frame header, trusting it: it must be there and
-    // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension).
+    // sane (JPEG's own ranges: 1 to 4 components, sampling factors 1 to 4, no empty dimension),
+    // and followed by a scan header, where the decoder works out the frame's geometry.
     let Some((w, h)) = frame_size(raw) else {
-        return bad("no sound frame header");
+        return bad("no sound frame header followed by a scan header");
     };
     if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
         return bad("its frame is larger than the file could hold");
@@ -121,43 +122,47 @@ pub(super) fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// The largest width x height among the frame headers (SOFn) of a JPEG header (as Lepton keeps
-/// it: without the SOI marker; progressive files carry headers between scans, and the decoder
-/// reads every one), or `None` if there is none, or one is outside JPEG's ranges (1 to 4
-/// components, sampling factors 1 to 4, no empty dimension), or the markers are damaged.
+/// The largest width x height among the frame headers (SOFn) of a JPEG header as Lepton keeps it
+/// (without the SOI marker; progressive files carry headers between scans, and the decoder reads
+/// every one), walked segment by segment exactly as lepton_jpeg 0.5.8 walks it (`JpegHeader::
+/// parse`: every marker but EOI is followed by a length). `None` if the walk fails where the
+/// library's would, if a frame header is outside JPEG's ranges (1 to 4 components, sampling
+/// factors 1 to 4, no empty dimension), or if the header does not reach a scan header (SOS)
+/// after a frame header.
+///
+/// The last rule is the one the library needs most: it computes a component's size in blocks
+/// only when its first parse reaches a scan header, and a header that ends (or reaches EOI)
+/// before one leaves those sizes at their defaults, u32::MAX, from which it sizes buffers
+/// (the fuzz finding lepton_chunk-oom-1865ca47: a 550 GB allocation).
 fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
-    let mut pos = if b.starts_with(&[0xFF, 0xD8]) { 2 } else { 0 };
+    let mut pos = 0;
     let mut largest: Option<(u16, u16)> = None;
+    let mut scan_reached = false;
     while pos < b.len() {
-        if b[pos] != 0xFF || pos + 1 >= b.len() {
+        let marker = *b.get(pos + 1)?;
+        if b[pos] != 0xFF {
             return None;
         }
-        let marker = b[pos + 1];
-        if marker == 0xFF {
-            pos += 1;
-            continue;
-        }
-        if matches!(marker, 0x01 | 0xD0..=0xD9) {
-            pos += 2;
-            continue;
+        if marker == 0xD9 {
+            break;
         }
         let len = u16::from_be_bytes([*b.get(pos + 2)?, *b.get(pos + 3)?]) as usize;
         if len < 2 {
             return None;
         }
+        let segment = b.get(pos + 4..pos + 2 + len)?;
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            // Length, precision, height, width, component count, then 3 bytes a component.
-            let f = b.get(pos + 4..pos + 2 + len)?;
-            let count = *f.get(5)? as usize;
-            let comps = f.get(6..6 + 3 * count)?;
+            // Precision, height, width, component count, then 3 bytes a component.
+            let count = *segment.get(5)? as usize;
+            let comps = segment.get(6..6 + 3 * count)?;
             let sane = (1..=4).contains(&count)
                 && comps.chunks_exact(3).all(|c| {
                     let (hs, vs) = (c[1] >> 4, c[1] & 15);
                     (1..=4).contains(&hs) && (1..=4).contains(&vs)
                 });
             let (w, h) = (
-                u16::from_be_bytes([f[3], f[4]]),
-                u16::from_be_bytes([f[1], f[2]]),
+                u16::from_be_bytes([segment[3], segment[4]]),
+                u16::from_be_bytes([segment[1], segment[2]]),
             );
             if !sane || w == 0 || h == 0 {
                 return None;
@@ -167,9 +172,15 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
                 largest = Some((w, h));
             }
         }
+        if marker == 0xDA {
+            if largest.is_none() {
+                return None;
+            }
+            scan_reached = true;
+        }
         pos += 2 + len;
     }
-    largest
+    largest.filter(|_| scan_reached)
 }
 
 /// `jpeg` in Lepton's format, checked to decode to the same bytes by `lepton_decode`, the very
@@ -351,6 +362,48 @@ mod tests {
         hostile.extend_from_slice(&hdr);
         let err = lepton_decode(&hostile, GREY.len() as u64).unwrap_err();
         assert!(err.contains("longer than its header"), "{err}");
+    }
+
+    #[test]
+    fn a_jpeg_header_must_reach_a_scan_header_after_its_frame_header() {
+        let l = lepton_encode(GREY).unwrap();
+        let p = split(&l).unwrap();
+        let raw_len = u32::from_le_bytes(p.header[3..7].try_into().unwrap()) as usize;
+        let raw = &p.header[7..7 + raw_len];
+        assert_eq!(frame_size(raw), Some((160, 120)));
+        // The segments, as the walk sees them: marker and start.
+        let mut segments = Vec::new();
+        let mut pos = 0;
+        while pos < raw.len() {
+            segments.push((raw[pos + 1], pos));
+            pos += 2 + u16::from_be_bytes([raw[pos + 2], raw[pos + 3]]) as usize;
+        }
+        let at = |m: u8| segments.iter().find(|s| s.0 == m).unwrap().1;
+        let (sof, sos) = (at(0xC0), at(0xDA));
+        assert!(sof < sos);
+        // Cut before the scan header (the fuzz finding's shape: lepton_jpeg then sizes buffers
+        // from component sizes it never computed), or the scan header turned into APP3.
+        assert_eq!(frame_size(&raw[..sos]), None);
+        let mut renamed = raw.to_vec();
+        renamed[sos + 1] = 0xE3;
+        assert_eq!(frame_size(&renamed), None);
+        // EOI before the scan header ends the library's parse just the same.
+        let mut eoi = raw[..sos].to_vec();
+        eoi.extend_from_slice(&[0xFF, 0xD9]);
+        eoi.extend_from_slice(&raw[sos..]);
+        assert_eq!(frame_size(&eoi), None);
+        // A scan header before any frame header.
+        let mut early = raw[..sof].to_vec();
+        early.extend_from_slice(&raw[sos..]);
+        early.extend_from_slice(&raw[sof..sos]);
+        assert_eq!(frame_size(&early), None);
+        // And the whole stream with such a header is refused before decoding.
+        let mut cut = p.header[..3].to_vec();
+        cut.extend_from_slice(&(sos as u32).to_le_bytes());
+        cut.extend_from_slice(&raw[..sos]);
+        cut.extend_from_slice(&p.header[7 + raw_len..]);
+        let err = lepton_decode(&join(p.fixed, &cut, p.body), GREY.len() as u64).unwrap_err();
+        assert!(err.contains("scan header"), "{err}");
     }
 
     #[test]
