@@ -31,6 +31,10 @@ impl Codec for Invert {
         }
         Ok(out)
     }
+    /// The outputs, each at most its own length (a Vec per item).
+    fn decode_budget(&self, _data_len: u64, shapes: &[ItemShape]) -> u64 {
+        shapes.iter().map(|s| s.decoded_len() + 64).sum()
+    }
     fn decode_chunk(
         &self,
         data: &[u8],

@@ -333,7 +333,10 @@ fn a_hostile_lepton_chunk_with_correct_crcs_costs_only_its_members() {
         for i in 0..lens.len() {
             assert!(err.contains(&format!("photo{i}.jpg")), "{err}");
         }
-        assert!(!err.contains("before.txt") && !err.contains("after.txt"), "{err}");
+        assert!(
+            !err.contains("before.txt") && !err.contains("after.txt"),
+            "{err}"
+        );
         assert!(err.contains("scan header"), "{err}");
         let out = t.path().join(out);
         assert_eq!(fs::read(out.join("before.txt")).unwrap(), before);
@@ -341,5 +344,8 @@ fn a_hostile_lepton_chunk_with_correct_crcs_costs_only_its_members() {
         assert!(!out.join("photo0.jpg").exists());
     }
     let err = fails_damaged(t.path(), &["verify", "h.bsar"]);
-    assert!(err.contains("photo0.jpg") && !err.contains("after.txt"), "{err}");
+    assert!(
+        err.contains("photo0.jpg") && !err.contains("after.txt"),
+        "{err}"
+    );
 }

@@ -3,12 +3,19 @@
 //! pixels the decoder pops in raster order, spec/model.md 5). The first byte picks how many images the chunk is said to
 //! hold (1..=4) and which to decode up to; then three bytes per image give its width and height
 //! (1..=40, so one input stays fast) and channel count (1..=4); the rest is the chunk, whose own
-//! header chooses the scheme and precisions. Nothing may panic, and a successful decode must
-//! return exactly the promised images.
+//! header chooses the scheme and precisions. Nothing may panic or allocate past the decode budget
+//! (spec/format.md 6.3), and a successful decode must return exactly the promised images.
 //!
 //! Input: [count/upto][w h c] x count [chunk bytes...]
 //!     cargo +nightly fuzz run bitswap_chunk corpus/bitswap_chunk seeds/bitswap_chunk
 #![no_main]
+
+#[path = "../../tests/budget_support/mod.rs"]
+mod budget_support;
+
+/// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
+#[global_allocator]
+static ALLOC: budget_support::Counting = budget_support::Counting;
 
 use bsar::bitswap::Scheme;
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
@@ -58,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
             channels: d[2] % 4 + 1,
         })
         .collect();
-    if let Ok(items) = codec().decode_chunk(chunk, &shapes, upto) {
+    let budget = codec().decode_budget(chunk.len() as u64, &shapes);
+    let (decoded, _) = budget_support::within("bitswap_chunk decode", budget, || {
+        codec().decode_chunk(chunk, &shapes, upto)
+    });
+    if let Ok(items) = decoded {
         assert_eq!(items.len(), upto + 1);
         for (item, shape) in items.iter().zip(&shapes) {
             assert!(shape.matches(item));

@@ -1,7 +1,14 @@
 //! The archive reader on arbitrary bytes: header, trailer, index (chunk and member tables), then
 //! every chunk through its codec and every member's path rules. It must never panic, hang or
-//! allocate without bound. (Fuzzing builds skip CRC comparisons; see archive::bytes::crc_ok.)
+//! allocate past a chunk's read budget (spec/format.md 6.3). (Fuzzing builds skip CRC comparisons; see archive::bytes::crc_ok.)
 #![no_main]
+
+#[path = "../../tests/budget_support/mod.rs"]
+mod budget_support;
+
+/// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
+#[global_allocator]
+static ALLOC: budget_support::Counting = budget_support::Counting;
 
 use bsar::archive::Archive;
 use bsar::cli::paths::{check_link_target, check_member_path};
@@ -15,8 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let registry = Registry::default();
     for (ci, holders) in archive.index.chunk_members.iter().enumerate() {
         // Every chunk has at least one item once parsing has succeeded.
-        let _ = archive.read_chunk(ci, holders.len() - 1, &registry);
-        let _ = archive.read_chunk(ci, 0, &registry);
+        let budget = archive.read_budget(ci, &registry).unwrap_or(u64::MAX);
+        budget_support::within("container read_chunk", budget, || {
+            let _ = archive.read_chunk(ci, holders.len() - 1, &registry);
+            let _ = archive.read_chunk(ci, 0, &registry);
+        });
     }
     for m in archive.members() {
         let _ = check_member_path(&m.path);

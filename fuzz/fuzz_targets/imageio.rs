@@ -6,7 +6,29 @@
 //!     cargo +nightly fuzz run imageio corpus/imageio
 #![no_main]
 
-use bsar::imageio::{decode, decode_exact, encode, probe, rebuild, Header, Wrapper};
+#[path = "../../tests/budget_support/mod.rs"]
+mod budget_support;
+
+/// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
+#[global_allocator]
+static ALLOC: budget_support::Counting = budget_support::Counting;
+
+use bsar::imageio::{
+    decode, decode_exact, encode, probe, rebuild, rebuild_budget, Header, Wrapper,
+};
+
+/// `rebuild`, as the reader runs it, held to its budget.
+fn rebuild_within(
+    wrapper: &[u8],
+    header: Header,
+    pixels: Vec<u8>,
+) -> Result<Vec<u8>, bsar::imageio::WrapperError> {
+    let budget = rebuild_budget(wrapper.len() as u64, header);
+    budget_support::within("imageio rebuild", budget, || {
+        rebuild(wrapper, header, pixels)
+    })
+    .0
+}
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let bytes = wrapper.to_bytes();
     assert_eq!(Wrapper::from_bytes(&bytes).unwrap(), wrapper);
     let file = encode(&raster, &wrapper).expect("a decoded image re-encodes");
-    assert_eq!(rebuild(&bytes, header, raster.pixels.clone()).unwrap(), file);
+    assert_eq!(
+        rebuild_within(&bytes, header, raster.pixels.clone()).unwrap(),
+        file
+    );
     if wrapper.byte_exact() {
         assert_eq!(file, data, "PNM comes back byte for byte");
     } else {
@@ -42,14 +67,20 @@ fuzz_target!(|data: &[u8]| {
     if let Some((r, exact)) = decode_exact(data) {
         assert_eq!(r, raster);
         let bytes = exact.to_bytes();
-        assert_eq!(rebuild(&bytes, header, r.pixels.clone()).unwrap(), data);
-        assert_eq!(exact.file_len(r.pixels.len() as u64), Some(data.len() as u64));
+        assert_eq!(
+            rebuild_within(&bytes, header, r.pixels.clone()).unwrap(),
+            data
+        );
+        assert_eq!(
+            exact.file_len(r.pixels.len() as u64),
+            Some(data.len() as u64)
+        );
         // (A PNM wrapper is its header verbatim, guarded by the index CRC only.)
         if matches!(exact, Wrapper::PngExact(_)) {
             let at = data.len() % bytes.len();
             let mut bad = bytes.clone();
             bad[at] ^= 0x5a;
-            if let Ok(f) = rebuild(&bad, header, r.pixels) {
+            if let Ok(f) = rebuild_within(&bad, header, r.pixels) {
                 assert_eq!(f, data, "a damaged record gives back another file");
             }
         }

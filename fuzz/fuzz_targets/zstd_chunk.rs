@@ -1,7 +1,15 @@
 //! The zstd chunk decoder on arbitrary bytes. The first byte picks how many items the chunk is
 //! said to hold (1..=8) and which to decode up to; then a u16 length per item; the rest is the
-//! chunk. A successful decode must return exactly the promised items.
+//! chunk. A successful decode must return exactly the promised items, and no decode may allocate
+//! past its budget.
 #![no_main]
+
+#[path = "../../tests/budget_support/mod.rs"]
+mod budget_support;
+
+/// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
+#[global_allocator]
+static ALLOC: budget_support::Counting = budget_support::Counting;
 
 use bsar::codec::zstd::ZstdCodec;
 use bsar::codec::{Codec, ItemShape};
@@ -23,7 +31,12 @@ fuzz_target!(|data: &[u8]| {
             len: u16::from_le_bytes([l[0], l[1]]) as u64,
         })
         .collect();
-    if let Ok(items) = ZstdCodec::new(3).decode_chunk(chunk, &shapes, upto) {
+    let codec = ZstdCodec::new(3);
+    let budget = codec.decode_budget(chunk.len() as u64, &shapes);
+    let (decoded, _) = budget_support::within("zstd_chunk decode", budget, || {
+        codec.decode_chunk(chunk, &shapes, upto)
+    });
+    if let Ok(items) = decoded {
         assert_eq!(items.len(), upto + 1);
         for (item, shape) in items.iter().zip(&shapes) {
             assert!(shape.matches(item));

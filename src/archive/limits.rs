@@ -32,3 +32,16 @@ pub fn max_raw_index(stored_len: u64) -> u64 {
         .saturating_add(INDEX_SLACK)
         .min(MAX_RAW_INDEX)
 }
+
+/// The most memory parsing an unpacked index of `raw_len` bytes may hold allocated at once
+/// (spec/format.md 6.3), beyond the bytes themselves: four times the bytes (the tables and
+/// wrappers copied out, the chunks' item lists), and per member (the index holds at most one per
+/// `MIN_MEMBER_BYTES` of its packed layout) its entry, a path and a link target of `MAX_PATH`
+/// each (front coding lets a few bytes stand for a long path), and 512 bytes of bookkeeping.
+pub fn index_budget(raw_len: u64) -> u64 {
+    let members = raw_len / super::columns::MIN_MEMBER_BYTES as u64 + 1;
+    raw_len
+        .saturating_mul(4)
+        .saturating_add(members.saturating_mul(2 * MAX_PATH as u64 + 512))
+        .saturating_add(1 << 20)
+}

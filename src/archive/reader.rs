@@ -121,6 +121,38 @@ impl<'a> Archive<'a> {
             .collect()
     }
 
+    /// The most memory reading chunk `ci` (any `upto`) may hold allocated at once, whatever its
+    /// bytes hold (spec/format.md 6.3): its codec's decode budget, then for each member checked
+    /// through its rebuilt file, a copy of its pixels and what its rebuild keeps, with the
+    /// rebuild's fixed tables once. `None` where this bsar lacks the chunk's codec.
+    pub fn read_budget(&self, ci: usize, registry: &Registry) -> Option<u64> {
+        use crate::imageio::{rebuild_budget, Header, REBUILD_TABLES};
+        let c = &self.index.chunks[ci];
+        let shapes = self.shapes(ci);
+        let mut budget = registry.get(c.codec)?.decode_budget(c.len, &shapes);
+        let mut rebuilds = false;
+        for &mi in &self.index.chunk_members[ci] {
+            let m = &self.index.members[mi as usize];
+            if m.crc.is_none() {
+                let g = m.geometry;
+                let header = Header {
+                    width: g.width,
+                    height: g.height,
+                    channels: g.channels,
+                };
+                let kept = rebuild_budget(m.wrapper.len() as u64, header) - REBUILD_TABLES;
+                budget = budget.saturating_add(header.samples()).saturating_add(kept);
+                rebuilds = true;
+            }
+        }
+        let items = shapes.len() as u64;
+        Some(
+            budget
+                .saturating_add(if rebuilds { REBUILD_TABLES } else { 0 })
+                .saturating_add(crate::codec::ITEM_OVERHEAD.saturating_mul(items)),
+        )
+    }
+
     /// Decodes items `0..=upto` of chunk `ci` and returns their restored bytes, each checked
     /// against its member's CRC (`check_content`); the first damaged item fails the call.
     pub fn read_chunk(&self, ci: usize, upto: usize, registry: &Registry) -> Result<Vec<Vec<u8>>> {

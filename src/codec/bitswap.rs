@@ -308,6 +308,22 @@ impl Codec for BitswapCodec {
         super::shares(coded_len, &weights)
     }
 
+    /// 16 bytes a sample (the planes decoded, the patches and the context code's per-sample
+    /// state; measured at 4.2 on a 1280x800 photograph and 1.8 on 512 MNIST digits), 8 bytes a
+    /// byte of the chunk (the rANS message as 32-bit words, and its growth as bits come back),
+    /// and 32 MiB for the nets' activations and the context code's fixed tables.
+    fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64 {
+        let samples = shapes
+            .iter()
+            .map(|s| s.decoded_len())
+            .fold(0u64, u64::saturating_add);
+        samples
+            .saturating_mul(16)
+            .saturating_add(data_len.saturating_mul(8))
+            .saturating_add(32 << 20)
+            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64))
+    }
+
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
         let available = self.models()?;
         // Everything `decode_chunk` checks before the stream decoder runs.

@@ -147,6 +147,11 @@ pub fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
         .collect()
 }
 
+/// What a decoder may spend on bookkeeping for each item of a chunk, whatever its size (its
+/// place in the lists a decoder keeps, an empty payload): part of every codec's
+/// `Codec::decode_budget` (spec/format.md 6.4).
+pub const ITEM_OVERHEAD: u64 = 256;
+
 /// Refuses a request for an item past the end of a chunk: the `Codec::decode_chunk` contract
 /// promises exactly `upto + 1` items, which a shorter chunk cannot give.
 pub(crate) fn check_upto(upto: usize, items: usize) -> Result<(), CodecError> {
@@ -185,6 +190,12 @@ pub trait Codec: Send + Sync {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError>;
+    /// The most memory, in bytes, that `decode_chunk(data, shapes, upto)` may hold allocated at
+    /// once for a chunk of `data_len` bytes, whatever those bytes are and whatever `upto` is
+    /// (spec/format.md 6.4). It depends only on what the chunk table and the member table state,
+    /// so it is known before decoding; every decode path, the libraries' included, stays within
+    /// it by construction, and the fuzz targets hold each decode to it with a counting allocator.
+    fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64;
     /// Checks a chunk's structure against the item shapes without decoding its items: headers,
     /// parameters, models, and the framing of its items, as `decode_chunk` would find them. The
     /// writer runs it on what it wrote, so that it never leaves a chunk its reader refuses to open.

@@ -13,6 +13,31 @@ pub const DEFAULT_LEVEL: i32 = 19;
 /// frame asking for more is refused instead of making the decoder allocate it.
 pub const MAX_WINDOW_LOG: u32 = 27;
 
+/// Smallest window limit: libzstd gives every frame a window of at least 2^10 bytes.
+const MIN_WINDOW_LOG: u32 = 10;
+
+/// The largest window a frame of `len` bytes of content may ask for (spec/format.md 6.1): its
+/// length rounded up to a power of two, within 2^10 and 2^27. A writer that knows the length
+/// never needs more (libzstd shrinks the window to the input), so a frame asking for more is
+/// refused, and a small item cannot make the decoder allocate a 128 MiB window.
+pub fn max_window_log(len: u64) -> u32 {
+    let log = 64 - len.saturating_sub(1).leading_zeros();
+    log.clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG)
+}
+
+/// What libzstd's streaming decoder allocates for one frame of `len` bytes at most, besides the
+/// window: its context, the input block buffer and the output block slack (measured at under
+/// 0.4 MiB; spec/format.md 6.4).
+pub const FRAME_OVERHEAD: u64 = 1 << 20;
+
+/// The most memory decoding one frame of `len` bytes of content may take, its output included:
+/// the output, the window (at most the length rounded up to a power of two), and the decoder's
+/// own buffers (spec/format.md 6.4).
+pub fn frame_budget(len: u64) -> u64 {
+    len.saturating_add(1u64 << max_window_log(len))
+        .saturating_add(FRAME_OVERHEAD)
+}
+
 /// The decoder grows its output as data arrives, reserving at most this much up front, so a
 /// member table that lies about sizes cannot make it allocate memory the data never fills.
 const MAX_RESERVE: u64 = 16 << 20;
@@ -59,13 +84,23 @@ impl Codec for ZstdCodec {
         Ok(out)
     }
 
+    /// Frames are decoded one at a time: the outputs kept, plus one frame's window and buffers.
+    fn decode_budget(&self, _data_len: u64, shapes: &[ItemShape]) -> u64 {
+        let lens = shapes.iter().map(|s| s.decoded_len());
+        let outputs = lens.clone().fold(0u64, u64::saturating_add);
+        let frame = lens.map(|l| frame_budget(l) - l).max().unwrap_or(0);
+        outputs
+            .saturating_add(frame)
+            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64))
+    }
+
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
         for (i, (frame, shape)) in frames(data, shapes.len())?
             .into_iter()
             .zip(shapes)
             .enumerate()
         {
-            check_content_size(frame, shape.decoded_len())
+            check_frame_header(frame, shape.decoded_len())
                 .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
         }
         Ok(())
@@ -137,16 +172,41 @@ pub(super) fn frame_len(data: &[u8]) -> Result<usize, String> {
     }
 }
 
-/// Decompresses one frame that must yield exactly `expected` bytes.
-/// The frame header's content size, where present, must be the promised size: damage that check
-/// catches without decoding.
-pub(super) fn check_content_size(frame: &[u8], expected: u64) -> Result<(), String> {
-    match zstd::zstd_safe::get_frame_content_size(frame) {
-        Ok(Some(n)) if n != expected => Err(format!(
-            "frame holds {n} bytes, the member table says {expected}"
+/// Checks what a frame's header states against the item it must hold, without decoding it: its
+/// content size, where present, must be the promised size, and its window no larger than
+/// `max_window_log(expected)` allows (spec/format.md 6.1). The writer runs it on what it wrote,
+/// so it never keeps a frame its reader refuses.
+pub(super) fn check_frame_header(frame: &[u8], expected: u64) -> Result<(), String> {
+    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(frame) {
+        if n != expected {
+            return Err(format!(
+                "frame holds {n} bytes, the member table says {expected}"
+            ));
+        }
+    }
+    match frame_window(frame) {
+        Some(w) if w > 1u64 << max_window_log(expected) => Err(format!(
+            "zstd frame asks for a {w}-byte window, more than a {expected}-byte item may"
         )),
         _ => Ok(()),
     }
+}
+
+/// The window a frame's header asks for (RFC 8878 3.1.1.1: the frame content size for a
+/// single-segment frame, else the window descriptor), or `None` if the header is not there.
+fn frame_window(frame: &[u8]) -> Option<u64> {
+    if frame.get(..4)? != [0x28, 0xB5, 0x2F, 0xFD] {
+        return None;
+    }
+    let descriptor = *frame.get(4)?;
+    if descriptor & 0x20 == 0 {
+        let w = *frame.get(5)?;
+        let base = 1u64 << (10 + (w >> 3));
+        return Some(base + (base / 8) * u64::from(w & 7));
+    }
+    // Single segment: the window is the content size, at least libzstd's 2^10.
+    let size = zstd::zstd_safe::get_frame_content_size(frame).ok()??;
+    Some(size.max(1 << MIN_WINDOW_LOG))
 }
 
 pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
@@ -168,7 +228,7 @@ pub(super) fn decode_frame_within(frame: &[u8], cap: u64) -> Result<Vec<u8>, Str
         .map_err(|e| format!("zstd decoder: {e}"))?
         .single_frame();
     decoder
-        .window_log_max(MAX_WINDOW_LOG)
+        .window_log_max(max_window_log(cap))
         .map_err(|e| format!("zstd decoder: {e}"))?;
     let mut out = Vec::with_capacity(cap.min(MAX_RESERVE) as usize);
     // Reading one byte past the bound is how an over-long frame is caught without trusting it.

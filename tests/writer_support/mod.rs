@@ -60,6 +60,12 @@ const JPEGS: [&[u8]; 2] = [
     include_bytes!("../fixtures/exact/jpeg/progressive.jpg"),
 ];
 
+/// The largest image side the trees hold. The writer's cost is the context code's, a fixed
+/// amount a sample, so under the fuzzer (`cfg(fuzzing)`) images stay at most 20 pixels a side,
+/// which still spans whole and partial 8x8 patches of the tiny models: about four times the
+/// runs a second of 40, the property test's side.
+const MAX_SIDE: u8 = if cfg!(fuzzing) { 20 } else { 40 };
+
 pub fn tree_from_bytes(data: &[u8]) -> Vec<TreeFile> {
     let mut input = Input { data, pos: 0 };
     let n = input.byte() % 8 + 1;
@@ -116,7 +122,7 @@ fn pnm(input: &mut Input) -> Vec<u8> {
         b"\r",
     ];
     let channels = if input.byte() & 1 == 0 { 1 } else { 3 };
-    let (w, h) = (input.byte() % 40 + 1, input.byte() % 40 + 1);
+    let (w, h) = (input.byte() % MAX_SIDE + 1, input.byte() % MAX_SIDE + 1);
     let maxval = if input.byte() % 8 == 0 {
         input.byte() as u32 + 1
     } else {
@@ -172,7 +178,10 @@ fn content(input: &mut Input, w: usize, h: usize, channels: usize) -> Vec<u8> {
 /// An 8-bit PNG of 1 to 4 channels, sometimes with a text chunk, at any compression setting.
 fn png(input: &mut Input) -> Vec<u8> {
     let channels = input.byte() % 4 + 1;
-    let (w, h) = (input.byte() as u32 % 40 + 1, input.byte() as u32 % 40 + 1);
+    let (w, h) = (
+        (input.byte() % MAX_SIDE) as u32 + 1,
+        (input.byte() % MAX_SIDE) as u32 + 1,
+    );
     let colour = match channels {
         1 => png::ColorType::Grayscale,
         2 => png::ColorType::GrayscaleAlpha,

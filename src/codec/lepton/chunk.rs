@@ -71,6 +71,14 @@ fn u32_le(r: &mut &[u8], what: &dyn Fn() -> String) -> Result<usize, CodecError>
     Ok(u32::from_le_bytes(b.try_into().unwrap()) as usize)
 }
 
+/// The longest header frame entry an item of `len` bytes may have (spec/format.md 6.2): a
+/// JPEG's header is never much longer than the JPEG (data::precheck's own bound).
+pub fn header_cap(len: u64) -> u64 {
+    (FIXED as u64 + 16)
+        .saturating_add(len.saturating_mul(3))
+        .saturating_add(1 << 16)
+}
+
 /// Reads a chunk of `shapes.len()` items; nothing may follow the last, and the header frame must
 /// hold exactly the entries its items need.
 pub fn parse<'a>(data: &'a [u8], shapes: &[ItemShape]) -> Result<Chunk<'a>, CodecError> {
@@ -145,7 +153,7 @@ pub fn parse<'a>(data: &'a [u8], shapes: &[ItemShape]) -> Result<Chunk<'a>, Code
     // The header frame, decoded within a bound from the lengths of the files it serves (a
     // JPEG's header is never much longer than the JPEG: data::precheck's own bound).
     let lens: Vec<u64> = shapes.iter().map(|s| s.decoded_len()).collect();
-    let cap = |len: u64| FIXED as u64 + 16 + 3 * len + (1 << 16);
+    let cap = header_cap;
     let needs = |r: &Raw| !matches!(r, Raw::Zstd(_) | Raw::Lepton(_));
     let total: u64 = raw
         .iter()

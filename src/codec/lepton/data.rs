@@ -27,6 +27,27 @@ fn read_features(expected: u64) -> EnabledFeatures {
     }
 }
 
+/// The most pixels (width x height of its largest frame) a JPEG of `len` bytes may have. Every
+/// 8x8 block costs at least a bit of scan data, so a file of n bytes holds at most 512n pixels:
+/// a header that claims more is damage (spec/format.md 6.2).
+pub(super) fn max_pixels(len: u64) -> u64 {
+    len.saturating_mul(512).saturating_add(1 << 16)
+}
+
+/// What lepton_jpeg 0.5.8 may allocate to decode the Lepton data of a JPEG of `len` bytes, once
+/// `precheck` has passed it (spec/format.md 6.4): 16 bytes a pixel for the DCT coefficients (two
+/// bytes each, up to four full-resolution components, twice over for progressive files, whose
+/// per-thread images are merged into one), over the frame padded to whole 16x16 MCUs (at most
+/// 2^20 more pixels at 16,386 pixels a side); the JPEG it writes and its scan buffers (4 bytes
+/// a byte of the file); and its model and tables, a fixed 32 MiB (measured: under 10 MiB).
+pub(super) fn decode_budget(len: u64) -> u64 {
+    max_pixels(len)
+        .saturating_add(1 << 20)
+        .saturating_mul(16)
+        .saturating_add(len.saturating_mul(4))
+        .saturating_add(32 << 20)
+}
+
 /// Lepton's fixed header (28 bytes): magic, version, type, 16 bytes of flags and revision, the
 /// JPEG's length (u32 LE at 20) and the compressed header's length (u32 LE at 24); then the
 /// zlib-compressed header, which starts `HDR` and the raw JPEG header's length (u32 LE).
@@ -78,7 +99,7 @@ pub(super) fn precheck(stream: &[u8], expected: u64) -> Result<(), String> {
     let Some((w, h)) = frame_size(raw) else {
         return bad("no sound frame header followed by a scan header");
     };
-    if u64::from(w) * u64::from(h) > 512 * expected + (1 << 16) {
+    if u64::from(w) * u64::from(h) > max_pixels(expected) {
         return bad("its frame is larger than the file could hold");
     }
     // The records after it, each with the length lepton_jpeg allocates before reading: every
@@ -173,9 +194,7 @@ fn frame_size(b: &[u8]) -> Option<(u16, u16)> {
             }
         }
         if marker == 0xDA {
-            if largest.is_none() {
-                return None;
-            }
+            largest?;
             scan_reached = true;
         }
         pos += 2 + len;

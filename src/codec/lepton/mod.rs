@@ -18,9 +18,11 @@ mod stack;
 pub use chunk::{FORMAT_LEPTON_0_5_8, FORMAT_SHARED_HEADERS};
 pub use data::{lepton_decode, lepton_encode};
 
-use super::zstd::{check_content_size, decode_frame, ZstdCodec};
+use super::zstd::{check_frame_header, decode_frame, ZstdCodec};
 use super::{Codec, CodecError, ItemShape, Payload, CODEC_LEPTON};
-use chunk::{parse, Item, ITEM_LEPTON_BODY, ITEM_STACK_FIRST, ITEM_STACK_PART, ITEM_ZSTD};
+use chunk::{
+    header_cap, parse, Item, ITEM_LEPTON_BODY, ITEM_STACK_FIRST, ITEM_STACK_PART, ITEM_ZSTD,
+};
 use data::{encode_unchecked, join, split};
 use std::collections::HashMap;
 
@@ -224,6 +226,29 @@ impl Codec for LeptonCodec {
         Ok(out)
     }
 
+    /// The header frame decoded and its entries copied out (three times their bound), the
+    /// outputs kept, a stack's tall JPEG and its scans (twice the files' bytes), one stream
+    /// joined for Lepton (at most the chunk and a header), and the largest single decode: Lepton's
+    /// for the longest file or stack, or a zstd frame's.
+    fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64 {
+        let lens: Vec<u64> = shapes.iter().map(|s| s.decoded_len()).collect();
+        let sum =
+            |f: &dyn Fn(u64) -> u64| lens.iter().map(|&l| f(l)).fold(0u64, u64::saturating_add);
+        let files = sum(&|l| l);
+        let headers = sum(&header_cap);
+        let frame = crate::codec::zstd::frame_budget(headers);
+        let largest = lens.iter().copied().max().unwrap_or(0);
+        let lepton = data::decode_budget(files.saturating_add(8));
+        let zstd = crate::codec::zstd::frame_budget(largest);
+        headers
+            .saturating_mul(3)
+            .saturating_add(frame)
+            .saturating_add(files.saturating_mul(3))
+            .saturating_add(data_len.saturating_add(header_cap(files)))
+            .saturating_add(lepton.max(zstd))
+            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(lens.len() as u64))
+    }
+
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
         let c = parse(data, shapes)?;
         for (i, (item, shape)) in c.items.iter().zip(shapes).enumerate() {
@@ -233,7 +258,7 @@ impl Codec for LeptonCodec {
                 )));
             }
             if let Item::Zstd(frame) = item {
-                check_content_size(frame, shape.decoded_len())
+                check_frame_header(frame, shape.decoded_len())
                     .map_err(|e| CodecError::Corrupt(format!("item {i}: {e}")))?;
             }
         }
