@@ -1,7 +1,8 @@
-//! Re-makes the Bit-Swap and Lepton chunk fuzz seeds (fuzz/seeds/bitswap_chunk, lepton_chunk)
-//! with the current encoders, whenever a chunk format changes:
+//! Re-makes the fuzz seeds of the Bit-Swap and Lepton chunk, index and container targets
+//! (fuzz/seeds/bitswap_chunk, lepton_chunk, index, container) with the current encoders, whenever
+//! a format changes; name the targets to re-make only theirs:
 //!
-//!     cargo run --release --example make_fuzz_seeds
+//!     cargo run --release --example make_fuzz_seeds [bitswap_chunk|lepton_chunk|index|container]...
 //!
 //! Each seed follows the fuzz target's input layout: `[count/upto] [w h c] x count [chunk]`, two
 //! RGB images coded with the tiny fixture model. One seed is Bit-Swap under the default policy
@@ -14,6 +15,11 @@ use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use bsar::codec::{Codec, Image, Payload};
 use bsar::model::Model;
 use std::sync::Arc;
+
+#[path = "../tests/model_support/mod.rs"]
+mod model_support;
+#[path = "../tests/writer_support/mod.rs"]
+mod writer_support;
 
 /// A smooth gradient with a little deterministic noise, then a flat band: some patches suit the
 /// predictive code and some the model.
@@ -44,6 +50,70 @@ fn image(w: u32, h: u32, seed: u32) -> Image {
 
 fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
+    let asked: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |t: &str| asked.is_empty() || asked.iter().any(|a| a == t);
+    if wanted("bitswap_chunk") {
+        bitswap_seeds(root);
+    }
+    if wanted("lepton_chunk") {
+        lepton_seeds(root);
+    }
+    if wanted("index") {
+        index_seeds(root);
+    }
+    if wanted("container") {
+        container_seeds(root);
+    }
+}
+
+/// Whole archives as the library's writer makes them (`writer_support::round_trip`, which also
+/// reads every member back), small enough for the fuzzer's default input length: members of
+/// every kind in a zstd chunk; byte-exact PNG and PNM images in a Bit-Swap chunk of the tiny
+/// models (the container target decodes with them); and a JPEG in a Lepton chunk.
+fn container_seeds(root: &str) {
+    use writer_support::TreeFile;
+    let file = |path: &str, bytes: Vec<u8>| TreeFile {
+        path: path.as_bytes().to_vec(),
+        bytes,
+    };
+    let read = |p: &str| std::fs::read(format!("{root}/tests/fixtures/{p}")).unwrap();
+    let pgm = {
+        let mut f = b"P5\n12 10\n255\n".to_vec();
+        f.extend((0..120u32).map(|i| (i * 7 % 251) as u8));
+        f
+    };
+    let registry = writer_support::registry();
+    std::fs::create_dir_all(format!("{root}/fuzz/seeds/container")).unwrap();
+    for (name, files) in [
+        (
+            "files.bsar",
+            vec![
+                file("d/a.txt", b"hello\n".to_vec()),
+                file("d/b.txt", b"hello again, hello again\n".repeat(4)),
+                file("d/empty", Vec::new()),
+                file("e/c.txt", b"third".to_vec()),
+            ],
+        ),
+        (
+            "images.bsar",
+            vec![
+                file("i/grey.png", read("exact/png/pillow-grey.png")),
+                file("i/grey.pgm", pgm),
+            ],
+        ),
+        (
+            "jpeg.bsar",
+            vec![file("j/grey.jpg", read("exact/jpeg/grey.jpg"))],
+        ),
+    ] {
+        let archive = writer_support::round_trip(&files, &registry, true, 1);
+        let path = format!("{root}/fuzz/seeds/container/{name}");
+        std::fs::write(&path, &archive).expect("write the seed");
+        println!("{path}: {} bytes", archive.len());
+    }
+}
+
+fn bitswap_seeds(root: &str) {
     let model = Model::load(
         include_bytes!("../tests/fixtures/model-tiny.json"),
         include_bytes!("../tests/fixtures/model-tiny.safetensors"),
@@ -93,8 +163,6 @@ fn main() {
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }
-    lepton_seeds(root);
-    index_seeds(root);
 }
 
 /// Unpacked indexes in the index target's layout (`[u64 index_offset] [index]`), packed (format
