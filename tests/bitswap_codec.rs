@@ -4,6 +4,8 @@
 //! checks, and the "initial bits" (paid once per chunk, bounded by one patch's latents).
 
 mod common;
+#[path = "fuzz_framing/mod.rs"]
+mod fuzz_framing;
 mod model_support;
 
 use bsar::ans::Stack;
@@ -591,19 +593,9 @@ fn fuzz_seeds_are_valid_chunks() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
-        // The layout of fuzz/fuzz_targets/bitswap_chunk.rs.
-        let count = (data[0] & 3) as usize + 1;
-        let upto = (data[0] >> 2) as usize % count;
-        let shapes: Vec<ItemShape> = data[1..1 + 3 * count]
-            .chunks_exact(3)
-            .map(|d| ItemShape::Image {
-                width: (d[0] % 40) as u32 + 1,
-                height: (d[1] % 40) as u32 + 1,
-                channels: d[2] % 4 + 1,
-            })
-            .collect();
-        assert_eq!(upto, count - 1, "seeds decode the whole chunk");
-        decode(&codec, &data[1 + 3 * count..], &shapes, upto).unwrap();
+        let f = fuzz_framing::image_items(&data).unwrap();
+        assert_eq!(f.upto, f.shapes.len() - 1, "seeds decode the whole chunk");
+        decode(&codec, f.chunk, &f.shapes, f.upto).unwrap();
         seen += 1;
     }
     // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model), and the

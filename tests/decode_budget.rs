@@ -7,6 +7,8 @@
 #[path = "budget_support/mod.rs"]
 mod budget_support;
 mod common;
+#[path = "fuzz_framing/mod.rs"]
+mod fuzz_framing;
 #[path = "model_support/mod.rs"]
 mod model_support;
 #[path = "writer_support/mod.rs"]
@@ -77,11 +79,9 @@ fn round_trip_within(codec: &dyn Codec, case: &str, items: &[Payload]) {
     assert_eq!(got, items, "{case}");
 }
 
-/// A fuzz target's seeds, split into shapes and chunk by `framing`.
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/seeds")
-        .join(target);
+/// The files of a directory of the repository, sorted by name, with their bytes.
+fn files_in(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| {
@@ -91,22 +91,13 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     out.sort();
-    assert!(!out.is_empty(), "no seeds in {}", dir.display());
+    assert!(!out.is_empty(), "no files in {}", dir.display());
     out
 }
 
-/// The zstd_chunk and lepton_chunk targets' framing: a byte, then a u16 length per item.
-fn byte_items(data: &[u8]) -> Option<(Vec<ItemShape>, &[u8])> {
-    let (&first, rest) = data.split_first()?;
-    let count = (first & 7) as usize + 1;
-    let (lens, chunk) = rest.split_at_checked(2 * count)?;
-    let shapes = lens
-        .chunks_exact(2)
-        .map(|l| ItemShape::Bytes {
-            len: u16::from_le_bytes([l[0], l[1]]) as u64,
-        })
-        .collect();
-    Some((shapes, chunk))
+/// A fuzz target's seeds.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    files_in(&format!("fuzz/seeds/{target}"))
 }
 
 #[test]
@@ -126,8 +117,8 @@ fn zstd_chunks_decode_within_their_budget() {
         &[Payload::Bytes(common::noise(20 << 20, 7))],
     );
     for (name, data) in seeds("zstd_chunk") {
-        let (shapes, chunk) = byte_items(&data).unwrap();
-        decode_within(&codec, &format!("seed {name}"), chunk, &shapes).unwrap();
+        let f = fuzz_framing::byte_items(&data).unwrap();
+        decode_within(&codec, &format!("seed {name}"), f.chunk, &f.shapes).unwrap();
     }
 }
 
@@ -171,24 +162,10 @@ fn a_small_item_cannot_ask_for_a_large_window() {
     }
 }
 
-fn fixture_jpegs() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exact/jpeg");
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn lepton_chunks_decode_within_their_budget() {
     let codec = LeptonCodec::new(3);
-    let jpegs = fixture_jpegs();
+    let jpegs = files_in("tests/fixtures/exact/jpeg");
     let mut taken = 0;
     for (name, bytes) in &jpegs {
         // (Lepton refuses the truncated and CMYK fixtures; the writer stores those with zstd.)
@@ -208,31 +185,25 @@ fn lepton_chunks_decode_within_their_budget() {
     let stack: Vec<Payload> = (0..6).map(|_| Payload::Bytes(grey.clone())).collect();
     round_trip_within(&codec, "six grey.jpg, stacked", &stack);
     for (name, data) in seeds("lepton_chunk") {
-        let (shapes, chunk) = byte_items(&data).unwrap();
-        let _ = decode_within(&codec, &format!("seed {name}"), chunk, &shapes);
+        let f = fuzz_framing::byte_items(&data).unwrap();
+        let _ = decode_within(&codec, &format!("seed {name}"), f.chunk, &f.shapes);
     }
 }
 
 #[test]
 fn the_lepton_oom_finding_stays_within_its_budget() {
     let data = include_bytes!("fixtures/hostile/lepton_chunk-oom-1865ca47");
-    let (shapes, chunk) = byte_items(data).unwrap();
+    let f = fuzz_framing::byte_items(data).unwrap();
     let codec = LeptonCodec::new(3);
-    let err = decode_within(&codec, "fuzz finding oom-1865ca47", chunk, &shapes).unwrap_err();
+    let err = decode_within(&codec, "fuzz finding oom-1865ca47", f.chunk, &f.shapes).unwrap_err();
     assert!(err.to_string().contains("scan header"), "{err}");
 }
 
 fn fixture_images() -> Vec<Image> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train-images");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    paths
+    files_in("tests/fixtures/train-images")
         .iter()
-        .map(|p| {
-            let (r, _) = bsar::imageio::decode(&std::fs::read(p).unwrap()).expect("a fixture");
+        .map(|(_, bytes)| {
+            let (r, _) = bsar::imageio::decode(bytes).expect("a fixture");
             Image {
                 width: r.width,
                 height: r.height,
@@ -282,7 +253,7 @@ fn bitswap_chunks_decode_within_their_budget() {
         "tiny models, bits-back only, 8 crops",
         &colour,
     );
-    // The bitswap_chunk fuzz target's models and seeds: [count/upto][w h c] x count, chunk.
+    // The bitswap_chunk fuzz target's models and seeds.
     let fixture =
         |json: &[u8], weights: &[u8]| Arc::new(bsar::model::Model::load(json, weights).unwrap());
     let target = BitswapCodec::new(
@@ -300,32 +271,16 @@ fn bitswap_chunks_decode_within_their_budget() {
         DEFAULT_PRECISIONS,
     );
     for (name, data) in seeds("bitswap_chunk") {
-        let count = (data[0] & 3) as usize + 1;
-        let (dims, chunk) = data[1..].split_at(3 * count);
-        let shapes: Vec<ItemShape> = dims
-            .chunks_exact(3)
-            .map(|d| ItemShape::Image {
-                width: (d[0] % 40) as u32 + 1,
-                height: (d[1] % 40) as u32 + 1,
-                channels: d[2] % 4 + 1,
-            })
-            .collect();
-        decode_within(&target, &format!("seed {name}"), chunk, &shapes).unwrap();
+        let f = fuzz_framing::image_items(&data).unwrap();
+        decode_within(&target, &format!("seed {name}"), f.chunk, &f.shapes).unwrap();
     }
 }
 
 #[test]
 fn image_files_rebuild_within_their_budget() {
     use bsar::imageio::{decode_exact, rebuild, rebuild_budget, Header};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exact/png");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
     let mut rebuilt = 0;
-    for p in paths {
-        let file = std::fs::read(&p).unwrap();
+    for (name, file) in files_in("tests/fixtures/exact/png") {
         let Some((raster, wrapper)) = decode_exact(&file) else {
             continue; // palette and 16-bit PNGs are stored as bytes
         };
@@ -342,7 +297,7 @@ fn image_files_rebuild_within_their_budget() {
         println!(
             "{:<8} {:<44} {peak:>12} {budget:>14} {:>7.3}%",
             "rebuild",
-            p.file_name().unwrap().to_string_lossy(),
+            name,
             100.0 * peak as f64 / budget as f64
         );
         assert_eq!(got.unwrap(), file);

@@ -3,6 +3,8 @@
 //! create-side refusals, and that a failed create leaves nothing under the target name.
 
 mod common;
+#[path = "fuzz_framing/mod.rs"]
+mod fuzz_framing;
 use common::*;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -283,11 +285,9 @@ fn not_an_archive() {
 /// (u32::MAX blocks wide) and abort the process on a 550 GB allocation.
 fn oom_finding() -> (Vec<u64>, Vec<u8>) {
     let data = include_bytes!("fixtures/hostile/lepton_chunk-oom-1865ca47");
-    let lens = data[1..7]
-        .chunks_exact(2)
-        .map(|l| u64::from(u16::from_le_bytes([l[0], l[1]])))
-        .collect();
-    (lens, data[7..].to_vec())
+    let f = fuzz_framing::byte_items(data).unwrap();
+    let lens = f.shapes.iter().map(|s| s.decoded_len()).collect();
+    (lens, f.chunk.to_vec())
 }
 
 #[test]

@@ -12,6 +12,8 @@
 
 #[path = "../../tests/budget_support/mod.rs"]
 mod budget_support;
+#[path = "../../tests/fuzz_framing/mod.rs"]
+mod fuzz_framing;
 
 /// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
 #[global_allocator]
@@ -19,7 +21,7 @@ static ALLOC: budget_support::Counting = budget_support::Counting;
 
 use bsar::bitswap::Scheme;
 use bsar::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
-use bsar::codec::{Codec, ItemShape};
+use bsar::codec::Codec;
 use bsar::model::Model;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
@@ -48,23 +50,14 @@ fn codec() -> &'static BitswapCodec {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else {
+    let Some(fuzz_framing::Framed {
+        shapes,
+        upto,
+        chunk,
+    }) = fuzz_framing::image_items(data)
+    else {
         return;
     };
-    let count = (first & 3) as usize + 1;
-    let upto = ((first >> 2) as usize) % count;
-    if rest.len() < 3 * count {
-        return;
-    }
-    let (dims, chunk) = rest.split_at(3 * count);
-    let shapes: Vec<ItemShape> = dims
-        .chunks_exact(3)
-        .map(|d| ItemShape::Image {
-            width: (d[0] % 40) as u32 + 1,
-            height: (d[1] % 40) as u32 + 1,
-            channels: d[2] % 4 + 1,
-        })
-        .collect();
     let budget = codec().decode_budget(chunk.len() as u64, &shapes);
     let (decoded, _) = budget_support::within("bitswap_chunk decode", budget, || {
         codec().decode_chunk(chunk, &shapes, upto)

@@ -9,31 +9,26 @@
 
 #[path = "../../tests/budget_support/mod.rs"]
 mod budget_support;
+#[path = "../../tests/fuzz_framing/mod.rs"]
+mod fuzz_framing;
 
 /// Every allocation counted: a decode past its budget (spec/format.md 6.3) aborts the run.
 #[global_allocator]
 static ALLOC: budget_support::Counting = budget_support::Counting;
 
 use bsar::codec::lepton::LeptonCodec;
-use bsar::codec::{Codec, ItemShape};
+use bsar::codec::Codec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else {
+    let Some(fuzz_framing::Framed {
+        shapes,
+        upto,
+        chunk,
+    }) = fuzz_framing::byte_items(data)
+    else {
         return;
     };
-    let count = (first & 7) as usize + 1;
-    let upto = ((first >> 3) as usize) % count;
-    if rest.len() < 2 * count {
-        return;
-    }
-    let (lens, chunk) = rest.split_at(2 * count);
-    let shapes: Vec<ItemShape> = lens
-        .chunks_exact(2)
-        .map(|l| ItemShape::Bytes {
-            len: u16::from_le_bytes([l[0], l[1]]) as u64,
-        })
-        .collect();
     let codec = LeptonCodec::new(3);
     let budget = codec.decode_budget(chunk.len() as u64, &shapes);
     let (decoded, _) = budget_support::within("lepton_chunk decode", budget, || {
