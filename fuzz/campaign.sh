@@ -152,14 +152,19 @@ minimize() {
     for target in $(targets_or_all "$@"); do
         [ -d "corpus/$target" ] || continue
         local out="corpus-min/$target"
-        # Merge the kept corpus and what is committed into the fewest inputs that keep their
-        # coverage (cmin rewrites corpus/TARGET in place); the seeds stay in seeds/.
-        [ -d "$out" ] && cp -n "$out"/* "corpus/$target"/ 2>/dev/null || true
-        cargo +nightly fuzz cmin -O "$target" "corpus/$target" -- -rss_limit_mb=2048 \
-            -timeout=20 >>"$STATE/$target.log" 2>&1
+        local merged
+        merged=$(mktemp -d)
+        # libFuzzer's merge (what `cargo fuzz cmin` runs), with the binary `run` built: the
+        # fewest inputs of the kept corpus and what is committed that keep their coverage. The
+        # seeds stay in seeds/.
+        local inputs=("corpus/$target")
+        [ -d "$out" ] && inputs+=("$out")
+        "$BIN/$target" -merge=1 -rss_limit_mb=2048 -timeout=20 "$merged" "${inputs[@]}" \
+            >>"$STATE/$target.log" 2>&1
         rm -rf "$out"
         mkdir -p "$out"
-        cp "corpus/$target"/* "$out"/ 2>/dev/null || true
+        cp "$merged"/* "$out"/ 2>/dev/null || true
+        rm -rf "$merged"
         echo "$target: $(find "$out" -type f | wc -l) inputs, $(du -sh "$out" | cut -f1)"
     done
 }

@@ -149,7 +149,7 @@ pub fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
 
 /// What a decoder may spend on bookkeeping for each item of a chunk, whatever its size (its
 /// place in the lists a decoder keeps, an empty payload): part of every codec's
-/// `Codec::decode_budget` (spec/format.md 6.4).
+/// `Codec::decode_budget` (spec/format.md 6.3).
 pub const ITEM_OVERHEAD: u64 = 256;
 
 /// Refuses a request for an item past the end of a chunk: the `Codec::decode_chunk` contract
@@ -192,7 +192,7 @@ pub trait Codec: Send + Sync {
     ) -> Result<Vec<Payload>, CodecError>;
     /// The most memory, in bytes, that `decode_chunk(data, shapes, upto)` may hold allocated at
     /// once for a chunk of `data_len` bytes, whatever those bytes are and whatever `upto` is
-    /// (spec/format.md 6.4). It depends only on what the chunk table and the member table state,
+    /// (spec/format.md 6.3). It depends only on what the chunk table and the member table state,
     /// so it is known before decoding; every decode path, the libraries' included, stays within
     /// it by construction, and the fuzz targets hold each decode to it with a counting allocator.
     fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64;

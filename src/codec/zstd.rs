@@ -27,12 +27,12 @@ pub fn max_window_log(len: u64) -> u32 {
 
 /// What libzstd's streaming decoder allocates for one frame of `len` bytes at most, besides the
 /// window: its context, the input block buffer and the output block slack (measured at under
-/// 0.4 MiB; spec/format.md 6.4).
+/// 0.4 MiB; spec/format.md 6.3).
 pub const FRAME_OVERHEAD: u64 = 1 << 20;
 
 /// The most memory decoding one frame of `len` bytes of content may take, its output included:
 /// the output, the window (at most the length rounded up to a power of two), and the decoder's
-/// own buffers (spec/format.md 6.4).
+/// own buffers (spec/format.md 6.3).
 pub fn frame_budget(len: u64) -> u64 {
     len.saturating_add(1u64 << max_window_log(len))
         .saturating_add(FRAME_OVERHEAD)

@@ -173,7 +173,7 @@ pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8
 }
 
 /// The most memory `rebuild(wrapper, header, pixels)` may hold allocated at once, beyond the
-/// pixels it is given (spec/format.md 6.4): 24 bytes for each byte of the rows filtered for
+/// pixels it is given (spec/format.md 6.3): 24 bytes for each byte of the rows filtered for
 /// deflate (a byte a sample, one a row): the filtered rows, the zlib stream and the file rebuilt
 /// around it, and preflate-rs' hash chains and corrections, which measured 9.8 bytes a byte on
 /// an 18-megasample zopfli PNG; 4 bytes a byte of the wrapper (parsed, and the corrections it

@@ -1,4 +1,4 @@
-//! A counting global allocator for the decode-budget checks (spec/format.md 6.4): the tests in
+//! A counting global allocator for the decode-budget checks (spec/format.md 6.3): the tests in
 //! `tests/decode_budget.rs` and every fuzz target that decodes install it, and run each decode
 //! under `within`. The moment the calling thread's live allocations grow past the decode's
 //! budget, it prints one line and aborts, before the memory is handed out, so a request of any

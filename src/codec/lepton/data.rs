@@ -35,7 +35,7 @@ pub(super) fn max_pixels(len: u64) -> u64 {
 }
 
 /// What lepton_jpeg 0.5.8 may allocate to decode the Lepton data of a JPEG of `len` bytes, once
-/// `precheck` has passed it (spec/format.md 6.4): 16 bytes a pixel for the DCT coefficients (two
+/// `precheck` has passed it (spec/format.md 6.3): 16 bytes a pixel for the DCT coefficients (two
 /// bytes each, up to four full-resolution components, twice over for progressive files, whose
 /// per-thread images are merged into one), over the frame padded to whole 16x16 MCUs (at most
 /// 2^20 more pixels at 16,386 pixels a side); the JPEG it writes and its scan buffers (4 bytes
