@@ -63,9 +63,11 @@ fuzz_one() {
     while left=$((end - $(date +%s))); [ "$left" -gt 5 ]; do
         local before
         before=$(find "artifacts/$target" -type f | sort)
-        local t0
+        local t0 from
         t0=$(date +%s)
         echo "== $(date -u +%FT%TZ) $target for ${left}s" >>"$log"
+        # This run's part of the log starts here: its stats and reports are read from it alone.
+        from=$(($(wc -l <"$log") + 1))
         set +e
         # The binary `run` built, not `cargo fuzz run`: editing the sources during a campaign
         # must not rebuild under it.
@@ -73,18 +75,20 @@ fuzz_one() {
             -artifact_prefix="artifacts/$target/" "${inputs[@]}" >>"$log" 2>&1
         set -e
         local runs
-        runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -1 |
-            grep -oE '[0-9]+$' || true)
+        runs=$(tail -n +"$from" "$log" | grep -oE 'stat::number_of_executed_units: *[0-9]+' |
+            tail -1 | grep -oE '[0-9]+$' || true)
         runs=${runs:-0}
-        local new
-        new=$(comm -13 <(echo "$before") <(find "artifacts/$target" -type f | sort) | grep -c . || true)
-        if [ "$new" -gt 0 ]; then
-            comm -13 <(echo "$before") <(find "artifacts/$target" -type f | sort) | while read -r a; do
-                local why
-                why=$(tail -400 "$log" | grep -E 'ERROR: libFuzzer|panicked at|decode budget exceeded|==ERROR|SUMMARY' |
-                    head -1 | cut -c1-300 || true)
+        local added new=0
+        added=$(comm -13 <(echo "$before") <(find "artifacts/$target" -type f | sort) | grep . || true)
+        if [ -n "$added" ]; then
+            new=$(grep -c . <<<"$added")
+            local why
+            why=$(tail -n +"$from" "$log" |
+                grep -E 'ERROR: libFuzzer|panicked at|decode budget exceeded|==ERROR|SUMMARY' |
+                head -1 | cut -c1-300 || true)
+            while read -r a; do
                 printf '%s\t%s\t%s\n' "$target" "$a" "${why:-see $log}" >>"$FINDINGS"
-            done
+            done <<<"$added"
         fi
         (
             flock 9

@@ -313,11 +313,7 @@ impl Codec for BitswapCodec {
     /// byte of the chunk (the rANS message as 32-bit words, and its growth as bits come back),
     /// and 32 MiB for the nets' activations and the context code's fixed tables.
     fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64 {
-        let samples = shapes
-            .iter()
-            .map(|s| s.decoded_len())
-            .fold(0u64, u64::saturating_add);
-        samples
+        super::decoded_total(shapes)
             .saturating_mul(16)
             .saturating_add(data_len.saturating_mul(8))
             .saturating_add(32 << 20)

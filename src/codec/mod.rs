@@ -147,6 +147,14 @@ pub fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
         .collect()
 }
 
+/// The decoded bytes of all `shapes` together (saturating), the `S` of spec/format.md 6.3.
+pub fn decoded_total(shapes: &[ItemShape]) -> u64 {
+    shapes
+        .iter()
+        .map(|s| s.decoded_len())
+        .fold(0, u64::saturating_add)
+}
+
 /// What a decoder may spend on bookkeeping for each item of a chunk, whatever its size (its
 /// place in the lists a decoder keeps, an empty payload): part of every codec's
 /// `Codec::decode_budget` (spec/format.md 6.3).

@@ -86,10 +86,12 @@ impl Codec for ZstdCodec {
 
     /// Frames are decoded one at a time: the outputs kept, plus one frame's window and buffers.
     fn decode_budget(&self, _data_len: u64, shapes: &[ItemShape]) -> u64 {
-        let lens = shapes.iter().map(|s| s.decoded_len());
-        let outputs = lens.clone().fold(0u64, u64::saturating_add);
-        let frame = lens.map(|l| frame_budget(l) - l).max().unwrap_or(0);
-        outputs
+        let frame = shapes
+            .iter()
+            .map(|s| frame_budget(s.decoded_len()) - s.decoded_len())
+            .max()
+            .unwrap_or(0);
+        super::decoded_total(shapes)
             .saturating_add(frame)
             .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64))
     }
@@ -209,6 +211,7 @@ fn frame_window(frame: &[u8]) -> Option<u64> {
     Some(size.max(1 << MIN_WINDOW_LOG))
 }
 
+/// Decompresses one frame that must yield exactly `expected` bytes.
 pub(super) fn decode_frame(frame: &[u8], expected: u64) -> Result<Vec<u8>, String> {
     let out = decode_frame_within(frame, expected)?;
     if out.len() as u64 != expected {

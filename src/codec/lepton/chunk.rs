@@ -153,13 +153,12 @@ pub fn parse<'a>(data: &'a [u8], shapes: &[ItemShape]) -> Result<Chunk<'a>, Code
     // The header frame, decoded within a bound from the lengths of the files it serves (a
     // JPEG's header is never much longer than the JPEG: data::precheck's own bound).
     let lens: Vec<u64> = shapes.iter().map(|s| s.decoded_len()).collect();
-    let cap = header_cap;
     let needs = |r: &Raw| !matches!(r, Raw::Zstd(_) | Raw::Lepton(_));
     let total: u64 = raw
         .iter()
         .zip(&lens)
         .filter(|(r, _)| needs(r))
-        .map(|(_, &l)| cap(l))
+        .map(|(_, &l)| header_cap(l))
         .sum();
     let entries = if total == 0 {
         if !frame.is_empty() {
@@ -183,7 +182,7 @@ pub fn parse<'a>(data: &'a [u8], shapes: &[ItemShape]) -> Result<Chunk<'a>, Code
     let mut stacks: Vec<Stack> = Vec::new();
     for (i, (item, &len)) in raw.into_iter().zip(&lens).enumerate() {
         let e = Entry {
-            cap: cap(len),
+            cap: header_cap(len),
             item: i,
         };
         let item = match item {

@@ -231,13 +231,11 @@ impl Codec for LeptonCodec {
     /// joined for Lepton (at most the chunk and a header), and the largest single decode: Lepton's
     /// for the longest file or stack, or a zstd frame's.
     fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64 {
-        let lens: Vec<u64> = shapes.iter().map(|s| s.decoded_len()).collect();
-        let sum =
-            |f: &dyn Fn(u64) -> u64| lens.iter().map(|&l| f(l)).fold(0u64, u64::saturating_add);
-        let files = sum(&|l| l);
-        let headers = sum(&header_cap);
+        let lens = shapes.iter().map(|s| s.decoded_len());
+        let files = super::decoded_total(shapes);
+        let headers = lens.clone().map(header_cap).fold(0, u64::saturating_add);
         let frame = crate::codec::zstd::frame_budget(headers);
-        let largest = lens.iter().copied().max().unwrap_or(0);
+        let largest = lens.max().unwrap_or(0);
         let lepton = data::decode_budget(files.saturating_add(8));
         let zstd = crate::codec::zstd::frame_budget(largest);
         headers
@@ -246,7 +244,7 @@ impl Codec for LeptonCodec {
             .saturating_add(files.saturating_mul(3))
             .saturating_add(data_len.saturating_add(header_cap(files)))
             .saturating_add(lepton.max(zstd))
-            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(lens.len() as u64))
+            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64))
     }
 
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
