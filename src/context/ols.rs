@@ -60,16 +60,23 @@ impl Ols {
 
     /// Learns one sample: taps `t`, target `y`, weight `omega` in (0, 1]; re-solves the weights
     /// every `how.solve_every` samples.
+    ///
+    /// Each entry is `decay * a + (t_i omega) t_j`, as the spec writes it. Why rows are
+    /// updated past the diagonal, up to a multiple of four: so that the loop runs over whole
+    /// vectors. Entries above the diagonal are never read (the solve overwrites them before
+    /// it reads them), and every entry is computed alone, so the lower triangle's bits are
+    /// the same as a loop that stops at the diagonal.
     #[inline]
     pub fn learn(&mut self, t: &[i32; MAX_TAPS], n: usize, y: i32, omega: f64, how: Learning) {
-        let y = y as f64;
+        let tf: [f64; MAX_TAPS] = t.map(|v| v as f64);
+        let decay = how.decay;
         for i in 0..n {
-            let ti = t[i] as f64 * omega;
-            let row = &mut self.a[i][..=i];
-            for (a, &tj) in row.iter_mut().zip(&t[..=i]) {
-                *a = how.decay * *a + ti * tj as f64;
+            let ti = tf[i] * omega;
+            let end = (i + 1).next_multiple_of(4).min(MAX_TAPS);
+            for (a, &tj) in self.a[i][..end].iter_mut().zip(&tf[..end]) {
+                *a = decay * *a + ti * tj;
             }
-            self.b[i] = how.decay * self.b[i] + ti * y;
+            self.b[i] = decay * self.b[i] + ti * (y as f64);
         }
         self.pending += 1;
         if self.pending >= how.solve_every {
@@ -85,15 +92,15 @@ impl Ols {
     /// Then `z[i] = b[i] - sum_{k<i} l[i][k] z[k]` in increasing `k`, and from the last `i` down
     /// `w[i] = z[i] r[i] - sum_{k>i} l[k][i] w[k]` in decreasing `k`. Keeps the old weights
     /// where a pivot is not positive.
+    ///
+    /// Why in place: `l[i][k]` is kept in the upper triangle, `m[k][i]`, which no later step
+    /// reads as part of `m`; so the solve needs one copy of `a` and no other table.
     fn solve(&mut self, n: usize, ridge: f64) {
-        let mut m = self.a;
+        let mut m = [[0.0f64; MAX_TAPS]; MAX_TAPS];
+        m[..n].copy_from_slice(&self.a[..n]);
         for (i, row) in m.iter_mut().enumerate().take(n) {
             row[i] += ridge;
         }
-        // lt[k][i] = l[i][k] for i > k (columns, for the updates), and l by rows (for the
-        // back substitution).
-        let mut lt = [[0.0f64; MAX_TAPS]; MAX_TAPS];
-        let mut l = [[0.0f64; MAX_TAPS]; MAX_TAPS];
         let mut r = [0.0f64; MAX_TAPS];
         for k in 0..n {
             let d = m[k][k];
@@ -103,14 +110,16 @@ impl Ols {
                 return;
             }
             r[k] = 1.0 / d;
-            for i in k + 1..n {
-                lt[k][i] = m[i][k] * r[k];
-                l[i][k] = lt[k][i];
+            let (upper, lower) = m.split_at_mut(k + 1);
+            let pivot_row = &mut upper[k];
+            for (i, row) in lower[..n - k - 1].iter().enumerate() {
+                pivot_row[k + 1 + i] = row[k] * r[k];
             }
-            for i in k + 1..n {
-                let u = m[i][k];
-                let (row, l) = (&mut m[i][k + 1..=i], &lt[k][k + 1..=i]);
-                for (mij, &ljk) in row.iter_mut().zip(l) {
+            let l = &*pivot_row;
+            for (i, row) in lower[..n - k - 1].iter_mut().enumerate() {
+                let u = row[k];
+                let i = k + 1 + i;
+                for (mij, &ljk) in row[k + 1..=i].iter_mut().zip(&l[k + 1..=i]) {
                     *mij -= u * ljk;
                 }
             }
@@ -118,7 +127,7 @@ impl Ols {
         let mut z = self.b;
         for k in 0..n {
             let zk = z[k];
-            for (zi, &lik) in z[k + 1..n].iter_mut().zip(&lt[k][k + 1..n]) {
+            for (zi, &lik) in z[k + 1..n].iter_mut().zip(&m[k][k + 1..n]) {
                 *zi -= lik * zk;
             }
         }
@@ -128,8 +137,8 @@ impl Ols {
         }
         for k in (0..n).rev() {
             let wk = w[k];
-            for (wi, &lki) in w[..k].iter_mut().zip(&l[k][..k]) {
-                *wi -= lki * wk;
+            for (i, wi) in w[..k].iter_mut().enumerate() {
+                *wi -= m[i][k] * wk;
             }
         }
         self.w[..n].copy_from_slice(&w[..n]);
