@@ -163,6 +163,24 @@ fn bitswap_seeds(root: &str) {
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }
+    // One 40x20 image in tiles of 16 (chunk version 5, six tiles), at each level's context code.
+    let big = Payload::Image(image(40, 20, 5));
+    for (name, newest) in [
+        ("tiled-bitswap.bin", bsar::context::Version::V4),
+        ("tiled-fast-bitswap.bin", bsar::context::Version::V3),
+    ] {
+        let codec = BitswapCodec::new(vec![model.clone()], Scheme::BitSwap, DEFAULT_PRECISIONS)
+            .with_context(newest)
+            .with_tile_side(16);
+        let chunk = codec.encode_chunk(&[&big]).expect("encodes");
+        assert_eq!(chunk[0], 5, "tiled");
+        // count 1, decode up to image 0; 40x20, 3 channels.
+        let mut seed = vec![0, 39, 19, 2];
+        seed.extend_from_slice(&chunk);
+        let path = format!("{root}/fuzz/seeds/bitswap_chunk/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
 }
 
 /// Unpacked indexes in the index target's layout (`[u64 index_offset] [index]`), packed (format

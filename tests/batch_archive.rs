@@ -74,6 +74,7 @@ fn specs(files: &[Vec<u8>]) -> Vec<MemberSpec> {
             link: vec![],
             image: i % 7 != 3,
             jpeg: false,
+            alone: false,
         })
         .collect()
 }

@@ -109,6 +109,7 @@ fn encode_sequential(c: &Chunk, scheme: Scheme, policy: Policy) -> Coded {
         (scheme, PREC, policy),
         &c.images,
         &[],
+        bsar::context::Version::V4,
     )
     .expect("sequential encode");
     (e.stack.to_bytes(), e.code)
@@ -129,13 +130,21 @@ fn encode_batched(
             candidates: Vec::new(),
         })
         .collect();
-    encode_batch(nets, max_batch, scheme, PREC, policy, &jobs)
-        .into_iter()
-        .map(|r| {
-            let e = r.expect("batch encode");
-            (e.stack.to_bytes(), e.code)
-        })
-        .collect()
+    encode_batch(
+        nets,
+        max_batch,
+        scheme,
+        PREC,
+        policy,
+        bsar::context::Version::V4,
+        &jobs,
+    )
+    .into_iter()
+    .map(|r| {
+        let e = r.expect("batch encode");
+        (e.stack.to_bytes(), e.code)
+    })
+    .collect()
 }
 
 /// Counts net passes and records the largest batch, running them on the CPU engine.
@@ -296,7 +305,15 @@ fn an_engine_failure_fails_every_waiting_chunk_and_nothing_hangs() {
                 candidates: Vec::new(),
             })
             .collect();
-        let out = encode_batch(&nets, 8, Scheme::BitSwap, PREC, Policy::Cheapest, &jobs);
+        let out = encode_batch(
+            &nets,
+            8,
+            Scheme::BitSwap,
+            PREC,
+            Policy::Cheapest,
+            bsar::context::Version::V4,
+            &jobs,
+        );
         assert_eq!(out.len(), 4);
         for r in out {
             let e = r.expect_err("the engine failed").to_string();
@@ -310,6 +327,7 @@ fn an_engine_failure_fails_every_waiting_chunk_and_nothing_hangs() {
         Scheme::BitSwap,
         PREC,
         Policy::Cheapest,
+        bsar::context::Version::V4,
         &[]
     )
     .is_empty());

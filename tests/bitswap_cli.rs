@@ -357,27 +357,6 @@ fn archive_bytes_do_not_depend_on_the_simd_path() {
     scalar(root, &["verify", "simd.bsar", "-q"]);
 }
 
-/// The chunk table of an archive (spec/format.md 3, 4, 4.1): (offset, length, codec) per chunk.
-fn chunk_table(archive: &[u8]) -> Vec<(usize, usize, u8)> {
-    let t = &archive[archive.len() - 32..];
-    let index = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
-    // The stored index is its raw length and one zstd frame (spec/format.md 4).
-    let ix = zstd::stream::decode_all(&archive[index + 8..archive.len() - 32]).unwrap();
-    // Packed (BSI2, format 1.4; BSI3, 1.6) or in rows (BSIX): the chunk table comes first.
-    assert!([b"BSI3", b"BSI2", b"BSIX"].contains(&&ix[0..4].try_into().unwrap()));
-    let count = u32::from_le_bytes(ix[4..8].try_into().unwrap()) as usize;
-    (0..count)
-        .map(|i| {
-            let e = &ix[12 + 32 * i..12 + 32 * (i + 1)];
-            (
-                u64::from_le_bytes(e[0..8].try_into().unwrap()) as usize,
-                u64::from_le_bytes(e[8..16].try_into().unwrap()) as usize,
-                e[24],
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_damaged_bitswap_chunk_fails_verify_naming_the_chunk() {
     let tmp = tempfile::tempdir().unwrap();
@@ -732,12 +711,12 @@ fn a_chunk_is_the_shorter_of_version_3_with_bits_back_and_version_4_direct() {
     );
     let nets = &CpuNets::SINGLE;
     for (what, images) in &sets {
-        let direct = encode_chunk(nets, &[&random], how, images, &[]).unwrap();
+        let direct = encode_chunk(nets, &[&random], how, images, &[], Version::V4).unwrap();
         assert_eq!(direct.code, DirectCode::Context(Version::V4), "{what}");
         let direct = direct.stack.to_bytes();
         for name in ["gray-mnist-ctx3", "gray-photos"] {
             let m = model(name);
-            let got = encode_chunk(nets, &[&m], how, images, &[]).unwrap();
+            let got = encode_chunk(nets, &[&m], how, images, &[], Version::V4).unwrap();
             let v3 = encode_with_code(
                 nets,
                 &[&m],
@@ -807,4 +786,96 @@ fn a_model_that_does_not_pay_gives_way_to_one_that_does() {
     assert!(code(vec![random.clone(), strong.clone()]) == alone);
     assert!(code(vec![random, close.clone(), strong.clone()]) == code(vec![close.clone()]));
     assert!(code(vec![strong, close]) == alone);
+}
+
+/// `--level fast` codes every image chunk as version 3 (the context code without least squares)
+/// and other files at zstd level 3, where the default writes version 4 and level 19; `--zstd-level`
+/// sets zstd's level alone. Both extract byte for byte, with no flag.
+#[test]
+fn levels_choose_the_chunk_version_and_the_zstd_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let images: Vec<(u32, u32, u8, Vec<u8>)> =
+        (0..3).map(|i| (40, 33, 3, pixels(40, 33, 3, i))).collect();
+    write_pngs(&root.join("imgs"), &images);
+    // Text that zstd's levels 3 and 19 code to different sizes.
+    let text: String = (0..4000)
+        .map(|i| format!("line {} of {}\n", i * 7 % 1000, i % 13))
+        .collect();
+    fs::write(root.join("imgs/notes.txt"), &text).unwrap();
+    let mut sizes = Vec::new();
+    for (name, args, want) in [
+        ("fast.bsar", vec!["--level", "fast"], 3u8),
+        ("default.bsar", vec![], 4),
+        ("zstd3.bsar", vec!["--zstd-level", "3"], 4),
+    ] {
+        let mut a = vec!["create", name, "imgs", "-q"];
+        a.extend(args);
+        ok(root, &a);
+        let bytes = fs::read(root.join(name)).unwrap();
+        let chunks = chunk_table(&bytes);
+        let versions: Vec<u8> = chunks
+            .iter()
+            .filter(|c| c.2 == 2)
+            .map(|c| bytes[c.0])
+            .collect();
+        assert!(
+            !versions.is_empty() && versions.iter().all(|&v| v == want),
+            "{name}: {versions:?}"
+        );
+        let text_chunk = chunks.iter().find(|c| c.2 == 1).expect("a zstd chunk");
+        sizes.push(text_chunk.1);
+        let out = extract(root, name, &format!("x-{name}"));
+        assert_same_tree(&root.join("imgs"), &out.join("imgs"));
+    }
+    // fast and --zstd-level 3 code the text alike, and differently from level 19.
+    assert_eq!(sizes[0], sizes[2]);
+    assert_ne!(sizes[0], sizes[1]);
+    // No level by another name: a usage error (clap's status 2), and no archive.
+    let out = bsar(root, &["create", "max.bsar", "imgs", "--level", "max"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("'max'"), "{err}");
+    assert!(!root.join("max.bsar").exists());
+}
+
+/// An image wider than twice the tile side (spec/bitswap.md 2.1) is coded as tiles: one chunk of
+/// version 5, whose bytes do not depend on the thread count, extracted byte for byte on one
+/// thread and on several.
+#[test]
+fn a_large_image_is_one_tiled_chunk_whatever_the_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let side = bsar::codec::tiles::TILE_SIDE;
+    let w = 2 * side + 1;
+    write_pngs(
+        &root.join("big"),
+        &[
+            (w, 12, 1, pixels(w, 12, 1, 9)),
+            (w, 5, 3, pixels(w, 5, 3, 4)),
+        ],
+    );
+    let mut archives = Vec::new();
+    for j in ["1", "3"] {
+        let name = format!("j{j}.bsar");
+        ok(root, &["create", "-j", j, &name, "big", "-q"]);
+        archives.push(fs::read(root.join(&name)).unwrap());
+        for x in ["1", "2"] {
+            let out = root.join(format!("x-{j}-{x}"));
+            fs::create_dir_all(&out).unwrap();
+            ok(
+                root,
+                &["extract", "-j", x, &name, "-C", out.to_str().unwrap(), "-q"],
+            );
+            assert_same_tree(&root.join("big"), &out.join("big"));
+        }
+        ok(root, &["verify", "-j", "2", &name, "-q"]);
+    }
+    assert_eq!(archives[0], archives[1], "the archive depends on -j");
+    let bytes = &archives[0];
+    let versions: Vec<u8> = chunk_table(bytes)
+        .iter()
+        .filter(|c| c.2 == 2)
+        .map(|c| bytes[c.0])
+        .collect();
+    assert_eq!(versions, vec![5, 5]);
 }

@@ -598,9 +598,10 @@ fn fuzz_seeds_are_valid_chunks() {
         decode(&codec, f.chunk, &f.shapes, f.upto).unwrap();
         seen += 1;
     }
-    // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model), and the
-    // version 3 and 2 ones kept for the old decoders.
-    assert_eq!(seen, 8);
+    // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model), two tiled
+    // ones (version 5, with tiles of version 4 and 3), and the version 3 and 2 ones kept for the
+    // old decoders.
+    assert_eq!(seen, 10);
 }
 
 /// Every policy decodes exactly; seeding replaces the initial bits (no supply words read) on
@@ -665,4 +666,153 @@ fn policies_seed_the_stack_and_all_decode() {
             sizes[2]
         );
     }
+}
+
+/// The default policy's codec (the context code takes the patches the tiny models lose), tiling
+/// at `side`, on `threads` threads.
+fn tiling_codec(side: u32, threads: usize) -> BitswapCodec {
+    BitswapCodec::new(
+        vec![tiny_rgb(), tiny_grey()],
+        Scheme::BitSwap,
+        DEFAULT_PRECISIONS,
+    )
+    .with_tile_side(side)
+    .with_threads(threads)
+}
+
+/// An image wider or taller than twice the tile side is coded as tiles (chunk version 5,
+/// spec/bitswap.md 2.1) and comes back exactly, alpha included; the bytes do not depend on the
+/// thread count, and a decode on any thread count gives the same image.
+#[test]
+fn large_images_are_tiled_and_round_trip_on_any_thread_count() {
+    for (w, h, channels, alpha) in [
+        (70, 20, 3, Alpha::Opaque),
+        (33, 90, 1, Alpha::Opaque),
+        (50, 41, 4, Alpha::Varied),
+        (45, 19, 2, Alpha::Varied),
+    ] {
+        let img = image(w, h, channels, 6, alpha);
+        let one = encode(&tiling_codec(16, 1), &[img.clone()]);
+        assert_eq!(one[0], 5, "{w}x{h}x{channels} is tiled");
+        assert_eq!(u16::from_le_bytes([one[1], one[2]]), 16);
+        let three = encode(&tiling_codec(16, 3), &[img.clone()]);
+        assert_eq!(
+            one, three,
+            "{w}x{h}x{channels}: the bytes depend on the threads"
+        );
+        for threads in [1, 2, 5] {
+            let c = tiling_codec(16, threads);
+            c.check_chunk(&one, &[shape_of(&img)]).expect("checks");
+            let back = decode(&c, &one, &[shape_of(&img)], 0).expect("decodes");
+            assert_eq!(
+                back,
+                vec![img.clone()],
+                "{w}x{h}x{channels}, {threads} threads"
+            );
+        }
+        // Within twice the side: one stream, as before.
+        let small = image(32, 32, channels, 6, alpha);
+        assert_ne!(encode(&tiling_codec(16, 1), &[small])[0], 5);
+    }
+}
+
+/// Each tile is a chunk of one image of the tile's size: cutting the image by hand and coding the
+/// tiles as chunks gives the same bytes, so the tiles are independent of each other.
+#[test]
+fn tiles_are_independent_chunks() {
+    let img = image(40, 37, 3, 8, Alpha::Opaque);
+    let tiled = encode(&tiling_codec(16, 2), &[img.clone()]);
+    let plain = tiling_codec(10_000, 1);
+    let mut want = vec![5u8, 16, 0];
+    for t in bsar::codec::tiles::tiles(40, 37, 16) {
+        let tile = Image {
+            width: t.width,
+            height: t.height,
+            channels: 3,
+            pixels: bsar::codec::tiles::crop(&img.pixels, 40, 3, t),
+        };
+        let c = encode(&plain, &[tile]);
+        want.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        want.extend_from_slice(&c);
+    }
+    assert_eq!(tiled, want);
+}
+
+/// Damage to a tiled chunk is refused with an error, never a panic or a wrong image: every
+/// truncation, a flipped bit in every byte of the tile table's first entry and header, a side
+/// out of range, a chunk of two images, a shape that needs no tiles at the chunk's side.
+#[test]
+fn damaged_tiled_chunks_are_refused() {
+    let img = image(40, 20, 3, 6, Alpha::Opaque);
+    let shapes = [shape_of(&img)];
+    let c = tiling_codec(16, 2);
+    let good = encode(&c, &[img.clone()]);
+    for cut in 0..good.len() {
+        assert!(
+            c.decode_chunk(&good[..cut], &shapes, 0).is_err(),
+            "cut at {cut}"
+        );
+        assert!(
+            c.check_chunk(&good[..cut], &shapes).is_err(),
+            "cut at {cut}"
+        );
+    }
+    for at in 1..7 {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            if let Ok(out) = decode(&c, &bad, &shapes, 0) {
+                panic!("byte {at} bit {bit}: decoded {} images", out.len());
+            }
+        }
+    }
+    let mut small_side = good.clone();
+    small_side[1..3].copy_from_slice(&8u16.to_le_bytes());
+    assert!(c.decode_chunk(&small_side, &shapes, 0).is_err());
+    let two = [shapes[0], shapes[0]];
+    assert!(c.decode_chunk(&good, &two, 0).is_err());
+    let untiled_shape = [ItemShape::Image {
+        width: 16,
+        height: 16,
+        channels: 3,
+    }];
+    assert!(c.decode_chunk(&good, &untiled_shape, 0).is_err());
+}
+
+/// The fast level's codec (`Level::Fast`: the context code of version 3 at most) writes every
+/// chunk as version 3, where the default writes version 4 for images the models do not know;
+/// both decode to the images, and the fast one's tiles are version 3 too.
+#[test]
+fn the_fast_level_writes_version_3_chunks() {
+    use bsar::codec::Level;
+    let images = vec![
+        image(24, 20, 3, 6, Alpha::Opaque),
+        image(20, 16, 1, 8, Alpha::Opaque),
+    ];
+    let shapes: Vec<ItemShape> = images.iter().map(shape_of).collect();
+    let make = |level: Level| {
+        BitswapCodec::new(
+            vec![tiny_rgb(), tiny_grey()],
+            Scheme::BitSwap,
+            DEFAULT_PRECISIONS,
+        )
+        .with_context(level.newest_context())
+    };
+    let fast = encode(&make(Level::Fast), &images);
+    let default = encode(&make(Level::Default), &images);
+    assert_eq!((fast[0], default[0]), (3, 4));
+    for chunk in [&fast, &default] {
+        assert_eq!(
+            decode(&make(Level::Default), chunk, &shapes, 1).unwrap(),
+            images
+        );
+    }
+    let big = image(40, 20, 3, 6, Alpha::Opaque);
+    let tiled = encode(&make(Level::Fast).with_tile_side(16), &[big.clone()]);
+    let parsed = bsar::codec::tiles::parse(&tiled, 40, 20).unwrap();
+    assert!(parsed.tiles.iter().all(|(_, c)| c[0] == 3));
+    assert_eq!(
+        decode(&make(Level::Fast), &tiled, &[shape_of(&big)], 0).unwrap(),
+        vec![big]
+    );
 }

@@ -93,6 +93,7 @@ fn spec(path: &str, size: usize) -> MemberSpec {
         link: vec![],
         image: false,
         jpeg: false,
+        alone: false,
     }
 }
 

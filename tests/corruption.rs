@@ -92,7 +92,7 @@ fn every_bit_flip_and_truncation_is_detected_or_harmless() {
             "s",
             "--chunk-size",
             "400",
-            "-l",
+            "--zstd-level",
             "3",
         ],
     );

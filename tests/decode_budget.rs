@@ -235,9 +235,34 @@ fn bitswap_chunks_decode_within_their_budget() {
         .filter(|e| e.superseded_by.is_none())
         .map(|e| e.model.clone())
         .collect();
-    let codec = BitswapCodec::new(shipped, Scheme::BitSwap, DEFAULT_PRECISIONS);
+    let codec = BitswapCodec::new(shipped.clone(), Scheme::BitSwap, DEFAULT_PRECISIONS);
     round_trip_within(&codec, "shipped models, 8 photo crops", &colour);
     round_trip_within(&codec, "shipped models, 8 grey photo crops", &greys);
+    // A tiled image (chunk version 5), its tiles decoded on the calling thread: counting is per
+    // thread, and on more threads each tile's decode holds what it holds here (the budget
+    // allows `MAX_TILE_THREADS` tiles' fixed tables at once).
+    let wide = Image {
+        width: images[0].width * 2,
+        height: images[0].height,
+        channels: 3,
+        pixels: (0..images[0].height as usize)
+            .flat_map(|y| {
+                let row = images[0].width as usize * 3;
+                let r = &images[0].pixels[y * row..(y + 1) * row];
+                let s = &images[1].pixels[y * row..(y + 1) * row];
+                r.iter().chain(s).copied().collect::<Vec<u8>>()
+            })
+            .collect(),
+    };
+    assert_eq!(images[0].width, images[1].width);
+    let tiling = BitswapCodec::new(shipped.clone(), Scheme::BitSwap, DEFAULT_PRECISIONS)
+        .with_tile_side(images[0].width / 3)
+        .with_threads(1);
+    round_trip_within(
+        &tiling,
+        "shipped models, one image in tiles",
+        &[Payload::Image(wide)],
+    );
     // The fuzz target's tiny models, on its seeds and with every patch by bits-back.
     let tiny = BitswapCodec::new(
         vec![

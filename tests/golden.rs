@@ -101,6 +101,58 @@ fn the_golden_archives_extract_to_the_fixtures() {
     }
 }
 
+/// Format 1.7: the level and tile fixtures (tests/fixtures/levels) at each level. Both archives
+/// hold tiled chunks (Bit-Swap chunk version 5, spec/bitswap.md 2.1) for the two images wider or
+/// taller than 2048 pixels, whose tiles are version 3 at the fast level.
+#[test]
+fn the_level_golden_archives_extract_to_their_fixtures() {
+    let fixtures = here().join("fixtures/levels");
+    for (level, tile_versions) in [("fast", &[3u8][..]), ("default", &[3, 4])] {
+        let golden = here()
+            .join("golden")
+            .join(format!("levels-{level}-1.7.bsar"));
+        if writing() && !golden.exists() {
+            let (g, dir) = (golden.to_str().unwrap(), here().join("fixtures"));
+            ok(&dir, &["create", "-q", "--level", level, g, "levels"]);
+            eprintln!("golden: wrote {}", golden.display());
+        }
+        let t = tempfile::tempdir().unwrap();
+        ok(t.path(), &["verify", "-q", golden.to_str().unwrap()]);
+        ok(t.path(), &["extract", "-q", golden.to_str().unwrap()]);
+        for p in files(&fixtures)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        {
+            let back = t.path().join("levels").join(p.file_name().unwrap());
+            assert!(
+                fs::read(p).unwrap() == fs::read(&back).unwrap(),
+                "{}",
+                back.display()
+            );
+        }
+        let bytes = fs::read(&golden).unwrap();
+        let bitswap: Vec<&[u8]> = common::chunk_table(&bytes)
+            .into_iter()
+            .filter(|c| c.2 == 2)
+            .map(|(off, len, _)| &bytes[off..off + len])
+            .collect();
+        let tiled: Vec<&&[u8]> = bitswap.iter().filter(|c| c[0] == 5).collect();
+        assert_eq!(tiled.len(), 2, "{level}: two tiled chunks");
+        for c in tiled {
+            let mut pos = 3;
+            while pos < c.len() {
+                let len = u32::from_le_bytes(c[pos..pos + 4].try_into().unwrap()) as usize;
+                assert!(
+                    tile_versions.contains(&c[pos + 4]),
+                    "{level}: tile version {}",
+                    c[pos + 4]
+                );
+                pos += 4 + len;
+            }
+        }
+    }
+}
+
 fn golden_archive_extracts(golden: &Path) {
     if writing() && !golden.exists() {
         let fixtures = here().join("fixtures");

@@ -10,7 +10,15 @@ fn realistic_tree_round_trips() {
     make_tree(t.path());
     let out = ok(
         t.path(),
-        &["create", "a.bsar", "data", "--chunk-size", "64K", "-l", "3"],
+        &[
+            "create",
+            "a.bsar",
+            "data",
+            "--chunk-size",
+            "64K",
+            "--zstd-level",
+            "3",
+        ],
     );
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -44,7 +52,7 @@ fn same_tree_same_bytes_whatever_the_thread_count() {
                 "data",
                 "--chunk-size",
                 "2K",
-                "-l",
+                "--zstd-level",
                 "3",
                 "-j",
                 threads,
@@ -87,7 +95,7 @@ fn extract_and_verify_give_the_same_whatever_the_thread_count() {
             "data",
             "--chunk-size",
             "2K",
-            "-l",
+            "--zstd-level",
             "3",
             "-q",
         ],
@@ -131,7 +139,7 @@ fn extract_and_verify_give_the_same_whatever_the_thread_count() {
 fn one_member_extracts_alone() {
     let t = tempfile::tempdir().unwrap();
     make_tree(t.path());
-    ok(t.path(), &["create", "a.bsar", "data", "-l", "3"]);
+    ok(t.path(), &["create", "a.bsar", "data", "--zstd-level", "3"]);
     let want = "data/train/dogs/007.bin";
     ok(t.path(), &["extract", "a.bsar", want, "-C", "one"]);
     assert_eq!(
@@ -164,7 +172,7 @@ fn one_member_extracts_alone() {
 fn listing_shows_members_and_details() {
     let t = tempfile::tempdir().unwrap();
     make_tree(t.path());
-    ok(t.path(), &["create", "a.bsar", "data", "-l", "3"]);
+    ok(t.path(), &["create", "a.bsar", "data", "--zstd-level", "3"]);
     let plain = String::from_utf8(ok(t.path(), &["list", "a.bsar"]).stdout).unwrap();
     let lines: Vec<&str> = plain.lines().collect();
     assert_eq!(lines[0], "data");
@@ -198,14 +206,20 @@ fn current_directory_and_existing_files() {
     make_tree(t.path());
     let data = t.path().join("data");
     // "." stores the contents under their own names; the archive being written is not stored.
-    ok(&data, &["create", "self.bsar", ".", "-q", "-l", "1"]);
+    ok(
+        &data,
+        &["create", "self.bsar", ".", "-q", "--zstd-level", "1"],
+    );
     let plain = String::from_utf8(ok(&data, &["list", "self.bsar"]).stdout).unwrap();
     assert!(
         plain.lines().any(|l| l == "big.bin") && !plain.contains("self.bsar"),
         "{plain}"
     );
     // Existing files are kept unless --overwrite.
-    ok(t.path(), &["create", "a.bsar", "data", "-q", "-l", "1"]);
+    ok(
+        t.path(),
+        &["create", "a.bsar", "data", "-q", "--zstd-level", "1"],
+    );
     ok(t.path(), &["extract", "a.bsar", "-C", "out", "-q"]);
     fs::write(t.path().join("out/data/empty.txt"), b"mine").unwrap();
     let err = fails(t.path(), &["extract", "a.bsar", "-C", "out"]);

@@ -172,6 +172,7 @@ _CREATE_OPTIONS = OrderedDict(
     [
         ("directory", "--directory"),
         ("level", "--level"),
+        ("zstd_level", "--zstd-level"),
         ("chunk_size", "--chunk-size"),
         ("chunk_items", "--chunk-items"),
         ("threads", "--threads"),
@@ -188,8 +189,8 @@ _CREATE_OPTIONS = OrderedDict(
 
 def create(path: PathLike, paths: Union[PathLike, Sequence[PathLike]], **options) -> None:
     """Creates the archive ``path`` from files and directories, exactly as ``bsar create`` does
-    (the same code runs), with its options as keywords: ``directory`` (``-C``), ``level``,
-    ``chunk_size``, ``chunk_items``, ``threads``, ``scheme``, ``model``, ``chunk_images``,
+    (the same code runs), with its options as keywords: ``directory`` (``-C``), ``level``
+    (``"fast"`` or ``"default"``), ``zstd_level``, ``chunk_size``, ``chunk_items``, ``threads``, ``scheme``, ``model``, ``chunk_images``,
     ``chunk_pixels``, ``device``, ``overwrite``; ``quiet`` defaults to True."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -59,7 +59,7 @@ def test_iter_images_gives_every_image_once_in_chunk_order(tree):
 def test_create_options_and_errors(tree, tmp_path):
     root, names = tree
     path = str(tmp_path / "z.bsar")
-    bsar.create(path, ["imgs"], directory=str(root), scheme="zstd", level=3)
+    bsar.create(path, ["imgs"], directory=str(root), scheme="zstd", zstd_level=3)
     assert {m.codec for m in bsar.Archive(path).members() if m.kind == "file"} == {"zstd"}
     with pytest.raises(bsar.BsarError, match="already exists"):
         bsar.create(path, ["imgs"], directory=str(root))

@@ -30,6 +30,9 @@ pub struct MemberSpec {
     pub image: bool,
     /// The file looks like a JPEG file: it is planned into chunks of the JPEG codec, if any.
     pub jpeg: bool,
+    /// The file is planned into a chunk of its own: an image so large that the image codec
+    /// codes it in tiles (`codec::tiles::writes_tiles`), which it does for a chunk of one image.
+    pub alone: bool,
 }
 
 /// A file's content as fetched for its chunk, with the image geometry found in it (if any).
@@ -272,7 +275,14 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     let sizes = |c: Class| -> Vec<Option<u64>> {
         specs
             .iter()
-            .map(|s| (content(s) && class(s, opts) == c).then_some(s.size))
+            // A size no bound admits anything beside: the member is alone in its chunk.
+            .map(|s| {
+                (content(s) && class(s, opts) == c).then_some(if s.alone {
+                    u64::MAX
+                } else {
+                    s.size
+                })
+            })
             .collect()
     };
     let capped = |b: ChunkBounds| ChunkBounds {

@@ -52,6 +52,7 @@ pub fn encode_batch(
     scheme: Scheme,
     prec: Precisions,
     policy: Policy,
+    newest: crate::context::Version,
     jobs: &[EncodeJob],
 ) -> Vec<Result<Encoded, StreamError>> {
     run_jobs(nets, max_batch, jobs.len(), |i, client| {
@@ -62,6 +63,7 @@ pub fn encode_batch(
             (scheme, prec, policy),
             j.images,
             &j.candidates,
+            newest,
         )
     })
 }

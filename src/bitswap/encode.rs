@@ -349,6 +349,8 @@ pub struct Encoded {
 /// otherwise every patch takes a direct code and the chunk is coded as version 4, whose context
 /// code compresses better. A chunk coded as version 3 is also coded as version 4 with direct
 /// codes only, and the shorter of the two messages is kept. Other policies code version 4.
+/// `newest` is the newest context code the chunk may use: with `Version::V3` (the fast level)
+/// every chunk is version 3, and version 4's pass is not run.
 /// Under `Policy::Cheapest` the models
 /// are chosen too: `candidates[s]` lists the slots whose models may code the images that name
 /// slot `s` in its place (`pick_models`); other policies keep every image's model.
@@ -358,13 +360,19 @@ pub fn encode_chunk(
     (scheme, prec, policy): (Scheme, Precisions, Policy),
     images: &[Planes],
     candidates: &[Vec<usize>],
+    newest: context::Version,
 ) -> Result<Encoded, StreamError> {
     let identity: Vec<usize> = (0..models.len()).collect();
+    let v3 = DirectCode::Context(context::Version::V3);
     if policy != Policy::Cheapest {
-        let stack = encode_with(nets, models, scheme, prec, policy, images)?;
+        let code = match newest {
+            context::Version::V3 => v3,
+            context::Version::V4 => DirectCode::LATEST,
+        };
+        let stack = encode_with_code(nets, models, scheme, prec, policy, images, code)?;
         return Ok(Encoded {
             stack,
-            code: DirectCode::LATEST,
+            code,
             chosen: identity,
         });
     }
@@ -377,7 +385,6 @@ pub fn encode_chunk(
             });
         }
     }
-    let v3 = DirectCode::Context(context::Version::V3);
     let forward = forward_pass(models, prec, images, context::Version::V3, RECORD_SAMPLES);
     let (chosen, try_bits_back) = pick_models(
         nets,
@@ -389,6 +396,23 @@ pub fn encode_chunk(
         candidates,
     )?;
     let how = (scheme, prec, policy);
+    if newest == context::Version::V3 {
+        // The fast level: version 3 whatever the sample decided, in one pass.
+        let stack = code_chunk(
+            nets,
+            models,
+            how,
+            images,
+            forward,
+            (&chosen, &try_bits_back),
+            v3,
+        )?;
+        return Ok(Encoded {
+            stack,
+            code: v3,
+            chosen,
+        });
+    }
     let with_bits_back = if try_bits_back.iter().any(|&t| t) {
         let stack = code_chunk(
             nets,

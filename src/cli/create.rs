@@ -79,7 +79,7 @@ fn read_back(path: &std::path::Path) -> Result<(), String> {
     let map = super::open::map_archive(path).map_err(|e| e.0)?;
     let archive = crate::archive::Archive::parse(&map).map_err(|e| e.to_string())?;
     archive
-        .check_chunks(&super::reading_registry(&None))
+        .check_chunks(&super::reading_registry(&None, 1))
         .map_err(|e| e.to_string())?;
     for m in archive.members() {
         if m.content == crate::archive::Content::Pixels {
@@ -160,7 +160,8 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let mut registry = Registry::with_defaults(a.level);
+    let level = a.level.level();
+    let mut registry = Registry::with_defaults(a.zstd_level.unwrap_or(level.zstd_level()));
     let scheme = match a.scheme {
         ImageCodec::Bitswap => Some(Scheme::BitSwap),
         ImageCodec::Bbans => Some(Scheme::BbAns),
@@ -175,7 +176,9 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     };
     if let Some(scheme) = scheme {
         let models = image_models(a.model.as_deref())?;
-        let mut codec = BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS);
+        let mut codec = BitswapCodec::new(models, scheme, DEFAULT_PRECISIONS)
+            .with_context(level.newest_context())
+            .with_threads(threads.max(1));
         if let Some(nets) = &engine {
             codec = codec.with_batching(nets.clone(), device::GPU_MAX_BATCH);
         }
@@ -285,6 +288,7 @@ mod tests {
             link: Vec::new(),
             image: false,
             jpeg: false,
+            alone: false,
         };
         let bounds = ChunkBounds {
             max_bytes: 1 << 20,

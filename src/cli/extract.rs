@@ -43,7 +43,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
         }
     }
     fs::create_dir_all(&a.dir).map_err(|e| CliError(format!("{}: {e}", a.dir.display())))?;
-    let registry = super::reading_registry(&engine);
+    let registry = super::reading_registry(&engine, reading.threads);
     let total: u64 = picked.iter().map(|&i| members[i].size).sum();
     let bar = bytes_bar(total, "extract");
     let mut x = Extractor {

@@ -18,7 +18,7 @@ pub(super) fn run_one(a: &ListArgs, header: bool) -> CliResult<()> {
     let map = map_archive(&a.archive)?;
     let shown = a.archive.display();
     let archive = Archive::parse(&map).map_err(|e| CliError(format!("{shown}: {e}")))?;
-    let registry = super::reading_registry(&None);
+    let registry = super::reading_registry(&None, 1);
     let members = archive.members();
     let shares = stored_shares(members, &archive.index.chunks);
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -40,7 +40,15 @@ pub type CliResult<T> = Result<T, CliError>;
 
 /// The codecs a reader needs: zstd, and Bit-Swap over every shipped model (loaded only when a
 /// Bit-Swap chunk is decoded), batching groups of chunks on `engine` when there is one.
-pub(crate) fn reading_registry(engine: &device::Engine) -> crate::codec::Registry {
+/// Whether a file that starts with `head` is an image so large that the image codec tiles it
+/// (`codec::tiles::writes_tiles`): the writer then plans it alone into its chunk.
+pub fn alone_in_chunk(head: &[u8]) -> bool {
+    use crate::codec::tiles::{writes_tiles, TILE_SIDE};
+    crate::imageio::probe(head).is_some_and(|h| writes_tiles(h.width, h.height, TILE_SIDE))
+}
+
+/// The codecs a reader needs; a tiled image's tiles decode on `threads` threads.
+pub(crate) fn reading_registry(engine: &device::Engine, threads: usize) -> crate::codec::Registry {
     use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
     let mut r = crate::codec::Registry::default();
     let loader = Box::new(|| {
@@ -49,7 +57,7 @@ pub(crate) fn reading_registry(engine: &device::Engine) -> crate::codec::Registr
     });
     // The scheme and precisions of a chunk are read from the chunk itself when decoding.
     let scheme = crate::bitswap::Scheme::BitSwap;
-    let mut codec = BitswapCodec::lazy(loader, scheme, DEFAULT_PRECISIONS);
+    let mut codec = BitswapCodec::lazy(loader, scheme, DEFAULT_PRECISIONS).with_threads(threads);
     if let Some(nets) = engine {
         codec = codec.with_batching(nets.clone(), device::GPU_MAX_BATCH);
     }
@@ -57,9 +65,13 @@ pub(crate) fn reading_registry(engine: &device::Engine) -> crate::codec::Registr
     r
 }
 
-/// The codecs a reader of archives needs (zstd, and Bit-Swap with every shipped model), on the CPU.
+/// The codecs a reader of archives needs (zstd, and Bit-Swap with every shipped model), on the CPU,
+/// a tiled image's tiles on every core.
 pub fn reader_registry() -> crate::codec::Registry {
-    reading_registry(&None)
+    reading_registry(
+        &None,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    )
 }
 
 /// Runs one parsed command line.

@@ -22,8 +22,8 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     let fail = |e: crate::archive::Error| CliError(format!("{shown}: {e}"));
     let archive = Archive::parse(&map).map_err(fail)?;
     let engine = super::device::choose(a.device)?;
-    let registry = super::reading_registry(&engine);
     let reading = super::reading::reading(&engine, a.threads);
+    let registry = super::reading_registry(&engine, reading.threads);
     let members = archive.members();
     // An archive that extract would refuse does not pass verification either.
     for m in members {

@@ -74,7 +74,7 @@ impl Walk {
             let sniffed = if kind == Kind::File && meta.len() > 0 {
                 sniff(disk)
             } else {
-                (false, false)
+                (false, false, false)
             };
             self.specs.push(MemberSpec {
                 path: name.clone(),
@@ -86,6 +86,7 @@ impl Walk {
                 link,
                 image: sniffed.0,
                 jpeg: sniffed.1,
+                alone: sniffed.2,
             });
             self.sources.push(disk.to_path_buf());
         }
@@ -112,11 +113,12 @@ impl Walk {
 /// Reads the first bytes of a file to tell whether it may be stored as pixels, and whether it
 /// looks like a JPEG file; any read error just means "no" here (reading the content later
 /// reports it).
-fn sniff(path: &Path) -> (bool, bool) {
+/// Whether the file is an image, a JPEG, and an image the image codec tiles (alone in its chunk).
+fn sniff(path: &Path) -> (bool, bool, bool) {
     use std::io::Read;
     let mut head = [0u8; 512];
     let Ok(mut f) = fs::File::open(path) else {
-        return (false, false);
+        return (false, false, false);
     };
     let mut n = 0;
     while n < head.len() {
@@ -129,5 +131,6 @@ fn sniff(path: &Path) -> (bool, bool) {
     (
         crate::imageio::looks_storable(head),
         crate::imageio::looks_jpeg(head),
+        super::alone_in_chunk(head),
     )
 }

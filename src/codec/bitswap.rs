@@ -3,6 +3,7 @@
 //! This file owns the chunk layout (header, per-image flags, alpha block); the bits-back
 //! procedure itself lives in `crate::bitswap`.
 
+use super::tiles::{self, MAX_TILE_THREADS, TILE_SIDE, TILE_SIDE_MIN, VERSION_TILED};
 use super::{ChunkToDecode, Codec, CodecError, Image, ItemShape, Payload, CODEC_BITSWAP};
 use crate::ans::Stack;
 use crate::bitswap::batch::{decode_batch, encode_batch, DecodeJob, EncodeJob};
@@ -17,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 /// version 3 replaced the predictive code by the context code (spec/context.md); version 4's
 /// context code adds least-squares prediction (spec/context.md 3.4, 3.5). All three are read;
 /// versions 3 and 4 are written, as `bitswap::encode_chunk` chooses (spec/bitswap.md 3.4).
+/// Version 5 holds one large image as tiles, each a chunk of version 2 to 4 (`tiles.rs`).
 const VERSION: u8 = 4;
 const VERSION_PATCH_CODE: u8 = 2;
 const VERSION_WEIGHTED_CONTEXT: u8 = 3;
@@ -72,6 +74,12 @@ pub struct BitswapCodec {
     scheme: Scheme,
     precisions: Precisions,
     policy: Policy,
+    /// The newest context code a chunk may use (the level's choice, `with_context`).
+    newest: context::Version,
+    /// Threads a tiled image's tiles are coded and decoded on (`with_threads`).
+    threads: usize,
+    /// The side of the tiles written (`tiles::TILE_SIDE`; `with_tile_side`).
+    tile_side: u32,
     /// Where `encode_chunks` / `decode_chunks` run the nets, batched across the chunks
     /// (`bitswap::batch`); `None`: one chunk after the other, as `encode_chunk` does.
     batch: Option<Batching>,
@@ -141,6 +149,9 @@ impl BitswapCodec {
             scheme,
             precisions,
             policy: Policy::Cheapest,
+            newest: context::Version::V4,
+            threads: 1,
+            tile_side: TILE_SIDE,
             batch: None,
         }
     }
@@ -153,6 +164,9 @@ impl BitswapCodec {
             scheme,
             precisions,
             policy: Policy::Cheapest,
+            newest: context::Version::V4,
+            threads: 1,
+            tile_side: TILE_SIDE,
             batch: None,
         }
     }
@@ -172,6 +186,28 @@ impl BitswapCodec {
     /// reads the choice from the stream, whatever the policy).
     pub fn with_policy(mut self, policy: Policy) -> BitswapCodec {
         self.policy = policy;
+        self
+    }
+
+    /// The newest context code a chunk may use: `V3` codes every chunk as version 3, a third
+    /// of version 4's decoding time for a few percent more bytes (the fast level); `V4`, the
+    /// default, lets the encoder choose (`bitswap::encode_chunk`).
+    pub fn with_context(mut self, newest: context::Version) -> BitswapCodec {
+        self.newest = newest;
+        self
+    }
+
+    /// Codes and decodes the tiles of a large image on up to `threads` threads (at most
+    /// `tiles::MAX_TILE_THREADS`). The bytes do not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> BitswapCodec {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Writes tiles of `side` (clamped to what a reader accepts) instead of `tiles::TILE_SIDE`:
+    /// for tests and fuzz seeds, which need tiled chunks of small images.
+    pub fn with_tile_side(mut self, side: u32) -> BitswapCodec {
+        self.tile_side = side.clamp(tiles::TILE_SIDE_MIN, tiles::TILE_SIDE_MAX);
         self
     }
 
@@ -214,59 +250,34 @@ impl Codec for BitswapCodec {
     }
 
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
-        let available = self.models()?;
-        let chunk = self.prepare(available, items)?;
-        let encoded = bitswap::encode_chunk(
-            &CpuNets::SINGLE,
-            &chunk.models,
-            (self.scheme, self.precisions, self.policy),
-            &chunk.planes,
-            &chunk.candidates,
-        )
-        .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-        self.finish(chunk, encoded)
+        match items {
+            [Payload::Image(img)] if tiles::writes_tiles(img.width, img.height, self.tile_side) => {
+                self.encode_tiled(img)
+            }
+            _ => self.encode_untiled(items),
+        }
     }
 
     fn encode_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
-        let Some(b) = &self.batch else {
-            return chunks.iter().map(|c| self.encode_chunk(c)).collect();
+        // Tiled images are coded by `encode_chunk` (their tiles on the threads); the rest may
+        // be batched.
+        let tiled = |c: &Vec<&Payload>| {
+            matches!(c.as_slice(), [Payload::Image(img)]
+                if tiles::writes_tiles(img.width, img.height, self.tile_side))
         };
-        let available = match self.models() {
-            Ok(a) => a,
-            Err(e) => return chunks.iter().map(|_| Err(e.clone())).collect(),
-        };
-        let mut prepared: Vec<Result<ToEncode, CodecError>> = chunks
+        if self.batch.is_none() || !chunks.iter().any(tiled) {
+            return self.encode_untiled_chunks(chunks);
+        }
+        let rest: Vec<Vec<&Payload>> = chunks.iter().filter(|c| !tiled(c)).cloned().collect();
+        let mut rest = self.encode_untiled_chunks(&rest).into_iter();
+        chunks
             .iter()
-            .map(|items| self.prepare(available, items))
-            .collect();
-        let jobs: Vec<EncodeJob> = prepared
-            .iter()
-            .flatten()
-            .map(|c| EncodeJob {
-                models: c.models.clone(),
-                images: &c.planes,
-                candidates: c.candidates.clone(),
-            })
-            .collect();
-        let mut stacks = encode_batch(
-            &*b.nets,
-            b.max_batch,
-            self.scheme,
-            self.precisions,
-            self.policy,
-            &jobs,
-        )
-        .into_iter();
-        drop(jobs);
-        prepared
-            .drain(..)
-            .map(|p| {
-                let chunk = p?;
-                let encoded = stacks
-                    .next()
-                    .expect("one stack per job")
-                    .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-                self.finish(chunk, encoded)
+            .map(|c| {
+                if tiled(c) {
+                    self.encode_chunk(c)
+                } else {
+                    rest.next().expect("one result per chunk")
+                }
             })
             .collect()
     }
@@ -279,6 +290,10 @@ impl Codec for BitswapCodec {
             let s: Vec<u64> = items.iter().map(|p| p.len() as u64).collect();
             super::shares(coded_len, &s)
         };
+        // One image (a tiled one above all) has the whole chunk: no need to weigh it.
+        if items.len() == 1 {
+            return vec![coded_len];
+        }
         let Ok(available) = self.models() else {
             return sizes();
         };
@@ -312,15 +327,37 @@ impl Codec for BitswapCodec {
     /// state; measured at 4.2 on a 1280x800 photograph and 1.8 on 512 MNIST digits), 8 bytes a
     /// byte of the chunk (the rANS message as 32-bit words, and its growth as bits come back),
     /// and 32 MiB for the nets' activations and the context code's fixed tables.
+    ///
+    /// A chunk of one image that a reader could find tiled (wider or taller than the smallest
+    /// tile side) may also hold the image itself while its tiles decode, up to
+    /// `MAX_TILE_THREADS` tiles' fixed tables at once, and one item's overhead per tile.
     fn decode_budget(&self, data_len: u64, shapes: &[ItemShape]) -> u64 {
-        super::decoded_total(shapes)
+        let decoded = super::decoded_total(shapes);
+        let base = decoded
             .saturating_mul(16)
             .saturating_add(data_len.saturating_mul(8))
             .saturating_add(32 << 20)
-            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64))
+            .saturating_add(super::ITEM_OVERHEAD.saturating_mul(shapes.len() as u64));
+        match shapes {
+            [ItemShape::Image { width, height, .. }]
+                if tiles::needs_tiles(*width, *height, TILE_SIDE_MIN) =>
+            {
+                let tiles = tiles::max_tiles(*width, *height);
+                base.saturating_add(decoded)
+                    .saturating_add((MAX_TILE_THREADS as u64 - 1) << 25)
+                    .saturating_add(super::ITEM_OVERHEAD.saturating_mul(tiles))
+            }
+            _ => base,
+        }
     }
 
     fn check_chunk(&self, data: &[u8], shapes: &[ItemShape]) -> Result<(), CodecError> {
+        if data.first() == Some(&VERSION_TILED) {
+            let (t, channels) = parse_tiled(data, shapes)?;
+            return t.tiles.iter().try_for_each(|&(tile, bytes)| {
+                self.check_chunk(bytes, &[tile_shape(tile, channels)])
+            });
+        }
         let available = self.models()?;
         // Everything `decode_chunk` checks before the stream decoder runs.
         let last = shapes.len().saturating_sub(1);
@@ -333,6 +370,12 @@ impl Codec for BitswapCodec {
         shapes: &[ItemShape],
         upto: usize,
     ) -> Result<Vec<Payload>, CodecError> {
+        if data.first() == Some(&VERSION_TILED) {
+            super::check_upto(upto, shapes.len())?;
+            return self
+                .decode_tiled(data, shapes)
+                .map(|img| vec![Payload::Image(img)]);
+        }
         let available = self.models()?;
         let c = self.parse(available, data, shapes, upto)?;
         let decoded = bitswap::decode_with_code(
@@ -350,7 +393,11 @@ impl Codec for BitswapCodec {
     }
 
     fn decode_chunks(&self, chunks: &[ChunkToDecode]) -> Vec<Result<Vec<Payload>, CodecError>> {
-        let Some(b) = &self.batch else {
+        let tiled = |c: &ChunkToDecode| c.data.first() == Some(&VERSION_TILED);
+        let Some(b) = self.batch.as_ref().filter(|_| !chunks.iter().any(tiled)) else {
+            // Tiled chunks decode their tiles on the threads (and with a batch engine, the
+            // chunks of a group that holds one go one by one: a large image's tiles are work
+            // enough).
             return chunks
                 .iter()
                 .map(|c| self.decode_chunk(c.data, c.shapes, c.upto))
@@ -391,6 +438,86 @@ impl Codec for BitswapCodec {
 }
 
 impl BitswapCodec {
+    /// A chunk of whole images (chunk versions 3 and 4).
+    fn encode_untiled(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
+        let available = self.models()?;
+        let chunk = self.prepare(available, items)?;
+        let encoded = bitswap::encode_chunk(
+            &CpuNets::SINGLE,
+            &chunk.models,
+            (self.scheme, self.precisions, self.policy),
+            &chunk.planes,
+            &chunk.candidates,
+            self.newest,
+        )
+        .map_err(|e| stream_error(e, CodecError::Unsupported))?;
+        self.finish(chunk, encoded)
+    }
+
+    /// One large image as tiles (spec/bitswap.md 2.1), each coded as a chunk of its own.
+    fn encode_tiled(&self, img: &Image) -> Result<Vec<u8>, CodecError> {
+        let ts = tiles::tiles(img.width, img.height, self.tile_side);
+        let coded = tiles::run_each(ts.len(), self.threads, |i| {
+            let t = ts[i];
+            let tile = Payload::Image(Image {
+                width: t.width,
+                height: t.height,
+                channels: img.channels,
+                pixels: tiles::crop(&img.pixels, img.width, img.channels, t),
+            });
+            self.encode_untiled(&[&tile])
+        });
+        let coded = coded.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(tiles::write(self.tile_side, &coded))
+    }
+
+    fn encode_untiled_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
+        let Some(b) = &self.batch else {
+            return chunks.iter().map(|c| self.encode_untiled(c)).collect();
+        };
+        let available = match self.models() {
+            Ok(a) => a,
+            Err(e) => return chunks.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut prepared: Vec<Result<ToEncode, CodecError>> = chunks
+            .iter()
+            .map(|items| self.prepare(available, items))
+            .collect();
+        let jobs: Vec<EncodeJob> = prepared
+            .iter()
+            .flatten()
+            .map(|c| EncodeJob {
+                models: c.models.clone(),
+                images: &c.planes,
+                candidates: c.candidates.clone(),
+            })
+            .collect();
+        let mut stacks = encode_batch(
+            &*b.nets,
+            b.max_batch,
+            self.scheme,
+            self.precisions,
+            self.policy,
+            self.newest,
+            &jobs,
+        )
+        .into_iter();
+        drop(jobs);
+        prepared
+            .drain(..)
+            .map(|p| {
+                let chunk = p?;
+                let encoded = stacks
+                    .next()
+                    .expect("one stack per job")
+                    .map_err(|e| stream_error(e, CodecError::Unsupported))?;
+                self.finish(chunk, encoded)
+            })
+            .collect()
+    }
+}
+
+impl BitswapCodec {
     /// Decodes a whole chunk and counts its patches by mode: how much of it bits-back coded (for
     /// reports such as `bench_datasets`; archives do not store it).
     pub fn mode_counts(
@@ -398,6 +525,14 @@ impl BitswapCodec {
         data: &[u8],
         shapes: &[ItemShape],
     ) -> Result<bitswap::ModeCounts, CodecError> {
+        if data.first() == Some(&VERSION_TILED) {
+            let (t, channels) = parse_tiled(data, shapes)?;
+            let mut counts = bitswap::ModeCounts::default();
+            for &(tile, bytes) in &t.tiles {
+                counts.add(self.mode_counts(bytes, &[tile_shape(tile, channels)])?);
+            }
+            return Ok(counts);
+        }
         let available = self.models()?;
         let c = self.parse(available, data, shapes, shapes.len().saturating_sub(1))?;
         let j = c.job;
@@ -412,6 +547,61 @@ impl BitswapCodec {
         )
         .map(|(_, counts)| counts)
         .map_err(|e| stream_error(e, CodecError::Corrupt))
+    }
+}
+
+/// The one image of a tiled chunk, and its tiles.
+fn parse_tiled<'a>(
+    data: &'a [u8],
+    shapes: &[ItemShape],
+) -> Result<(tiles::Tiled<'a>, u8), CodecError> {
+    let &[ItemShape::Image {
+        width,
+        height,
+        channels,
+    }] = shapes
+    else {
+        return Err(corrupt("a tiled Bit-Swap chunk holds exactly one image"));
+    };
+    Ok((tiles::parse(data, width, height)?, channels))
+}
+
+/// What a tile's chunk holds: one image of the tile's size and the image's channels.
+fn tile_shape(t: tiles::Tile, channels: u8) -> ItemShape {
+    ItemShape::Image {
+        width: t.width,
+        height: t.height,
+        channels,
+    }
+}
+
+impl BitswapCodec {
+    /// Decodes the tiles of a tiled chunk on the codec's threads and puts the image together;
+    /// the first damaged tile (in raster order) is the error reported.
+    fn decode_tiled(&self, data: &[u8], shapes: &[ItemShape]) -> Result<Image, CodecError> {
+        let (t, channels) = parse_tiled(data, shapes)?;
+        let ItemShape::Image { width, height, .. } = shapes[0] else {
+            unreachable!("parse_tiled checked it")
+        };
+        let n = width as usize * height as usize * channels as usize;
+        let image = std::sync::Mutex::new(vec![0u8; n]);
+        let results = tiles::run_each(t.tiles.len(), self.threads, |i| {
+            let (tile, bytes) = t.tiles[i];
+            let mut items = self.decode_chunk(bytes, &[tile_shape(tile, channels)], 0)?;
+            let Some(Payload::Image(img)) = items.pop() else {
+                return Err(corrupt("a tile decoded to no image"));
+            };
+            let mut out = image.lock().unwrap_or_else(|e| e.into_inner());
+            tiles::paste(&mut out, width, channels, tile, &img.pixels);
+            Ok(())
+        });
+        results.into_iter().collect::<Result<(), CodecError>>()?;
+        Ok(Image {
+            width,
+            height,
+            channels,
+            pixels: image.into_inner().unwrap_or_else(|e| e.into_inner()),
+        })
     }
 }
 

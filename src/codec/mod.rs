@@ -11,9 +11,12 @@ pub mod bitswap;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod lepton;
+mod level;
 mod registry;
+pub mod tiles;
 pub mod zstd;
 
+pub use level::Level;
 pub use registry::Registry;
 
 use std::fmt;

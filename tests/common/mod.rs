@@ -333,3 +333,24 @@ pub fn simple_archive(path: &str, content: &[u8]) -> Vec<u8> {
         &[file_member(path, content, 0, 0)],
     )
 }
+
+/// The chunk table of an archive (spec/format.md 3, 4, 4.1): (offset, length, codec) per chunk.
+pub fn chunk_table(archive: &[u8]) -> Vec<(usize, usize, u8)> {
+    let t = &archive[archive.len() - 32..];
+    let index = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    // The stored index is its raw length and one zstd frame (spec/format.md 4).
+    let ix = zstd::stream::decode_all(&archive[index + 8..archive.len() - 32]).unwrap();
+    // Packed (BSI2, format 1.4; BSI3, 1.6) or in rows (BSIX): the chunk table comes first.
+    assert!([b"BSI3", b"BSI2", b"BSIX"].contains(&&ix[0..4].try_into().unwrap()));
+    let count = u32::from_le_bytes(ix[4..8].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| {
+            let e = &ix[12 + 32 * i..12 + 32 * (i + 1)];
+            (
+                u64::from_le_bytes(e[0..8].try_into().unwrap()) as usize,
+                u64::from_le_bytes(e[8..16].try_into().unwrap()) as usize,
+                e[24],
+            )
+        })
+        .collect()
+}

@@ -240,6 +240,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         link: Vec::new(),
         image: false,
         jpeg: false,
+        alone: false,
     });
     let files = files.iter().map(|f| MemberSpec {
         path: f.path.clone(),
@@ -252,6 +253,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         image: !f.bytes.is_empty()
             && bsar::imageio::looks_storable(&f.bytes[..f.bytes.len().min(512)]),
         jpeg: bsar::imageio::looks_jpeg(&f.bytes),
+        alone: bsar::cli::alone_in_chunk(&f.bytes[..f.bytes.len().min(512)]),
     });
     dirs.chain(files).collect()
 }
