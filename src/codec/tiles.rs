@@ -7,6 +7,8 @@
 //! state of the tiles in flight only. What it costs is each tile starting its adaptation afresh.
 
 use super::CodecError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The version byte of a tiled chunk.
 pub const VERSION_TILED: u8 = 5;
@@ -146,29 +148,67 @@ pub fn parse(data: &[u8], width: u32, height: u32) -> Result<Tiled<'_>, CodecErr
     Ok(Tiled { tiles: out })
 }
 
-/// Runs `f` on every index below `n`, on at most `threads` threads (and `MAX_TILE_THREADS`),
-/// and returns the results in index order: the same whatever the thread count.
+/// Worker threads that `run_each` calls hold, across the process: with several large images
+/// coded or decoded at once (one per `-j` thread), their tiles share `MAX_TILE_THREADS` extra
+/// threads instead of each taking as many, so the tiles in flight, and their memory, stay bounded.
+static EXTRA_WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Gives back the extra workers a `run_each` took, however it ends.
+struct Workers(usize);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        EXTRA_WORKERS.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
+
+/// Takes up to `want` extra workers from the process's pool.
+fn take_workers(want: usize) -> Workers {
+    let mut got = 0;
+    while got < want {
+        let now = EXTRA_WORKERS.load(Ordering::Acquire);
+        if now >= MAX_TILE_THREADS {
+            break;
+        }
+        if EXTRA_WORKERS
+            .compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            got += 1;
+        }
+    }
+    Workers(got)
+}
+
+/// Runs `f` on every index below `n` and returns the results in index order, the same whatever
+/// the thread count: on the calling thread and up to `threads - 1` more (at most
+/// `MAX_TILE_THREADS` in all, and fewer when other calls hold the process's extra workers).
 pub fn run_each<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = threads.clamp(1, MAX_TILE_THREADS).min(n.max(1));
-    if threads == 1 {
+    let want = threads.clamp(1, MAX_TILE_THREADS).min(n.max(1)) - 1;
+    let workers = take_workers(want);
+    if workers.0 == 0 {
         return (0..n).map(f).collect();
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-            });
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
         }
+        let r = f(i);
+        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers.0 {
+            s.spawn(work);
+        }
+        work();
     });
+    drop(workers);
     results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .map(|r| r.expect("every index ran"))
         .collect()
@@ -222,6 +262,34 @@ mod tests {
         assert!(parse(&data, 256, 256).is_err());
         let nested = write(256, &[vec![VERSION_TILED], vec![4], vec![4], vec![4]]);
         assert!(parse(&nested, 300, 300).is_err());
+    }
+
+    /// Several calls at once share the process's extra workers: no more than each caller and
+    /// `MAX_TILE_THREADS` more run tiles at a time, and every call still gets all its results.
+    #[test]
+    fn concurrent_calls_share_the_extra_workers() {
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let callers = 4;
+        std::thread::scope(|s| {
+            for c in 0..callers {
+                let (running, most) = (&running, &most);
+                s.spawn(move || {
+                    let got = run_each(40, 64, |i| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        i + c
+                    });
+                    assert_eq!(got, (0..40).map(|i| i + c).collect::<Vec<_>>());
+                });
+            }
+        });
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= callers + MAX_TILE_THREADS,
+            "{most} tiles ran at once"
+        );
     }
 
     #[test]
