@@ -126,15 +126,20 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".bsar-tmp-")
-        .tempfile_in(&dir)
-        .map_err(|e| {
-            CliError(format!(
-                "{}: cannot create a temporary file: {e}",
-                dir.display()
-            ))
-        })?;
+    let (incomplete, tmp) = super::interrupt::begin(
+        || {
+            tempfile::Builder::new()
+                .prefix(".bsar-tmp-")
+                .tempfile_in(&dir)
+        },
+        |t| t.path().to_path_buf(),
+    )
+    .map_err(|e| {
+        CliError(format!(
+            "{}: cannot create a temporary file: {e}",
+            dir.display()
+        ))
+    })?;
     // Never store the archive inside itself (when it is written into a directory being archived).
     let mut skip = HashSet::new();
     for f in [Some(tmp.path()), Some(target.as_path())]
@@ -241,7 +246,8 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| CliError(format!("writing {shown}: {e}")))?;
-    tmp.persist(target)
+    incomplete
+        .finish(|| tmp.persist(target))
         .map_err(|e| CliError(format!("{shown}: {}", e.error)))?;
     // Make the rename itself durable.
     if let Ok(d) = std::fs::File::open(&dir) {

@@ -204,17 +204,25 @@ impl Extractor {
             Kind::File => {
                 self.clear_way(&path)?;
                 // create_new refuses to follow a symlink or reuse a file placed there meanwhile.
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(|e| e.to_string())?;
+                // Listed as incomplete until written, so that an interruption removes it.
+                let (incomplete, mut f) = super::interrupt::begin(
+                    || {
+                        OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .open(&path)
+                    },
+                    |_| path.clone(),
+                )
+                .map_err(|e| e.to_string())?;
                 f.write_all(content).map_err(|e| e.to_string())?;
                 f.set_permissions(Permissions::from_mode(m.mode & 0o777))
                     .map_err(|e| e.to_string())?;
                 f.set_times(FileTimes::new().set_modified(mtime))
                     .map_err(|e| e.to_string())?;
+                drop(f);
+                drop(incomplete);
             }
             Kind::Symlink => {
                 self.clear_way(&path)?;

@@ -4,6 +4,7 @@ mod args;
 mod create;
 mod device;
 mod extract;
+pub mod interrupt;
 mod list;
 pub mod manifest;
 mod models;
