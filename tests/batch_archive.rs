@@ -105,6 +105,7 @@ fn write(files: &[Vec<u8>], registry: &Registry, group: usize, threads: usize) -
         jpeg_codec: None,
         threads,
         group,
+        stream_from: 0,
     };
     let mut out = Vec::new();
     write_archive(

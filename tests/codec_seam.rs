@@ -122,6 +122,7 @@ fn a_new_codec_plugs_in_and_falls_back_to_zstd() {
         jpeg_codec: None,
         threads: 2,
         group: 0,
+        stream_from: 0,
     };
     let mut bytes = Vec::new();
     write_archive(

@@ -81,14 +81,20 @@ impl<'a> Archive<'a> {
     /// structure as the codec reads it (`Codec::check_chunk`). With `parse`, what the writer runs on
     /// what it wrote: the reader's own code, so a written archive opens.
     pub fn check_chunks(&self, registry: &Registry) -> Result<()> {
-        for ci in 0..self.index.chunks.len() {
-            self.codec_of(ci, registry)?
-                .check_chunk(self.chunk_bytes(ci)?, &self.shapes(ci))
-                .map_err(|e| {
-                    Error::Corrupt(format!("{} is damaged: {e}", self.describe_chunk(ci)))
-                })?;
-        }
-        Ok(())
+        (0..self.index.chunks.len()).try_for_each(|ci| self.check_chunk(ci, registry))
+    }
+
+    /// `check_chunks` for chunk `ci` alone.
+    pub fn check_chunk(&self, ci: usize, registry: &Registry) -> Result<()> {
+        self.codec_of(ci, registry)?
+            .check_chunk(self.chunk_bytes(ci)?, &self.shapes(ci))
+            .map_err(|e| Error::Corrupt(format!("{} is damaged: {e}", self.describe_chunk(ci))))
+    }
+
+    /// Where chunk `ci` lies in the archive: (offset, length).
+    pub fn chunk_span(&self, ci: usize) -> (u64, u64) {
+        let c = &self.index.chunks[ci];
+        (c.offset, c.len)
     }
 
     /// The codec of chunk `ci`, or why this bsar cannot decode it.
@@ -261,6 +267,83 @@ impl<'a> Archive<'a> {
         Ok(out)
     }
 
+    /// Whether member `mi` is read by streaming (`stream_member`): a file stored as bytes, alone
+    /// in a chunk whose codec decodes it as it writes it out (`Codec::streams`, for large files).
+    pub fn streams(&self, mi: usize, registry: &Registry) -> bool {
+        let m = &self.index.members[mi];
+        if m.kind != Kind::File || m.chunk == NO_CHUNK || m.content != Content::Bytes {
+            return false;
+        }
+        let c = &self.index.chunks[m.chunk as usize];
+        c.item_count == 1
+            && registry
+                .get(c.codec)
+                .is_some_and(|codec| codec.streams(m.shape()))
+    }
+
+    /// Writes member `mi`'s content (a member that `streams`) to `out` as its chunk decodes, in
+    /// memory that does not grow with its size. The chunk's CRC and the member's are checked as
+    /// the bytes pass, so a failure may come after some were written: the caller throws them
+    /// away. `release(offset, len)` is told of each stretch of the archive's bytes read for the
+    /// last time (a memory-mapped reader can drop those pages).
+    pub fn stream_member(
+        &self,
+        mi: usize,
+        registry: &Registry,
+        out: &mut dyn std::io::Write,
+        release: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
+        let m = &self.index.members[mi];
+        let ci = m.chunk as usize;
+        let c = &self.index.chunks[ci];
+        let codec = self.codec_of(ci, registry)?;
+        let data = &self.data[c.offset as usize..(c.offset + c.len) as usize];
+        let mut input = Releasing {
+            data,
+            pos: 0,
+            released: 0,
+            base: c.offset,
+            crc: crc32fast::Hasher::new(),
+            release,
+        };
+        let mut output = Hashing {
+            inner: out,
+            crc: crc32fast::Hasher::new(),
+        };
+        let decoded = codec.decode_stream(&mut input, m.shape(), &mut output);
+        if let Err(CodecError::Internal(e)) = decoded {
+            return Err(Error::Io(e));
+        }
+        // Where the decoder stopped early, the rest of the chunk still counts for its CRC, which
+        // names damage first, as `chunk_bytes` would.
+        let rest = &data[input.pos..];
+        input.crc.update(rest);
+        input.pos = data.len();
+        input.release_to(data.len());
+        if input.crc.finalize() != c.crc {
+            return Err(Error::Corrupt(format!(
+                "{} is damaged (CRC mismatch)",
+                self.describe_chunk(ci)
+            )));
+        }
+        match decoded {
+            Err(e) => {
+                return Err(Error::Corrupt(format!(
+                    "{} is damaged: {e}",
+                    self.describe_chunk(ci)
+                )))
+            }
+            Ok(()) => {}
+        }
+        match m.crc {
+            Some(crc) if output.crc.finalize() != crc => Err(Error::Corrupt(format!(
+                "member '{}' is damaged (content CRC mismatch)",
+                m.shown()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The restored content of member `mi`: file bytes, symlink target, or nothing.
     pub fn read_member(&self, mi: usize, registry: &Registry) -> Result<Vec<u8>> {
         self.read_member_restored(mi, registry).map(|r| r.content)
@@ -318,5 +401,62 @@ pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
                 Err(e) => damaged(&format!("its file does not rebuild: {e}")),
             }
         }
+    }
+}
+
+/// How much of a streamed chunk is read before it is released.
+const RELEASE_STEP: usize = 8 << 20;
+
+/// Reads a streamed chunk's bytes, hashing them, and releases them in steps once read.
+struct Releasing<'d, 'r> {
+    data: &'d [u8],
+    pos: usize,
+    released: usize,
+    /// The chunk's offset in the archive.
+    base: u64,
+    crc: crc32fast::Hasher,
+    release: &'r mut dyn FnMut(u64, u64),
+}
+
+impl Releasing<'_, '_> {
+    fn release_to(&mut self, end: usize) {
+        if end > self.released {
+            (self.release)(
+                self.base + self.released as u64,
+                (end - self.released) as u64,
+            );
+            self.released = end;
+        }
+    }
+}
+
+impl std::io::Read for Releasing<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.crc.update(&buf[..n]);
+        self.pos += n;
+        if self.pos - self.released >= RELEASE_STEP {
+            self.release_to(self.pos);
+        }
+        Ok(n)
+    }
+}
+
+/// Hashes what is written through it.
+struct Hashing<'w> {
+    inner: &'w mut dyn std::io::Write,
+    crc: crc32fast::Hasher,
+}
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

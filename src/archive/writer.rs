@@ -10,7 +10,7 @@ use super::index::{
 use super::limits::{MAX_CHUNKS, MAX_CHUNK_ITEMS, MAX_MEMBERS, MAX_PATH, MAX_WRAPPER};
 use super::par::par_map;
 use super::plan::{plan_chunks, ChunkBounds};
-use crate::codec::{CodecError, Image, Payload, Registry};
+use crate::codec::{CodecError, Image, Payload, Registry, SeekRead};
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -49,6 +49,11 @@ pub struct Loaded {
 /// Fetches the content of file member `index` (an index into the spec list).
 pub trait Source: Sync {
     fn load(&self, index: usize) -> std::result::Result<Loaded, String>;
+    /// The content of file member `index`, to be read from its start, for a member that is
+    /// streamed (`WriteOptions::stream_from`). The default loads it whole.
+    fn open(&self, index: usize) -> std::result::Result<Box<dyn SeekRead + '_>, String> {
+        Ok(Box::new(std::io::Cursor::new(self.load(index)?.bytes)))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +75,10 @@ pub struct WriteOptions {
     /// work across them, on a GPU say). 0 or 1: each chunk on its own on `threads` threads.
     /// The archive bytes do not depend on it.
     pub group: usize,
+    /// Other files (not images nor JPEGs) of this many bytes or more are streamed: each alone in
+    /// its chunk, read and coded by the bytes codec as it goes (`Codec::encode_stream`) and
+    /// written straight out, never whole in memory. 0: never.
+    pub stream_from: u64,
 }
 
 /// What was written, for summaries.
@@ -132,7 +141,29 @@ pub fn write_archive(
     } else {
         threads * 2
     };
-    for window in plan.chunks(window_len) {
+    let mut rest = &plan[..];
+    while let Some(first) = rest.first() {
+        if streamed(first, specs, opts) {
+            let mut counted = Counting {
+                inner: &mut *out,
+                len: 0,
+                crc: crc32fast::Hasher::new(),
+            };
+            let enc = stream_member(first[0], &mut counted, source, specs, registry, opts)?;
+            let (len, crc) = (counted.len, counted.crc.finalize());
+            record(&mut members, &mut chunks, &enc, offset, len, crc)?;
+            offset += len;
+            progress(enc.input);
+            rest = &rest[1..];
+            continue;
+        }
+        let n = rest
+            .iter()
+            .take(window_len)
+            .take_while(|c| !streamed(c, specs, opts))
+            .count();
+        let (window, after) = rest.split_at(n);
+        rest = after;
         let encoded = if opts.group > 1 {
             encode_group(window, source, specs, registry, opts, threads)
         } else {
@@ -140,35 +171,10 @@ pub fn write_archive(
         };
         for written in encoded {
             for enc in written? {
-                if chunks.len() as u64 >= MAX_CHUNKS {
-                    return Err(Error::Invalid(format!(
-                        "more than {MAX_CHUNKS} chunks (use larger chunk bounds)"
-                    )));
-                }
-                let chunk_index = chunks.len() as u32;
-                for (pos, &m) in enc.items.iter().enumerate() {
-                    let e = &mut members[m];
-                    e.chunk = chunk_index;
-                    e.position = pos as u32;
-                    e.size = enc.sizes[pos];
-                    e.geometry = enc.geometries[pos];
-                    if let Some(w) = &enc.wrappers[pos] {
-                        e.content = Content::Pixels;
-                        e.wrapper = w.clone();
-                    }
-                    // A byte-exact PNG's file CRC (in its wrapper) checks its pixels.
-                    e.crc = (!file_checked(WRITTEN_LAYOUT, e.content, &e.wrapper))
-                        .then_some(enc.crcs[pos]);
-                }
+                let (len, crc) = (enc.bytes.len() as u64, crc32fast::hash(&enc.bytes));
+                record(&mut members, &mut chunks, &enc, offset, len, crc)?;
                 out.write_all(&enc.bytes).map_err(io)?;
-                chunks.push(ChunkEntry {
-                    offset,
-                    len: enc.bytes.len() as u64,
-                    crc: crc32fast::hash(&enc.bytes),
-                    item_count: enc.items.len() as u32,
-                    codec: enc.codec,
-                });
-                offset += enc.bytes.len() as u64;
+                offset += len;
                 progress(enc.input);
             }
         }
@@ -189,6 +195,116 @@ pub fn write_archive(
         members,
         chunks,
         archive_len,
+    })
+}
+
+/// Enters chunk `enc`, of `len` bytes with CRC-32 `crc` at `offset`, in the chunk table and
+/// its members' entries.
+fn record(
+    members: &mut [MemberEntry],
+    chunks: &mut Vec<ChunkEntry>,
+    enc: &Encoded,
+    offset: u64,
+    len: u64,
+    crc: u32,
+) -> Result<()> {
+    if chunks.len() as u64 >= MAX_CHUNKS {
+        return Err(Error::Invalid(format!(
+            "more than {MAX_CHUNKS} chunks (use larger chunk bounds)"
+        )));
+    }
+    let chunk_index = chunks.len() as u32;
+    for (pos, &m) in enc.items.iter().enumerate() {
+        let e = &mut members[m];
+        e.chunk = chunk_index;
+        e.position = pos as u32;
+        e.size = enc.sizes[pos];
+        e.geometry = enc.geometries[pos];
+        if let Some(w) = &enc.wrappers[pos] {
+            e.content = Content::Pixels;
+            e.wrapper = w.clone();
+        }
+        // A byte-exact PNG's file CRC (in its wrapper) checks its pixels.
+        e.crc = (!file_checked(WRITTEN_LAYOUT, e.content, &e.wrapper)).then_some(enc.crcs[pos]);
+    }
+    chunks.push(ChunkEntry {
+        offset,
+        len,
+        crc,
+        item_count: enc.items.len() as u32,
+        codec: enc.codec,
+    });
+    Ok(())
+}
+
+/// Whether planned chunk `items` is a member to stream (`WriteOptions::stream_from`).
+fn streamed(items: &[usize], specs: &[MemberSpec], opts: &WriteOptions) -> bool {
+    let s = &specs[items[0]];
+    opts.stream_from > 0
+        && items.len() == 1
+        && s.size >= opts.stream_from
+        && !s.image
+        && !s.jpeg
+        && class(s, opts) == Class::Bytes
+}
+
+/// Counts and hashes what is written through it.
+struct Counting<'w> {
+    inner: &'w mut dyn Write,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.len += n as u64;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams member `m` alone into a chunk of the bytes codec, written to `out` as it is coded.
+/// Its chunk entry comes from what passed through `out`; the returned `Encoded` holds no bytes.
+fn stream_member(
+    m: usize,
+    out: &mut dyn Write,
+    source: &dyn Source,
+    specs: &[MemberSpec],
+    registry: &Registry,
+    opts: &WriteOptions,
+) -> Result<Encoded> {
+    let path = show_path(&specs[m].path);
+    let size = specs[m].size;
+    let mut input = source
+        .open(m)
+        .map_err(|e| Error::Io(format!("reading '{path}': {e}")))?;
+    let codec = registry
+        .get(opts.codec)
+        .ok_or_else(|| Error::Io(format!("'{path}': {}", not_in_build(opts.codec))))?;
+    let item = codec
+        .encode_stream(size, &mut *input, out)
+        .map_err(|e| Error::Io(format!("encoding '{path}': {e}")))?;
+    if item.len != size {
+        return Err(Error::Io(format!(
+            "'{path}' changed size while being archived ({size} bytes, then {}{})",
+            item.len,
+            if item.len > size { "+" } else { "" }
+        )));
+    }
+    Ok(Encoded {
+        items: vec![m],
+        codec: opts.codec,
+        bytes: Vec::new(),
+        sizes: vec![item.len],
+        crcs: vec![item.crc],
+        geometries: vec![Geometry::default()],
+        wrappers: vec![None],
+        input: size,
     })
 }
 
@@ -272,12 +388,14 @@ fn class(s: &MemberSpec, opts: &WriteOptions) -> Class {
 /// so the file follows archive order.
 fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     let content = |s: &MemberSpec| s.kind == Kind::File && s.size > 0;
+    let streams =
+        |s: &MemberSpec| opts.stream_from > 0 && s.size >= opts.stream_from && !s.image && !s.jpeg;
     let sizes = |c: Class| -> Vec<Option<u64>> {
         specs
             .iter()
             // A size no bound admits anything beside: the member is alone in its chunk.
             .map(|s| {
-                (content(s) && class(s, opts) == c).then_some(if s.alone {
+                (content(s) && class(s, opts) == c).then_some(if s.alone || streams(s) {
                     u64::MAX
                 } else {
                     s.size

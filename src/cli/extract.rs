@@ -72,11 +72,22 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             _ => (0, 0, 0, i),
         }
     });
+    // Large files stored alone in their chunk are streamed to disk as they decode, on this
+    // thread, rather than held whole; the workers decode the other chunks.
+    let streamed: HashSet<usize> = picked
+        .iter()
+        .copied()
+        .filter(|&i| archive.streams(i, &registry))
+        .collect();
     let mut order: Vec<(usize, usize)> = Vec::new();
     for &i in &picked {
         let m = &members[i];
         let c = m.chunk as usize;
-        if m.kind == Kind::File && m.chunk != NO_CHUNK && order.last().map(|o| o.0) != Some(c) {
+        if m.kind == Kind::File
+            && m.chunk != NO_CHUNK
+            && !streamed.contains(&i)
+            && order.last().map(|o| o.0) != Some(c)
+        {
             order.push((c, upto[c]));
         }
     }
@@ -97,6 +108,24 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
             ChunkStream::start(s, &state, &archive, &registry, &order, &reading, &restore);
         for &i in &picked {
             let m = &members[i];
+            if streamed.contains(&i) {
+                let mut why = None;
+                x.restore_file(m, &mut |f| {
+                    archive
+                        .stream_member(i, &registry, f, &mut |at, len| release(&map, at, len))
+                        .map_err(|e| why = Some(e))
+                })
+                .map_err(|e| CliError(format!("{}: {e}", m.shown())))?;
+                match why {
+                    Some(crate::archive::Error::Io(e)) => {
+                        return Err(CliError(format!("{}: {e}", m.shown())))
+                    }
+                    Some(e) => lost.member(m, m.chunk, &format!("{shown}: {e}")),
+                    None => {}
+                }
+                bar.inc(m.size);
+                continue;
+            }
             let content: &[u8] = if m.kind == Kind::File && m.chunk != NO_CHUNK {
                 match cache.get(m.chunk as usize) {
                     Ok(items) => match &items[m.position as usize] {
@@ -202,27 +231,10 @@ impl Extractor {
                 self.dirs.push((path, m.mode, mtime));
             }
             Kind::File => {
-                self.clear_way(&path)?;
-                // create_new refuses to follow a symlink or reuse a file placed there meanwhile.
-                // Listed as incomplete until written, so that an interruption removes it.
-                let (incomplete, mut f) = super::interrupt::begin(
-                    || {
-                        OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o600)
-                            .open(&path)
-                    },
-                    |_| path.clone(),
-                )
-                .map_err(|e| e.to_string())?;
-                f.write_all(content).map_err(|e| e.to_string())?;
-                f.set_permissions(Permissions::from_mode(m.mode & 0o777))
-                    .map_err(|e| e.to_string())?;
-                f.set_times(FileTimes::new().set_modified(mtime))
-                    .map_err(|e| e.to_string())?;
-                drop(f);
-                drop(incomplete);
+                self.write_file(m, &path, &mut |f| {
+                    f.write_all(content).map_err(|e| e.to_string())?;
+                    Ok(true)
+                })?;
             }
             Kind::Symlink => {
                 self.clear_way(&path)?;
@@ -230,6 +242,62 @@ impl Extractor {
                 std::os::unix::fs::symlink(target, &path).map_err(|e| e.to_string())?;
             }
         }
+        Ok(())
+    }
+
+    /// Restores file member `m`, whose content `write` writes (streaming it, say); where `write`
+    /// fails (damage found on the way), the file is removed, `Ok` is returned, and the failure
+    /// is the caller's to report.
+    fn restore_file(
+        &mut self,
+        m: &MemberEntry,
+        write: &mut dyn FnMut(&mut dyn Write) -> Result<(), ()>,
+    ) -> Result<(), String> {
+        self.make_parents(&m.path)?;
+        let path = under(&self.root, &m.path);
+        self.write_file(m, &path, &mut |f| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *f);
+            let written = write(&mut out).is_ok();
+            out.flush().map_err(|e| e.to_string())?;
+            Ok(written)
+        })
+    }
+
+    /// Creates file `path` for member `m` (never through a symlink, nor over what is there unless
+    /// overwriting), lets `write` fill it, then sets its mode and mtime. Where `write` answers
+    /// false, the file is removed instead.
+    fn write_file(
+        &self,
+        m: &MemberEntry,
+        path: &Path,
+        write: &mut dyn FnMut(&mut File) -> Result<bool, String>,
+    ) -> Result<(), String> {
+        self.clear_way(path)?;
+        // Listed as incomplete until written, so that an interruption removes it.
+        let (incomplete, mut f) = super::interrupt::begin(
+            || {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+            },
+            |_| path.to_path_buf(),
+        )
+        .map_err(|e| e.to_string())?;
+        if !write(&mut f)? {
+            drop(f);
+            let _ = fs::remove_file(path);
+            drop(incomplete);
+            return Ok(());
+        }
+        f.set_permissions(Permissions::from_mode(m.mode & 0o777))
+            .map_err(|e| e.to_string())?;
+        let mtime = to_system_time(m.mtime_sec, m.mtime_nsec);
+        f.set_times(FileTimes::new().set_modified(mtime))
+            .map_err(|e| e.to_string())?;
+        drop(f);
+        drop(incomplete);
         Ok(())
     }
 
@@ -292,6 +360,16 @@ impl Extractor {
         }
         Ok(())
     }
+}
+
+/// Drops the pages of `map` from `at` to `at + len`, read for the last time: a streamed member's
+/// chunk would otherwise stay resident, as large as the member.
+pub(super) fn release(map: &memmap2::Mmap, at: u64, len: u64) {
+    use memmap2::UncheckedAdvice;
+    // SAFETY: the map is read-only and file-backed, so dropped pages are read again from the file
+    // when touched again: no reference into the map sees other bytes.
+    let _ =
+        unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, at as usize, len as usize) };
 }
 
 fn to_system_time(sec: i64, nsec: u32) -> SystemTime {

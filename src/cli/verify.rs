@@ -49,12 +49,23 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     }
     let total: u64 = members.iter().map(|m| m.size).sum();
     let bar = bytes_bar(total, "verify");
+    // A large file alone in its chunk is decoded as a stream and checked as it passes, on this
+    // thread; the workers decode the other chunks.
+    let streamed = |ci: usize| {
+        let holders = &archive.index.chunk_members[ci];
+        holders.len() == 1 && archive.streams(holders[0] as usize, &registry)
+    };
     let all: Vec<(usize, usize)> = archive
         .index
         .chunk_members
         .iter()
         .enumerate()
         .map(|(ci, holders)| (ci, holders.len() - 1))
+        .collect();
+    let decoded: Vec<(usize, usize)> = all
+        .iter()
+        .copied()
+        .filter(|&(ci, _)| !streamed(ci))
         .collect();
     // Every chunk is checked, damaged or not, so that the report names every damaged member.
     let mut lost = super::extract::Lost::default();
@@ -73,9 +84,20 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     };
     std::thread::scope(|s| {
         let mut stream =
-            ChunkStream::start(s, &state, &archive, &registry, &all, &reading, &restore);
+            ChunkStream::start(s, &state, &archive, &registry, &decoded, &reading, &restore);
         for &(ci, _) in &all {
             let holders = &archive.index.chunk_members[ci];
+            if streamed(ci) {
+                let mi = holders[0] as usize;
+                let mut release = |at, len| super::extract::release(&map, at, len);
+                if let Err(e) =
+                    archive.stream_member(mi, &registry, &mut std::io::sink(), &mut release)
+                {
+                    lost.member(&members[mi], ci as u32, &format!("{shown}: {e}"));
+                }
+                bar.inc(members[mi].size);
+                continue;
+            }
             match stream.get(ci) {
                 Err(e) => {
                     for &m in holders {

@@ -20,6 +20,19 @@ pub use level::Level;
 pub use registry::Registry;
 
 use std::fmt;
+use std::io::{Read, Seek, Write};
+
+/// An item's bytes read from a file as they are coded (`Codec::encode_stream`): read in order,
+/// with seeks allowed for sampling.
+pub trait SeekRead: Read + Seek {}
+impl<T: Read + Seek> SeekRead for T {}
+
+/// What `Codec::encode_stream` read: its length and CRC-32, which the member table records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamedItem {
+    pub len: u64,
+    pub crc: u32,
+}
 
 /// Codec id 0 is reserved for "stored" (no compression); not shipped in format 1.0.
 pub const CODEC_STORED: u8 = 0;
@@ -224,6 +237,45 @@ pub trait Codec: Send + Sync {
     /// one after the other.
     fn encode_chunks(&self, chunks: &[Vec<&Payload>]) -> Vec<Result<Vec<u8>, CodecError>> {
         chunks.iter().map(|c| self.encode_chunk(c)).collect()
+    }
+    /// Codes one item (a file of `len` bytes, which `input` reads from its start) as a whole
+    /// chunk of one item, written to `out` as it is made, in memory that does not grow with `len`.
+    /// Returns what it read: where `input` does not hold `len` bytes, a length that is not `len`
+    /// (the chunk is then unfinished, and the caller must fail). A codec that cannot stream
+    /// answers `Unsupported` before writing anything.
+    fn encode_stream(
+        &self,
+        len: u64,
+        input: &mut dyn SeekRead,
+        out: &mut dyn Write,
+    ) -> Result<StreamedItem, CodecError> {
+        let _ = (len, input, out);
+        Err(CodecError::Unsupported(format!(
+            "{} does not stream",
+            self.name()
+        )))
+    }
+    /// Decodes a chunk of one item of `shape`, which `data` reads to its end, writing the item to
+    /// `out` as it is decoded, in memory that does not grow with its length (nor with the
+    /// chunk's); refuses an item longer or shorter than the shape, and bytes after it. What it
+    /// wrote before finding damage must be thrown away by the caller.
+    fn decode_stream(
+        &self,
+        data: &mut dyn Read,
+        shape: ItemShape,
+        out: &mut dyn Write,
+    ) -> Result<(), CodecError> {
+        let _ = (data, shape, out);
+        Err(CodecError::Unsupported(format!(
+            "{} does not stream",
+            self.name()
+        )))
+    }
+    /// Whether `decode_stream` decodes a chunk of one item of `shape` (a reader then streams it
+    /// rather than hold it whole).
+    fn streams(&self, shape: ItemShape) -> bool {
+        let _ = shape;
+        false
     }
     /// Decodes several chunks at once; result `i` is what `decode_chunk` returns for `chunks[i]`.
     fn decode_chunks(&self, chunks: &[ChunkToDecode]) -> Vec<Result<Vec<Payload>, CodecError>> {

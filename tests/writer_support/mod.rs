@@ -301,6 +301,8 @@ pub fn round_trip(
         jpeg_codec: Some(bsar::codec::CODEC_LEPTON),
         threads,
         group: 0,
+        // Files of 2 KiB and more (not images nor JPEGs) take the streamed path.
+        stream_from: 2048,
     };
     let mut out = Vec::new();
     write_archive(&mut out, &specs, &Tree(files), registry, &opts, &|_| {})
