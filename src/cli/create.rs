@@ -151,15 +151,7 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let (incomplete, tmp) = super::interrupt::begin(
-        || {
-            tempfile::Builder::new()
-                .prefix(".bsar-tmp-")
-                .tempfile_in(&dir)
-        },
-        |t| t.path().to_path_buf(),
-    )
-    .map_err(|e| {
+    let (incomplete, tmp) = super::interrupt::temporary_in(&dir).map_err(|e| {
         CliError(format!(
             "{}: cannot create a temporary file: {e}",
             dir.display()

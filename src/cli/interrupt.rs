@@ -41,6 +41,19 @@ pub fn begin<T, E>(
     Ok((Incomplete { path }, made))
 }
 
+/// A `.bsar-tmp-*` file in `dir` (what `create` and the manifest writer write before renaming),
+/// listed as incomplete.
+pub fn temporary_in(dir: &Path) -> std::io::Result<(Incomplete, tempfile::NamedTempFile)> {
+    begin(
+        || {
+            tempfile::Builder::new()
+                .prefix(".bsar-tmp-")
+                .tempfile_in(dir)
+        },
+        |t| t.path().to_path_buf(),
+    )
+}
+
 impl Incomplete {
     /// Runs `finish` (a rename into place, say) and unlists the file, both under the lock.
     pub fn finish<R>(self, finish: impl FnOnce() -> R) -> R {

@@ -173,15 +173,7 @@ pub fn write(path: &Path, shards: &[PathBuf]) -> CliResult<Manifest> {
     let mut text = serde_json::to_vec_pretty(&m).expect("a manifest serialises");
     text.push(b'\n');
     let err = |e: std::io::Error| CliError(format!("{}: {e}", path.display()));
-    let (incomplete, tmp) = super::interrupt::begin(
-        || {
-            tempfile::Builder::new()
-                .prefix(".bsar-tmp-")
-                .tempfile_in(&dir)
-        },
-        |t| t.path().to_path_buf(),
-    )
-    .map_err(err)?;
+    let (incomplete, tmp) = super::interrupt::temporary_in(&dir).map_err(err)?;
     std::fs::write(tmp.path(), &text).map_err(err)?;
     incomplete
         .finish(|| tmp.persist(path))
