@@ -18,6 +18,8 @@ and decode MB/s (MB of raw pixel bytes per second of wall clock).
     imagecodecs' 1 turns libwebp's threading on), timed per image and summed; each decode must
     equal its input exactly. A coder whose CPU time comes out well above its wall clock is named
     in a note under the table. WebP has no grey mode: grey images are given to it as RGB.
+    Palette images are given to them as RGB (they find a palette themselves), 1-bit ones as
+    8-bit grey.
   - PNG: the files as they are (decode timed with Pillow), and `optipng -o2` of them where optipng
     is on PATH (encode is optipng's wall clock; its output decoded and checked).
 Needs numpy, Pillow and imagecodecs (`pip install numpy pillow imagecodecs`).
@@ -50,6 +52,8 @@ def log(msg):
 
 def decode_png(path):
     im = Image.open(path)
+    if im.mode == "1":
+        im = im.convert("L")
     if im.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B"):
         im = im.convert("RGBA" if ("A" in im.mode or "transparency" in im.info) else "RGB")
     return np.asarray(im)
@@ -198,6 +202,10 @@ def run_optipng(images, work):
         t0 = time.perf_counter()
         back = decode_png(out)
         dec += time.perf_counter() - t0
+        # optipng may change the colour type without changing a pixel (a palette of greys
+        # written as grey): compare as RGB where the shapes differ.
+        if back.shape != arr.shape:
+            back, arr = as_rgb(back), as_rgb(arr)
         if not np.array_equal(back, arr):
             die(f"optipng: {name} changed its pixels")
         size += os.path.getsize(out)

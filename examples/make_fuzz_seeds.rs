@@ -1,12 +1,13 @@
-//! Re-makes the fuzz seeds of the Bit-Swap and Lepton chunk, index and container targets
-//! (fuzz/seeds/bitswap_chunk, lepton_chunk, index, container) with the current encoders, whenever
-//! a format changes; name the targets to re-make only theirs:
+//! Re-makes the fuzz seeds of the Bit-Swap and Lepton chunk, levels block, index and container
+//! targets (fuzz/seeds/bitswap_chunk, levels_block, lepton_chunk, index, container) with the
+//! current encoders, whenever a format changes; name the targets to re-make only theirs:
 //!
-//!     cargo run --release --example make_fuzz_seeds [bitswap_chunk|lepton_chunk|index|container]...
+//!     cargo run --release --example make_fuzz_seeds [TARGET]...
 //!
 //! Each seed follows the fuzz target's input layout: `[count/upto] [w h c] x count [chunk]`, two
 //! RGB images coded with the tiny fixture model. One seed is Bit-Swap under the default policy
-//! (it holds direct and bits-back patches), the other BB-ANS with bits-back only. Chunks of an
+//! (it holds direct and bits-back patches), the other BB-ANS with bits-back only; two hold a
+//! label image coded by the levels code, alone and beside a stream image. Chunks of an
 //! older version are kept beside them under `v2-*` and `v3-*` names, for the old decoders (copy
 //! the current seeds to the old version's names before a format change re-makes them).
 
@@ -48,12 +49,30 @@ fn image(w: u32, h: u32, seed: u32) -> Image {
     }
 }
 
+/// A label map of four colours in diagonal bands: an image for the levels code.
+fn label_image(w: u32, h: u32) -> Image {
+    const COLOURS: [[u8; 3]; 4] = [[128, 64, 128], [244, 35, 232], [70, 70, 70], [220, 220, 0]];
+    let pixels = (0..h)
+        .flat_map(|y| (0..w).map(move |x| COLOURS[((x + 2 * y) / 7 % 4) as usize]))
+        .flatten()
+        .collect();
+    Image {
+        width: w,
+        height: h,
+        channels: 3,
+        pixels,
+    }
+}
+
 fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
     let asked: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |t: &str| asked.is_empty() || asked.iter().any(|a| a == t);
     if wanted("bitswap_chunk") {
         bitswap_seeds(root);
+    }
+    if wanted("levels_block") {
+        levels_seeds(root);
     }
     if wanted("lepton_chunk") {
         lepton_seeds(root);
@@ -163,6 +182,28 @@ fn bitswap_seeds(root: &str) {
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }
+    // Images of few colours, which the levels code takes (spec/levels.md): one alone, and one
+    // beside a stream image.
+    let labels = Payload::Image(label_image(24, 18));
+    let streamed = Payload::Image(image(24, 16, 1));
+    let codec = BitswapCodec::new(vec![model.clone()], Scheme::BitSwap, DEFAULT_PRECISIONS);
+    for (name, items) in [
+        ("levels-bitswap.bin", vec![&labels]),
+        ("levels-mixed-bitswap.bin", vec![&streamed, &labels]),
+    ] {
+        let chunk = codec.encode_chunk(&items).expect("encodes");
+        let mut seed = vec![(items.len() as u8 - 1) | ((items.len() as u8 - 1) << 2)];
+        for p in &items {
+            let Payload::Image(im) = p else {
+                unreachable!()
+            };
+            seed.extend_from_slice(&[(im.width - 1) as u8, (im.height - 1) as u8, 2]);
+        }
+        seed.extend_from_slice(&chunk);
+        let path = format!("{root}/fuzz/seeds/bitswap_chunk/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
     // One 40x20 image in tiles of 16 (chunk version 5, six tiles), at each level's context code.
     let big = Payload::Image(image(40, 20, 5));
     for (name, newest) in [
@@ -178,6 +219,36 @@ fn bitswap_seeds(root: &str) {
         let mut seed = vec![0, 39, 19, 2];
         seed.extend_from_slice(&chunk);
         let path = format!("{root}/fuzz/seeds/bitswap_chunk/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
+}
+
+/// Levels blocks in the levels_block target's layout (that of bitswap_chunk): a grey label map
+/// of five values, the four-colour RGB label image and a binary image, in one block; and the
+/// binary image alone.
+fn levels_seeds(root: &str) {
+    use bsar::levels::{encode, Levels};
+    let grey: Vec<u8> = (0..24 * 18).map(|i| ((i % 24) / 5 * 40) as u8).collect();
+    let binary: Vec<u8> = (0..30 * 20)
+        .map(|i| ((i % 30) * (i / 30) % 7 == 0) as u8)
+        .collect();
+    let rgb = label_image(24, 18);
+    let images = [
+        Levels::of(24, 18, 1, &grey).unwrap(),
+        Levels::of(24, 18, 3, &rgb.pixels).unwrap(),
+        Levels::of(30, 20, 1, &binary).unwrap(),
+    ];
+    std::fs::create_dir_all(format!("{root}/fuzz/seeds/levels_block")).unwrap();
+    for (name, set) in [("three.bin", &images[..]), ("binary.bin", &images[2..])] {
+        let n = set.len() as u8;
+        let mut seed = vec![(n - 1) | ((n - 1) << 2)];
+        for l in set {
+            let c = if l.channels == 1 { 0 } else { 2 };
+            seed.extend_from_slice(&[(l.width - 1) as u8, (l.height - 1) as u8, c]);
+        }
+        seed.extend_from_slice(&encode(&set.iter().collect::<Vec<_>>()));
+        let path = format!("{root}/fuzz/seeds/levels_block/{name}");
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }

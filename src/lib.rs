@@ -1,8 +1,8 @@
 //! bsar: a lossless archiver for image datasets.
 //!
 //! Layers, top to bottom (a lower layer never imports a higher one):
-//! files -> archive (container, index, CRC) -> codec (zstd | bitswap)
-//!       -> bitswap (scheme) -> model (engine) + ans (coder)
+//! files -> archive (container, index, CRC) -> codec (zstd | bitswap | lepton)
+//!       -> bitswap (scheme) + context and levels (adaptive coders) -> model (engine) + ans (coder)
 //!
 //! Here: `cli` is the files layer (walking, extracting, the command line), `archive` the
 //! container, `codec` the chunk coders.
@@ -17,5 +17,6 @@ pub mod context;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod imageio;
+pub mod levels;
 pub mod model;
 pub mod shipped;

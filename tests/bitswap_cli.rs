@@ -1,7 +1,7 @@
 //! The Bit-Swap image path through the real binary and the shipped models: a small folder of
-//! PNG (every 8-bit colour type, odd sizes, ancillary chunks), PNM, images bsar must store as
-//! bytes (16-bit, palette) and a text file. Extraction gives PNM back byte for byte and PNG pixel
-//! for pixel with every ancillary chunk; archives do not depend on threads or the SIMD path;
+//! PNG (every 8-bit colour type, odd sizes, ancillary chunks), a palette PNG, PNM, an image bsar
+//! must store as bytes (16-bit) and a text file. Extraction gives PNM and the palette PNG back
+//! byte for byte and the other PNGs pixel for pixel with every ancillary chunk; archives do not depend on threads or the SIMD path;
 //! damage to a Bit-Swap chunk is reported on one line naming the chunk.
 //!
 //! Images are kept small: the shipped RGB model takes about 20 ms per 32x32 patch.
@@ -148,7 +148,8 @@ fn make_folder(root: &Path) -> Folder {
     ppm.extend(pixels(7, 9, 3, 9));
     ppm.extend_from_slice(b"trailing bytes");
     fs::write(d.join("rgb.ppm"), ppm).unwrap();
-    // Not images to bsar: 16-bit and palette PNGs go to zstd, byte for byte.
+    // Not an image to bsar: a 16-bit PNG goes to zstd, byte for byte. A palette PNG is coded
+    // (its indices) and rebuilt byte for byte.
     let mut deep = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut deep, 5, 4);
@@ -197,8 +198,9 @@ fn make_folder(root: &Path) -> Folder {
             "text.png",
             "grey.pgm",
             "rgb.ppm",
+            "palette.png",
         ],
-        fallback: vec!["deep16.png", "palette.png", "notes.txt"],
+        fallback: vec!["deep16.png", "notes.txt"],
     }
 }
 

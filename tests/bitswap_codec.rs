@@ -598,10 +598,43 @@ fn fuzz_seeds_are_valid_chunks() {
         decode(&codec, f.chunk, &f.shapes, f.upto).unwrap();
         seen += 1;
     }
-    // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model), two tiled
-    // ones (version 5, with tiles of version 4 and 3), and the version 3 and 2 ones kept for the
-    // old decoders.
-    assert_eq!(seen, 10);
+    // Version 4 seeds (make_fuzz_seeds, one of them with the local-linear model, two with a
+    // label image for the levels code), two tiled ones (version 5, with tiles of version 4 and
+    // 3), and the version 3 and 2 ones kept for the old decoders.
+    assert_eq!(seen, 12);
+}
+
+/// The levels_block fuzz target's seeds are valid blocks under its framing (that of
+/// bitswap_chunk, channels 1 or 2 meaning one sample a value, 3 or 4 three).
+#[test]
+fn levels_fuzz_seeds_are_valid_blocks() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/levels_block");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let f = fuzz_framing::image_items(&data).unwrap();
+        let shapes: Vec<bsar::levels::Shape> = f
+            .shapes
+            .iter()
+            .map(|s| match *s {
+                ItemShape::Image {
+                    width,
+                    height,
+                    channels,
+                } => bsar::levels::Shape {
+                    width: width as usize,
+                    height: height as usize,
+                    channels: if channels <= 2 { 1 } else { 3 },
+                },
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(f.upto, shapes.len() - 1, "seeds decode the whole block");
+        let images = bsar::levels::decode(f.chunk, &shapes, f.upto).unwrap();
+        assert_eq!(images.len(), shapes.len());
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
 }
 
 /// Every policy decodes exactly; seeding replaces the initial bits (no supply words read) on

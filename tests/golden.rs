@@ -5,6 +5,8 @@
 //!   1.6; 1.5 and 1.6 with Bit-Swap chunk version 4) from
 //!   tests/fixtures/exact, must extract to the fixtures byte for byte, for ever
 //!   (decoders);
+//! - `levels-*-1.7.bsar` (levels and tiles) and `palette-1.8.bsar` (palette and sub-8-bit PNGs,
+//!   the levels code), likewise for their fixtures;
 //! - `tests/golden/records.txt` holds the SHA-256 of each fixture's byte-exact PNG record and
 //!   Lepton data: what this build writes must be what was written then (encoders).
 //!
@@ -151,6 +153,50 @@ fn the_level_golden_archives_extract_to_their_fixtures() {
             }
         }
     }
+}
+
+/// Format 1.8: palette and 1, 2 and 4-bit PNGs, interlaced or not, label maps and masks
+/// (tests/fixtures/palette) as pixels, rebuilt byte for byte; the images of few values are coded
+/// by the levels code (spec/levels.md), which the chunks' flags name (bit 4).
+#[test]
+fn the_palette_golden_archive_extracts_to_its_fixtures() {
+    let fixtures = here().join("fixtures/palette");
+    let golden = here().join("golden/palette-1.8.bsar");
+    if writing() && !golden.exists() {
+        let (g, dir) = (golden.to_str().unwrap(), here().join("fixtures"));
+        ok(&dir, &["create", "-q", g, "palette"]);
+        eprintln!("golden: wrote {}", golden.display());
+    }
+    let g = golden.to_str().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), &["verify", "-q", g]);
+    ok(t.path(), &["extract", "-q", g]);
+    let pngs = files(&fixtures);
+    for p in &pngs {
+        let back = t.path().join("palette").join(p.file_name().unwrap());
+        assert!(
+            fs::read(p).unwrap() == fs::read(&back).unwrap(),
+            "{}",
+            back.display()
+        );
+    }
+    let listing = String::from_utf8(ok(t.path(), &["list", "-l", g]).stdout).unwrap();
+    let coded = listing.lines().filter(|l| l.contains(" bitswap+ ")).count();
+    assert_eq!(coded, pngs.len(), "every fixture as pixels:\n{listing}");
+    let bytes = fs::read(&golden).unwrap();
+    let levelled = common::chunk_table(&bytes)
+        .into_iter()
+        .filter(|c| c.2 == 2)
+        .any(|(off, _, _)| {
+            let chunk = &bytes[off..];
+            let flags_at = 5 + 32 * chunk[4] as usize;
+            let flags = match chunk[flags_at] {
+                0 => &chunk[flags_at + 1..flags_at + 2],
+                _ => &chunk[flags_at + 1..flags_at + 1 + pngs.len()],
+            };
+            flags.iter().any(|f| f & 0x10 != 0)
+        });
+    assert!(levelled, "some images are coded by the levels code");
 }
 
 fn golden_archive_extracts(golden: &Path) {

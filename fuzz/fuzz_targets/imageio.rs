@@ -55,7 +55,10 @@ fuzz_target!(|data: &[u8]| {
         file
     );
     if wrapper.byte_exact() {
-        assert_eq!(file, data, "PNM comes back byte for byte");
+        assert_eq!(
+            file, data,
+            "a byte-exact wrapper (PNM, palette PNG) gives back the file"
+        );
     } else {
         assert_eq!(wrapper.file_len(0), Some(data.len() as u64));
     }

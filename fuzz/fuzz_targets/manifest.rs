@@ -11,8 +11,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((m, paths)) = bsar::cli::manifest::parse(data, dir) {
         assert_eq!(m.shards.len(), paths.len());
         for (s, p) in m.shards.iter().zip(&paths) {
-            let rel = p.strip_prefix(dir).expect("a shard lies in the manifest's directory");
-            assert!(rel.components().all(|c| matches!(c, Component::Normal(_))), "{p:?}");
+            let rel = p
+                .strip_prefix(dir)
+                .expect("a shard lies in the manifest's directory");
+            assert!(
+                rel.components().all(|c| matches!(c, Component::Normal(_))),
+                "{p:?}"
+            );
             assert!(u32::from_str_radix(&s.crc32, 16).is_ok() && s.crc32.len() == 8);
         }
     }

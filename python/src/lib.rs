@@ -72,10 +72,14 @@ impl RawArchive {
     fn pixels(&self, m: &MemberEntry, content: Vec<u8>) -> Result<(Vec<u8>, Shape), String> {
         if m.content == Content::Pixels {
             let g = m.geometry;
-            return Ok((content, (g.height, g.width, g.channels)));
+            let pixels = file_samples(m, content).map_err(|e| format!("{}: {e}", self.path))?;
+            return Ok((pixels, (g.height, g.width, g.channels)));
         }
         match bsar::imageio::decode(&content) {
-            Some((r, _)) => Ok((r.pixels, (r.height, r.width, r.channels))),
+            Some((mut r, w)) => {
+                bsar::imageio::file_samples(&w, &mut r.pixels);
+                Ok((r.pixels, (r.height, r.width, r.channels)))
+            }
             None => Err(format!(
                 "{}: member '{}' is not an 8-bit PNG or PNM image",
                 self.path,
@@ -96,11 +100,13 @@ impl RawArchive {
             let m = &self.archive.members()[mi as usize];
             let g = m.geometry;
             if g.channels > 0 && m.content == Content::Pixels {
-                out.push((mi as usize, content, Some((g.height, g.width, g.channels))));
-            } else if let Some((r, _)) = (g.channels > 0)
+                let pixels = file_samples(m, content).map_err(|e| format!("{}: {e}", self.path))?;
+                out.push((mi as usize, pixels, Some((g.height, g.width, g.channels))));
+            } else if let Some((mut r, w)) = (g.channels > 0)
                 .then(|| bsar::imageio::decode(&content))
                 .flatten()
             {
+                bsar::imageio::file_samples(&w, &mut r.pixels);
                 out.push((mi as usize, r.pixels, Some((r.height, r.width, r.channels))));
             } else {
                 out.push((mi as usize, content, None));
@@ -108,6 +114,14 @@ impl RawArchive {
         }
         Ok(out)
     }
+}
+
+/// An image member's decoded pixels as its file holds them (a palette PNG's indices).
+fn file_samples(m: &MemberEntry, mut pixels: Vec<u8>) -> Result<Vec<u8>, String> {
+    let wrapper = bsar::imageio::Wrapper::from_bytes(&m.wrapper)
+        .map_err(|e| format!("member '{}': {e}", m.shown()))?;
+    bsar::imageio::file_samples(&wrapper, &mut pixels);
+    Ok(pixels)
 }
 
 fn header(m: &MemberEntry) -> bsar::imageio::Header {

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import bsar
-from conftest import pillow_array, write_tree
+from conftest import photo_like, pillow_array, write_tree
 
 
 def make(tmp_path, names, **options):
@@ -40,6 +40,27 @@ def test_read_and_image_equal_the_files_and_pillow(tree):
         a.read("nope")
     with pytest.raises(bsar.BsarError, match="not an image"):
         a.image("imgs/labels.csv")
+
+
+def test_palette_and_one_bit_images_give_the_files_samples(tmp_path):
+    from PIL import Image
+
+    os.makedirs(tmp_path / "imgs")
+    photo = Image.fromarray(photo_like(40, 48, 3, 7), "RGB")
+    names = ["imgs/p16.png", "imgs/p256.png", "imgs/mask.png"]
+    photo.quantize(16).save(tmp_path / names[0])
+    photo.quantize(256, dither=Image.Dither.NONE).save(tmp_path / names[1])
+    photo.convert("L").convert("1").save(tmp_path / names[2])
+    a = make(tmp_path, names)
+    for name in names:
+        path = tmp_path / name
+        want = pillow_array(path).astype(np.uint8)  # palette indices; 0 and 1 for 1-bit
+        np.testing.assert_array_equal(a.image(name), want)
+        assert a.read(name) == open(path, "rb").read(), name
+    # Chunk by chunk too, as the data loaders read.
+    seen = {name: img for name, img in a.iter_images()}
+    for name in names:
+        np.testing.assert_array_equal(seen[name], pillow_array(tmp_path / name).astype(np.uint8))
 
 
 def test_iter_images_gives_every_image_once_in_chunk_order(tree):

@@ -11,6 +11,7 @@ use crate::bitswap::{
     self, CpuNets, DirectCode, Encoded, Nets, Planes, PlanesShape, Policy, Precisions, Scheme,
 };
 use crate::context;
+use crate::levels::{self, Levels, LevelsModel};
 use crate::model::{short_id, Model};
 use std::sync::{Arc, OnceLock};
 
@@ -49,6 +50,10 @@ const FLAGS_EACH: u8 = 1;
 const ALPHA_NONE: u8 = 0;
 const ALPHA_OPAQUE: u8 = 1;
 const ALPHA_PLANE: u8 = 2;
+/// Flags bit 4: the image's colour planes are coded by the levels code (`spec/levels.md`), in the
+/// chunk's levels block, not in the stream. Bits 5 to 7 are zero.
+const LEVELS: u8 = 1 << 4;
+const FLAGS_UNUSED: u8 = 0xE0;
 /// zstd level for alpha planes: they are rare and small next to the colour planes.
 const ALPHA_LEVEL: i32 = 19;
 
@@ -284,7 +289,9 @@ impl Codec for BitswapCodec {
 
     /// Shares by each image's predictive-code cost (`bitswap::estimate`), which follows what an
     /// image costs in the stream far better than its size does: a noisy image sharing a chunk
-    /// with smooth ones is charged its own bits, not theirs. Alpha planes count at 8 bits a sample.
+    /// with smooth ones is charged its own bits, not theirs. An image of few values is weighed
+    /// by the cost of the code that took it (levels or context, both measured by `prepare`).
+    /// Alpha planes count at 8 bits a sample.
     fn item_shares(&self, items: &[&Payload], coded_len: u64) -> Vec<u64> {
         let sizes = || {
             let s: Vec<u64> = items.iter().map(|p| p.len() as u64).collect();
@@ -297,19 +304,28 @@ impl Codec for BitswapCodec {
         let Ok(available) = self.models() else {
             return sizes();
         };
-        let Ok(chunk) = self.prepare(available, items) else {
+        let Ok(chunk) = self.prepare(available, items, self.policy == Policy::Cheapest) else {
             return sizes();
         };
+        let mut stream_costs = chunk.planes.iter().map(|planes| {
+            let patch = chunk.models[planes.model].config().patch;
+            bitswap::estimate::predictive_cost(planes, patch, self.precisions.pixel)
+        });
         let weights: Vec<u64> = chunk
-            .planes
+            .images
             .iter()
             .zip(items)
-            .zip(&chunk.alpha_modes)
-            .map(|((planes, item), &alpha_mode)| {
-                let patch = chunk.models[planes.model].config().patch;
-                let colour =
-                    bitswap::estimate::predictive_cost(planes, patch, self.precisions.pixel);
-                let alpha = if alpha_mode == ALPHA_PLANE {
+            .map(|(image, item)| {
+                // The context code's cost, where it was measured, is closer to what the stream
+                // charges than the predictive code's estimate.
+                let colour = match &image.choice {
+                    Choice::Levels(_, cost) => *cost,
+                    Choice::Stream(measured) => {
+                        let estimate = stream_costs.next().expect("one per stream image");
+                        measured.unwrap_or(estimate)
+                    }
+                };
+                let alpha = if image.alpha_mode == ALPHA_PLANE {
                     let Payload::Image(img) = item else {
                         unreachable!()
                     };
@@ -378,18 +394,21 @@ impl Codec for BitswapCodec {
         }
         let available = self.models()?;
         let c = self.parse(available, data, shapes, upto)?;
-        let decoded = bitswap::decode_with_code(
-            &bitswap::CpuNets::SINGLE,
-            &c.job.models,
-            c.job.scheme,
-            c.job.prec,
-            c.job.stack,
-            &c.job.shapes,
-            upto,
-            c.job.code,
-        )
-        .map_err(|e| stream_error(e, CodecError::Corrupt))?;
-        Ok(assemble(decoded, shapes, &c.flags, &c.alpha))
+        let decoded = match c.job.shapes.is_empty() {
+            true => Vec::new(),
+            false => bitswap::decode_with_code(
+                &bitswap::CpuNets::SINGLE,
+                &c.job.models,
+                c.job.scheme,
+                c.job.prec,
+                c.job.stack,
+                &c.job.shapes,
+                c.job.upto,
+                c.job.code,
+            )
+            .map_err(|e| stream_error(e, CodecError::Corrupt))?,
+        };
+        assemble(decoded, &c.rest, shapes, upto)
     }
 
     fn decode_chunks(&self, chunks: &[ChunkToDecode]) -> Vec<Result<Vec<Payload>, CodecError>> {
@@ -416,8 +435,12 @@ impl Codec for BitswapCodec {
         for p in parsed.drain(..) {
             match p {
                 Ok(c) => {
-                    jobs.push(c.job);
-                    rest.push(Ok((c.flags, c.alpha)));
+                    // A chunk whose images are all coded by levels has no stream to decode.
+                    let streamed = !c.job.shapes.is_empty();
+                    if streamed {
+                        jobs.push(c.job);
+                    }
+                    rest.push(Ok((c.rest, streamed)));
                 }
                 Err(e) => rest.push(Err(e)),
             }
@@ -426,12 +449,15 @@ impl Codec for BitswapCodec {
         rest.into_iter()
             .zip(chunks)
             .map(|(r, c)| {
-                let (flags, alpha) = r?;
-                let planes = decoded
-                    .next()
-                    .expect("one result per job")
-                    .map_err(|e| stream_error(e, CodecError::Corrupt))?;
-                Ok(assemble(planes, c.shapes, &flags, &alpha))
+                let (rest, streamed) = r?;
+                let planes = match streamed {
+                    true => decoded
+                        .next()
+                        .expect("one result per job")
+                        .map_err(|e| stream_error(e, CodecError::Corrupt))?,
+                    false => Vec::new(),
+                };
+                assemble(planes, &rest, c.shapes, c.upto)
             })
             .collect()
     }
@@ -441,17 +467,42 @@ impl BitswapCodec {
     /// A chunk of whole images (chunk versions 3 and 4).
     fn encode_untiled(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
         let available = self.models()?;
-        let chunk = self.prepare(available, items)?;
-        let encoded = bitswap::encode_chunk(
-            &CpuNets::SINGLE,
-            &chunk.models,
-            (self.scheme, self.precisions, self.policy),
-            &chunk.planes,
-            &chunk.candidates,
-            self.newest,
-        )
-        .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-        self.finish(chunk, encoded)
+        let mut best: Option<Vec<u8>> = None;
+        for chunk in self.variants(available, items)? {
+            let encoded = match chunk.planes.is_empty() {
+                true => self.no_stream(&chunk),
+                false => bitswap::encode_chunk(
+                    &CpuNets::SINGLE,
+                    &chunk.models,
+                    (self.scheme, self.precisions, self.policy),
+                    &chunk.planes,
+                    &chunk.candidates,
+                    self.newest,
+                )
+                .map_err(|e| stream_error(e, CodecError::Unsupported))?,
+            };
+            best = shorter(best, self.finish(chunk, encoded)?);
+        }
+        Ok(best.expect("at least one variant"))
+    }
+
+    /// The ways to code a chunk's items, each to be coded in full and the shortest kept (the
+    /// first on a tie): every image in the stream; and, where the levels code takes some
+    /// images (`choose_codes`), those images by levels. The second is not always shorter: the
+    /// choice weighs levels against the context code, and the stream may do better still where
+    /// a model pays (bits-back on digits).
+    fn variants<'m>(
+        &self,
+        available: &'m [Arc<Model>],
+        items: &[&Payload],
+    ) -> Result<Vec<ToEncode<'m>>, CodecError> {
+        // A policy that fixes the patches' mode (bits-back only, direct only) is for measuring
+        // the stream: the levels code stays out of it.
+        let with_levels = self.prepare(available, items, self.policy == Policy::Cheapest)?;
+        if with_levels.images.iter().all(|i| i.levels().is_none()) {
+            return Ok(vec![with_levels]);
+        }
+        Ok(vec![self.prepare(available, items, false)?, with_levels])
     }
 
     /// One large image as tiles (spec/bitswap.md 2.1), each coded as a chunk of its own.
@@ -479,13 +530,15 @@ impl BitswapCodec {
             Ok(a) => a,
             Err(e) => return chunks.iter().map(|_| Err(e.clone())).collect(),
         };
-        let mut prepared: Vec<Result<ToEncode, CodecError>> = chunks
+        let mut prepared: Vec<Result<Vec<ToEncode>, CodecError>> = chunks
             .iter()
-            .map(|items| self.prepare(available, items))
+            .map(|items| self.variants(available, items))
             .collect();
         let jobs: Vec<EncodeJob> = prepared
             .iter()
             .flatten()
+            .flatten()
+            .filter(|c| !c.planes.is_empty())
             .map(|c| EncodeJob {
                 models: c.models.clone(),
                 images: &c.planes,
@@ -506,14 +559,36 @@ impl BitswapCodec {
         prepared
             .drain(..)
             .map(|p| {
-                let chunk = p?;
-                let encoded = stacks
-                    .next()
-                    .expect("one stack per job")
-                    .map_err(|e| stream_error(e, CodecError::Unsupported))?;
-                self.finish(chunk, encoded)
+                let mut best = None;
+                // Every variant takes its stack, whether or not an earlier one failed.
+                let mut failed = None;
+                for chunk in p? {
+                    let encoded = match chunk.planes.is_empty() {
+                        true => Ok(self.no_stream(&chunk)),
+                        false => stacks
+                            .next()
+                            .expect("one stack per job")
+                            .map_err(|e| stream_error(e, CodecError::Unsupported)),
+                    };
+                    match encoded.and_then(|e| self.finish(chunk, e)) {
+                        Ok(bytes) => best = shorter(best, bytes),
+                        Err(e) => failed = failed.or(Some(e)),
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(best.expect("at least one variant")),
+                }
             })
             .collect()
+    }
+}
+
+/// The shorter of two codings of a chunk, the first on a tie.
+fn shorter(best: Option<Vec<u8>>, next: Vec<u8>) -> Option<Vec<u8>> {
+    match best {
+        Some(b) if b.len() <= next.len() => Some(b),
+        _ => Some(next),
     }
 }
 
@@ -536,6 +611,9 @@ impl BitswapCodec {
         let available = self.models()?;
         let c = self.parse(available, data, shapes, shapes.len().saturating_sub(1))?;
         let j = c.job;
+        if j.shapes.is_empty() {
+            return Ok(bitswap::ModeCounts::default());
+        }
         bitswap::decode_counting(
             &bitswap::CpuNets::SINGLE,
             &j.models,
@@ -607,10 +685,18 @@ impl BitswapCodec {
 
 /// A chunk parsed and checked, ready for the stream decoder.
 struct ToDecode<'m> {
+    /// The stream's images (those not coded by levels); no shapes when there are none.
     job: DecodeJob<'m>,
+    rest: Rest,
+}
+
+/// What a chunk holds besides its stream: everything `assemble` needs.
+struct Rest {
     /// One flags byte per image.
     flags: Vec<u8>,
     alpha: Vec<u8>,
+    /// The levels block and the shapes of the images it holds, in order.
+    levels: Option<(Vec<u8>, Vec<levels::Shape>)>,
 }
 
 impl BitswapCodec {
@@ -648,6 +734,8 @@ impl BitswapCodec {
             .map_err(|e| corrupt(format!("Bit-Swap chunk: {e}")))?;
         // Shapes and flags must agree before anything is allocated.
         let mut plane_shapes = Vec::with_capacity(shapes.len());
+        let mut level_shapes = Vec::new();
+        let mut stream_upto = 0;
         let mut alpha_len = 0u64;
         for (i, (shape, &flag)) in shapes.iter().zip(&header.flags).enumerate() {
             let ItemShape::Image {
@@ -662,8 +750,12 @@ impl BitswapCodec {
             };
             let (colour, has_alpha) = split_channels(channels)
                 .ok_or_else(|| corrupt(format!("item {i}: {channels} channels")))?;
-            let (slot, mode) = ((flag & 3) as usize, flag >> 2);
-            if slot >= models.len() || mode > ALPHA_PLANE || (mode != ALPHA_NONE) != has_alpha {
+            let (slot, mode) = ((flag & 3) as usize, flag >> 2 & 3);
+            if flag & FLAGS_UNUSED != 0
+                || slot >= models.len()
+                || mode > ALPHA_PLANE
+                || (mode != ALPHA_NONE) != has_alpha
+            {
                 return Err(corrupt(format!("item {i}: invalid flags {flag:#04x}")));
             }
             if models[slot].config().channels != colour {
@@ -673,6 +765,17 @@ impl BitswapCodec {
             }
             if mode == ALPHA_PLANE {
                 alpha_len += width as u64 * height as u64;
+            }
+            if flag & LEVELS != 0 {
+                level_shapes.push(levels::Shape {
+                    width: width as usize,
+                    height: height as usize,
+                    channels: colour,
+                });
+                continue;
+            }
+            if i <= upto {
+                stream_upto = plane_shapes.len();
             }
             plane_shapes.push(PlanesShape {
                 width: width as usize,
@@ -701,6 +804,10 @@ impl BitswapCodec {
                 stack.lanes()
             )));
         }
+        // With every image coded by levels, the stream is empty (spec/bitswap.md 2).
+        if plane_shapes.is_empty() && stack.check_initial() != Ok(0) {
+            return Err(corrupt("coded stream: data but no image to decode"));
+        }
         Ok(ToDecode {
             job: DecodeJob {
                 models,
@@ -708,25 +815,41 @@ impl BitswapCodec {
                 prec: precisions,
                 stack,
                 shapes: plane_shapes,
-                upto,
+                upto: stream_upto,
                 code: header.code,
             },
-            flags: header.flags,
-            alpha,
+            rest: Rest {
+                flags: header.flags,
+                alpha,
+                levels: header.levels.map(|b| (b.to_vec(), level_shapes)),
+            },
         })
     }
 }
 
-/// The decoded images as payloads, alpha joined back.
+/// Items `0..=upto` as payloads: the stream's decoded images and the levels block's, in item
+/// order, alpha joined back.
 fn assemble(
     decoded: Vec<Planes>,
+    rest: &Rest,
     shapes: &[ItemShape],
-    flags: &[u8],
-    alpha: &[u8],
-) -> Vec<Payload> {
+    upto: usize,
+) -> Result<Vec<Payload>, CodecError> {
+    let wanted = rest.flags[..=upto]
+        .iter()
+        .filter(|&&f| f & LEVELS != 0)
+        .count();
+    let mut levelled = match (&rest.levels, wanted) {
+        (Some((block, level_shapes)), 1..) => {
+            levels::decode(block, level_shapes, wanted - 1).map_err(|e| corrupt(e.to_string()))?
+        }
+        _ => Vec::new(),
+    }
+    .into_iter();
+    let mut decoded = decoded.into_iter();
     let mut alpha_at = 0;
-    let mut out = Vec::with_capacity(decoded.len());
-    for ((planes, shape), &flag) in decoded.into_iter().zip(shapes).zip(flags) {
+    let mut out = Vec::with_capacity(upto + 1);
+    for (shape, &flag) in shapes.iter().zip(&rest.flags).take(upto + 1) {
         let ItemShape::Image {
             width,
             height,
@@ -735,14 +858,19 @@ fn assemble(
         else {
             unreachable!()
         };
+        let (colour, _) = split_channels(channels).expect("checked by parse");
+        let samples = match flag & LEVELS {
+            0 => decoded.next().expect("the stream's images").samples,
+            _ => levelled.next().expect("the levels block's images"),
+        };
         let n = width as usize * height as usize;
-        let pixels = match flag >> 2 {
-            ALPHA_NONE => planes.samples,
-            ALPHA_OPAQUE => join_alpha(&planes.samples, &vec![255; n], planes.channels),
+        let pixels = match flag >> 2 & 3 {
+            ALPHA_NONE => samples,
+            ALPHA_OPAQUE => join_alpha(&samples, &vec![255; n], colour),
             _ => {
-                let a = &alpha[alpha_at..alpha_at + n];
+                let a = &rest.alpha[alpha_at..alpha_at + n];
                 alpha_at += n;
-                join_alpha(&planes.samples, a, planes.channels)
+                join_alpha(&samples, a, colour)
             }
         };
         out.push(Payload::Image(Image {
@@ -752,31 +880,63 @@ fn assemble(
             pixels,
         }));
     }
-    out
+    Ok(out)
 }
 
 /// A chunk's images ready for the stream, and what its header needs.
 struct ToEncode<'m> {
     /// The candidate models: those the images name first, then those that may stand in for them.
     models: Vec<&'m Model>,
+    /// The stream's images: those the levels code does not take.
     planes: Vec<Planes>,
     /// Per slot of `models`, the slots that may code its images in its place.
     candidates: Vec<Vec<usize>>,
-    /// Per image: `ALPHA_NONE`, `ALPHA_OPAQUE` or `ALPHA_PLANE`.
-    alpha_modes: Vec<u8>,
+    /// Every image, in item order.
+    images: Vec<ToCode>,
     alpha_planes: Vec<u8>,
+}
+
+/// How one image of a chunk is coded.
+struct ToCode {
+    /// `ALPHA_NONE`, `ALPHA_OPAQUE` or `ALPHA_PLANE`.
+    alpha_mode: u8,
+    /// The slot of the model it names.
+    slot: usize,
+    choice: Choice,
+}
+
+/// Which code takes an image's colour planes, and what it costs where that was measured.
+enum Choice {
+    /// The stream, with the context code's cost where the levels code was weighed against it
+    /// (1/65536 bits).
+    Stream(Option<u64>),
+    /// The levels code: the levels, and their cost with the table (1/65536 bits).
+    Levels(Levels, u64),
+}
+
+impl ToCode {
+    fn levels(&self) -> Option<&Levels> {
+        match &self.choice {
+            Choice::Levels(l, _) => Some(l),
+            Choice::Stream(_) => None,
+        }
+    }
 }
 
 impl BitswapCodec {
     /// Splits the items into colour planes and alpha, names each image's model and the
     /// candidates that may stand in for it, and checks the precisions against the models.
+    /// With `levels`, an image of few distinct values goes to the levels code where that costs
+    /// less than the context code would (`choose_codes`).
     fn prepare<'m>(
         &self,
         available: &'m [Arc<Model>],
         items: &[&Payload],
+        levels: bool,
     ) -> Result<ToEncode<'m>, CodecError> {
         let mut used: Vec<usize> = Vec::new();
         let mut alpha_modes = Vec::with_capacity(items.len());
+        let mut slots = Vec::with_capacity(items.len());
         let mut planes = Vec::with_capacity(items.len());
         let mut alpha_planes = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -809,6 +969,7 @@ impl BitswapCodec {
                 (img.pixels.clone(), ALPHA_NONE)
             };
             alpha_modes.push(alpha_mode);
+            slots.push(slot);
             planes.push(Planes {
                 width: img.width as usize,
                 height: img.height as usize,
@@ -817,6 +978,22 @@ impl BitswapCodec {
                 model: slot,
             });
         }
+        let choices = match levels {
+            true => self.choose_codes(&planes, available, &used),
+            false => planes.iter().map(|_| Choice::Stream(None)).collect(),
+        };
+        let images: Vec<ToCode> = alpha_modes
+            .into_iter()
+            .zip(slots)
+            .zip(choices)
+            .map(|((alpha_mode, slot), choice)| ToCode {
+                alpha_mode,
+                slot,
+                choice,
+            })
+            .collect();
+        let mut levelled = images.iter().map(|i| i.levels().is_some());
+        planes.retain(|_| !levelled.next().expect("one per image"));
         // Every other available model of a named one's grid competes for its images.
         let named = used.len();
         let mut candidates = vec![Vec::new(); named];
@@ -839,13 +1016,73 @@ impl BitswapCodec {
             models,
             planes,
             candidates,
-            alpha_modes,
+            images,
             alpha_planes,
         })
     }
 
+    /// Which code takes each image's colour planes. An image of few enough distinct values
+    /// goes to the levels code where that costs less than the context code would in the
+    /// chunk's stream: both are measured image by image in item order, each with the state the
+    /// images before it left (the context code learns only the stream's images, the levels code
+    /// only its own). Chunks without such images cost nothing to decide.
+    fn choose_codes(
+        &self,
+        planes: &[Planes],
+        available: &[Arc<Model>],
+        used: &[usize],
+    ) -> Vec<Choice> {
+        let levels: Vec<Option<Levels>> = planes
+            .iter()
+            .map(|p| Levels::of(p.width, p.height, p.channels, &p.samples))
+            .collect();
+        if levels.iter().all(Option::is_none) {
+            return planes.iter().map(|_| Choice::Stream(None)).collect();
+        }
+        let mut context = context::ContextModel::new(self.newest);
+        let mut state = LevelsModel::default();
+        let prec = self.precisions.pixel;
+        planes
+            .iter()
+            .zip(levels)
+            .map(|(p, l)| {
+                let patch = available[used[p.model]].config().patch;
+                let dims = (p.width, p.height, p.channels);
+                let Some(l) = l else {
+                    context::image_cost(&mut context, dims, patch, prec, &p.samples);
+                    return Choice::Stream(None);
+                };
+                let mut after = state.clone();
+                let cost =
+                    levels::cost(&mut after, &l) + ((levels::table_len(&l) as u64 * 8) << 16);
+                let mut learnt = context.clone();
+                let direct = context::image_cost(&mut learnt, dims, patch, prec, &p.samples);
+                if cost < direct {
+                    state = after;
+                    Choice::Levels(l, cost)
+                } else {
+                    context = learnt;
+                    Choice::Stream(Some(direct))
+                }
+            })
+            .collect()
+    }
+
+    /// What `bitswap::encode_chunk` gives for a chunk without stream images: an empty stream,
+    /// each model standing for itself.
+    fn no_stream(&self, chunk: &ToEncode) -> Encoded {
+        Encoded {
+            stack: Stack::new(1),
+            code: match self.newest {
+                context::Version::V3 => DirectCode::Context(context::Version::V3),
+                context::Version::V4 => DirectCode::LATEST,
+            },
+            chosen: (0..chunk.models.len()).collect(),
+        }
+    }
+
     /// The chunk bytes: header (listing only the models that coded the chunk, in the order they
-    /// first code an image), alpha block, coded stream.
+    /// first code an image), alpha block, levels block, coded stream.
     fn finish(&self, chunk: ToEncode, encoded: Encoded) -> Result<Vec<u8>, CodecError> {
         let Encoded {
             stack,
@@ -854,22 +1091,21 @@ impl BitswapCodec {
         } = encoded;
         let ToEncode {
             models: candidates,
-            planes,
-            alpha_modes,
+            images,
             alpha_planes,
             ..
         } = chunk;
         let mut coded: Vec<usize> = Vec::new();
-        let flags: Vec<u8> = planes
+        let flags: Vec<u8> = images
             .iter()
-            .zip(&alpha_modes)
-            .map(|(p, &alpha_mode)| {
-                let m = chosen[p.model];
+            .map(|image| {
+                let m = chosen[image.slot];
                 let slot = coded.iter().position(|&c| c == m).unwrap_or_else(|| {
                     coded.push(m);
                     coded.len() - 1
                 });
-                slot as u8 | alpha_mode << 2
+                let levels = if image.levels().is_some() { LEVELS } else { 0 };
+                slot as u8 | image.alpha_mode << 2 | levels
             })
             .collect();
         let models: Vec<&Model> = coded.iter().map(|&m| candidates[m]).collect();
@@ -898,6 +1134,14 @@ impl BitswapCodec {
         };
         out.extend_from_slice(&(alpha.len() as u32).to_le_bytes());
         out.extend_from_slice(&alpha);
+        let levelled: Vec<&Levels> = images.iter().filter_map(ToCode::levels).collect();
+        if !levelled.is_empty() {
+            let block = levels::encode(&levelled);
+            let len = u32::try_from(block.len())
+                .map_err(|_| CodecError::Unsupported("levels block over 4 GiB".into()))?;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&block);
+        }
         out.extend_from_slice(&stack.to_bytes());
         Ok(out)
     }
@@ -914,6 +1158,8 @@ struct Header<'a> {
     /// One flags byte per image (expanded from the shared form).
     flags: Vec<u8>,
     alpha: &'a [u8],
+    /// The levels block, when an image's flags name it.
+    levels: Option<&'a [u8]>,
     message: &'a [u8],
 }
 
@@ -966,6 +1212,21 @@ impl<'a> Header<'a> {
             .get(pos..pos.saturating_add(alpha_len))
             .ok_or_else(short)?;
         pos += alpha_len;
+        // The levels block is there when an image is coded by levels.
+        let levels = if flags.iter().any(|f| f & LEVELS != 0) {
+            let len = u32::from_le_bytes(
+                data.get(pos..pos + 4)
+                    .ok_or_else(short)?
+                    .try_into()
+                    .unwrap(),
+            ) as usize;
+            pos += 4;
+            let block = data.get(pos..pos.saturating_add(len)).ok_or_else(short)?;
+            pos += len;
+            Some(block)
+        } else {
+            None
+        };
         Ok(Header {
             code,
             scheme: fixed[1],
@@ -974,6 +1235,7 @@ impl<'a> Header<'a> {
             model_ids: ids.chunks_exact(32).collect(),
             flags,
             alpha,
+            levels,
             message: &data[pos..],
         })
     }

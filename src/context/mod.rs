@@ -123,6 +123,27 @@ impl ContextModel {
     }
 }
 
+/// What the context code costs for `samples` (a `width x height` image of `channels`, 1 or 3)
+/// coded after the images `model` has learnt, in `patch x patch` patches at `precision`, in
+/// 1/65536 bits; `model` learns the image. A yardstick an encoder holds other codes against.
+pub fn image_cost(
+    model: &mut ContextModel,
+    (width, height, channels): (usize, usize, usize),
+    patch: usize,
+    precision: u32,
+    samples: &[u8],
+) -> crate::ans::Q16 {
+    let mut coder = ImageCoder::new(width, height, channels, patch, precision);
+    let mut image = samples.to_vec();
+    let mut total = 0;
+    coder.code_image(model, &mut image, |dist, v| {
+        // A value the code cannot give (no frequency, at a low precision) costs the most.
+        total += crate::ans::cost_q16(dist.interval(v).1.max(1), precision);
+        v
+    });
+    total
+}
+
 /// One image being coded: the recent rows of errors, for the neighbours of the next samples.
 pub struct ImageCoder {
     width: usize,

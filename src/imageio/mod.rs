@@ -1,4 +1,4 @@
-//! Image files as bsar codes them: decoded 8-bit rasters plus the bytes around them.
+//! Image files as bsar codes them: decoded rasters (a byte a sample) plus the bytes around them.
 //!
 //! bsar stores an image member as its pixels (coded by the image codec) and a small "wrapper":
 //! whatever else the file holds that a user would miss. On extraction:
@@ -7,12 +7,15 @@
 //! - PNG files come back byte for byte by default (`decode_exact`, `png_exact`): the wrapper keeps
 //!   the chunks around the image data verbatim and records how to redo the image data from the
 //!   pixels (row filters and deflate reconstruction), with the file's CRC-32;
-//! - with `--pixels-only` (`decode`), PNG files come back pixel-identical, not byte-identical: the
-//!   wrapper keeps every chunk other than IHDR, IDAT and IEND verbatim (text, colour profiles,
-//!   gamma, ...), and the image data are re-encoded, non-interlaced.
+//! - with `--pixels-only` (`decode`), PNG files of 8-bit grey, grey+alpha, RGB or RGBA samples
+//!   come back pixel-identical, not byte-identical: the wrapper keeps every chunk other than IHDR,
+//!   IDAT and IEND verbatim (text, colour profiles, gamma, ...), and the image data are
+//!   re-encoded, non-interlaced;
+//! - palette and 1, 2 or 4-bit grey PNGs are rasters of one channel (the grey level, or the
+//!   palette index numbered by brightness, `png_file::palette_order`), always byte-exact.
 //!
-//! Anything else (16-bit samples, palettes, animations, other formats, malformed files) is not an
-//! image to bsar, and is stored as plain bytes by the caller.
+//! Anything else (16-bit samples, animations, other formats, malformed files) is not an image to
+//! bsar, and is stored as plain bytes by the caller.
 
 pub mod deflate;
 mod jpeg_file;
@@ -26,7 +29,7 @@ pub use png_exact::PngExact;
 
 use std::fmt;
 
-/// An 8-bit raster, samples interleaved, rows top to bottom.
+/// A raster of one byte a sample, samples interleaved, rows top to bottom.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Raster {
     pub width: u32,
@@ -41,7 +44,7 @@ pub struct Raster {
 pub struct Header {
     pub width: u32,
     pub height: u32,
-    /// 1 grey, 2 grey+alpha, 3 RGB (and palette), 4 RGBA.
+    /// 1 grey (and palette indices), 2 grey+alpha, 3 RGB, 4 RGBA.
     pub channels: u8,
 }
 
@@ -119,16 +122,22 @@ pub fn decode_for(bytes: &[u8], fidelity: Fidelity) -> Option<(Raster, Wrapper)>
 /// bsar can store as pixels. Cheap; `decode` has the last word.
 pub fn looks_storable(head: &[u8]) -> bool {
     if head.starts_with(png_file::SIGNATURE) {
-        png_file::ihdr(head).is_some_and(|(_, storable)| storable)
+        png_file::ihdr(head).is_some_and(|(_, samples)| samples.is_some())
     } else {
         pnm_file::header(head).is_some()
     }
 }
 
-/// Decodes `bytes` if they are an image bsar can store as pixels; `None` otherwise.
+/// Decodes `bytes` if they are an image bsar can store as pixels; `None` otherwise. A PNG whose
+/// samples are not 8-bit grey, grey+alpha, RGB or RGBA (palette and 1, 2 or 4-bit grey images)
+/// comes back byte-exact or not at all: a pixels-only wrapper re-encodes only direct 8-bit samples.
 pub fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     if bytes.starts_with(png_file::SIGNATURE) {
-        png_file::decode(bytes)
+        let (raster, samples, wrapper) = png_file::decode(bytes)?;
+        match samples.direct() {
+            true => Some((raster, wrapper)),
+            false => exact_png(bytes, raster),
+        }
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P6") {
         pnm_file::decode(bytes)
     } else {
@@ -140,14 +149,17 @@ pub fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
 /// `None` otherwise (the caller stores the file as bytes). PNM files are always byte-exact; a
 /// PNG file is when `PngExact::capture` can rebuild it, which it checks.
 pub fn decode_exact(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
-    let (raster, wrapper) = decode(bytes)?;
-    match wrapper {
-        Wrapper::Png { .. } => {
-            let exact = PngExact::capture(bytes, &raster)?;
-            Some((raster, Wrapper::PngExact(Box::new(exact))))
-        }
-        w => Some((raster, w)),
+    if bytes.starts_with(png_file::SIGNATURE) {
+        let (raster, _, _) = png_file::decode(bytes)?;
+        exact_png(bytes, raster)
+    } else {
+        decode(bytes)
     }
+}
+
+fn exact_png(bytes: &[u8], raster: Raster) -> Option<(Raster, Wrapper)> {
+    let exact = PngExact::capture(bytes, &raster)?;
+    Some((raster, Wrapper::PngExact(Box::new(exact))))
 }
 
 /// Rebuilds the file for `raster` inside `wrapper`.
@@ -170,6 +182,25 @@ pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8
         pixels,
     };
     encode(&raster, &wrapper)
+}
+
+/// Turns `pixels`, a raster as bsar codes it inside `wrapper`, into the samples its file holds:
+/// a palette PNG's indices instead of their ranks (`png_file::palette_order`); other images are
+/// their raster already. What a reader that hands pixels to users (Python) gives them.
+pub fn file_samples(wrapper: &Wrapper, pixels: &mut [u8]) {
+    let Wrapper::PngExact(exact) = wrapper else {
+        return;
+    };
+    let palette = png_file::ihdr(&exact.head)
+        .and_then(|(_, s)| s)
+        .is_some_and(|s| s.palette);
+    if let Some(plte) = palette
+        .then(|| png_file::chunk_data(&exact.head, b"PLTE"))
+        .flatten()
+    {
+        let order = png_file::palette_order(plte);
+        pixels.iter_mut().for_each(|v| *v = order[*v as usize]);
+    }
 }
 
 /// The most memory `rebuild(wrapper, header, pixels)` may hold allocated at once, beyond the
@@ -404,6 +435,189 @@ mod tests {
             Wrapper::from_bytes(&[3, 0, 0, 0]).is_err(),
             "short file length"
         );
+    }
+
+    /// A PNG chunk: length, type, data, CRC.
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let crc = crc32fast::hash(&c[4..]);
+        c.extend_from_slice(&crc.to_be_bytes());
+        c
+    }
+
+    /// A PNG of `samples` (one a byte; indices for a palette image) at `bits` per sample. Not
+    /// interlaced, the png crate writes it; interlaced (which the crate cannot write), it is
+    /// put together here: Adam7 passes of unfiltered rows, deflated by zlib.
+    fn small_depth_png(
+        w: u32,
+        h: u32,
+        colour: png::ColorType,
+        bits: u8,
+        interlaced: bool,
+        samples: &[u8],
+    ) -> Vec<u8> {
+        let pack = |row: &[u8]| {
+            let per_byte = 8 / bits as usize;
+            let mut out = vec![0u8; row.len().div_ceil(per_byte)];
+            for (x, &v) in row.iter().enumerate() {
+                out[x / per_byte] |= v << (8 - bits as usize * (x % per_byte + 1));
+            }
+            out
+        };
+        // Darkest last: the raster's order of brightness is not the file's.
+        let n = 1usize << bits;
+        let palette: Vec<u8> = (0..n)
+            .flat_map(|i| {
+                let v = (255 - i * 255 / (n - 1).max(1)) as u8;
+                [v, v / 2, 255 - v]
+            })
+            .collect();
+        if !interlaced {
+            let packed: Vec<u8> = samples.chunks(w as usize).flat_map(pack).collect();
+            let mut file = Vec::new();
+            let mut enc = png::Encoder::new(&mut file, w, h);
+            enc.set_color(colour);
+            enc.set_depth(png::BitDepth::from_u8(bits).unwrap());
+            if colour == png::ColorType::Indexed {
+                enc.set_palette(palette);
+            }
+            let mut wr = enc.write_header().unwrap();
+            wr.write_image_data(&packed).unwrap();
+            wr.finish().unwrap();
+            return file;
+        }
+        let adam7 = [
+            (0, 8, 0, 8),
+            (4, 8, 0, 8),
+            (0, 4, 4, 8),
+            (2, 4, 0, 4),
+            (0, 2, 2, 4),
+            (1, 2, 0, 2),
+            (0, 1, 1, 2),
+        ];
+        let mut rows = Vec::new();
+        for (x0, dx, y0, dy) in adam7 {
+            if x0 >= w {
+                continue;
+            }
+            for y in (y0..h).step_by(dy as usize) {
+                let line: Vec<u8> = (x0..w)
+                    .step_by(dx as usize)
+                    .map(|x| samples[(y * w + x) as usize])
+                    .collect();
+                rows.push(0u8);
+                rows.extend(pack(&line));
+            }
+        }
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut z, &rows).unwrap();
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[bits, colour as u8, 0, 0, 1]);
+        let mut file = png_file::SIGNATURE.to_vec();
+        file.extend(chunk(b"IHDR", &ihdr));
+        if colour == png::ColorType::Indexed {
+            file.extend(chunk(b"PLTE", &palette));
+        }
+        file.extend(chunk(b"IDAT", &z.finish().unwrap()));
+        file.extend(chunk(b"IEND", b""));
+        file
+    }
+
+    #[test]
+    fn palette_and_sub_8_bit_pngs_are_pixels_and_come_back_byte_for_byte() {
+        let (w, h) = (13u32, 7u32);
+        for colour in [png::ColorType::Indexed, png::ColorType::Grayscale] {
+            for bits in [1u8, 2, 4, 8] {
+                if colour == png::ColorType::Grayscale && bits == 8 {
+                    continue;
+                }
+                for interlaced in [false, true] {
+                    let top = (1u32 << bits) - 1;
+                    let samples: Vec<u8> = (0..w * h)
+                        .map(|i| ((i * 5 + i / 3) % (top + 1)) as u8)
+                        .collect();
+                    let file = small_depth_png(w, h, colour, bits, interlaced, &samples);
+                    let what = format!("{colour:?} {bits}-bit interlaced {interlaced}");
+                    let (raster, wrapper) = decode_exact(&file).expect(&what);
+                    assert_eq!((raster.width, raster.height, raster.channels), (w, h, 1));
+                    assert!(raster.pixels.iter().all(|&v| u32::from(v) <= top), "{what}");
+                    if colour == png::ColorType::Grayscale {
+                        assert_eq!(raster.pixels, samples, "{what}: grey levels as they are");
+                    } else {
+                        // The palette runs from bright to dark: ranks turn the indices round.
+                        let ranks: Vec<u8> = samples.iter().map(|&i| top as u8 - i).collect();
+                        assert_eq!(raster.pixels, ranks, "{what}: indices by brightness");
+                    }
+                    let stored = Wrapper::from_bytes(&wrapper.to_bytes()).unwrap();
+                    assert_eq!(encode(&raster, &stored).unwrap(), file, "{what}");
+                    // Pixels only cannot re-encode such samples: the record is byte-exact.
+                    let (r2, w2) = decode(&file).expect(&what);
+                    assert_eq!(r2, raster);
+                    assert!(w2.byte_exact(), "{what}");
+                    assert!(looks_storable(&file));
+                    let mut back = raster.pixels.clone();
+                    file_samples(&stored, &mut back);
+                    assert_eq!(back, samples, "{what}: the file's samples");
+                    // A damaged sample fails the rebuild instead of giving another file.
+                    let mut bad = raster.clone();
+                    bad.pixels[3] ^= 1;
+                    assert!(encode(&bad, &stored).is_err(), "{what}");
+                    if bits < 8 {
+                        bad.pixels[3] = 1 << bits;
+                        assert!(encode(&bad, &stored).is_err(), "{what}: too many bits");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padding_bits_that_are_not_zero_keep_a_png_out_of_pixels() {
+        // A 1-bit grey image 3 pixels wide: each row is one byte, 5 bits of it padding.
+        let rows: Vec<u8> = [0b1010_0001u8, 0b0100_0000]
+            .iter()
+            .flat_map(|&b| [0, b])
+            .collect();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut z, &rows).unwrap();
+        let idat = z.finish().unwrap();
+        let mut ihdr = 3u32.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&2u32.to_be_bytes());
+        ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+        let file = [
+            png_file::SIGNATURE.to_vec(),
+            chunk(b"IHDR", &ihdr),
+            chunk(b"IDAT", &idat),
+            chunk(b"IEND", b""),
+        ]
+        .concat();
+        let (raster, _, _) = png_file::decode(&file).expect("the png crate reads it");
+        assert_eq!(raster.pixels, vec![1, 0, 1, 0, 1, 0]);
+        assert!(
+            decode_exact(&file).is_none(),
+            "the padding cannot be rebuilt"
+        );
+    }
+
+    #[test]
+    fn the_palette_order_is_a_permutation_whatever_the_palette() {
+        for plte in [
+            &[][..],
+            &[9, 9, 9][..],
+            &[255, 0, 0, 0, 0, 0, 0, 255, 0, 1][..],
+        ] {
+            let order = png_file::palette_order(plte);
+            let mut seen = [false; 256];
+            order.iter().for_each(|&i| seen[i as usize] = true);
+            assert!(seen.iter().all(|&s| s), "{plte:?}");
+        }
+        // Red (luma 299 x 255) is darker than green (587 x 255), black darkest; equal colours
+        // keep their order; indices past the palette stand for themselves.
+        let order = png_file::palette_order(&[255, 0, 0, 0, 255, 0, 0, 0, 0, 0, 255, 0]);
+        assert_eq!(&order[..5], &[2, 0, 1, 3, 4]);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use super::deflate::{self, Rezip, Stream};
 use super::png_filter::{self, Choice, Layout};
-use super::{Raster, WrapperError};
+use super::{png_file, Raster, WrapperError};
 use std::io::Read;
 
 /// The record that rebuilds one PNG file from its pixels.
@@ -51,7 +51,7 @@ struct Idats<'a> {
 /// Finds the one run of consecutive IDAT chunks; `None` if there is none, if IDAT chunks are
 /// split by other chunks, or if the chunk structure is damaged before IEND.
 fn idats(bytes: &[u8]) -> Option<Idats<'_>> {
-    let mut pos = super::png_file::SIGNATURE.len();
+    let mut pos = png_file::SIGNATURE.len();
     let mut run: Option<Idats> = None;
     let mut run_over = false;
     loop {
@@ -86,13 +86,14 @@ pub(super) fn idat_stream(bytes: &[u8]) -> Option<Vec<u8>> {
     idats(bytes).map(|r| r.data.concat())
 }
 
-/// The geometry `head`'s IHDR states, as the filters need it; errors name what is wrong.
-fn layout(head: &[u8], raster: &Raster) -> Result<Layout, WrapperError> {
+/// How the filters see the file: the geometry and samples `head`'s IHDR states, and for a palette
+/// image the index of each raster value (from the PLTE chunk in `head`); errors name what is
+/// wrong.
+fn layout(head: &[u8], raster: &Raster) -> Result<(Layout, Option<[u8; 256]>), WrapperError> {
     let bad = |m: &str| WrapperError(format!("PNG record: {m}"));
-    let (g, storable) = super::png_file::ihdr(head).ok_or_else(|| bad("no image header"))?;
-    if !storable
-        || (g.width, g.height, g.channels) != (raster.width, raster.height, raster.channels)
-    {
+    let (g, samples) = png_file::ihdr(head).ok_or_else(|| bad("no image header"))?;
+    let samples = samples.ok_or_else(|| bad("image samples bsar does not store as pixels"))?;
+    if (g.width, g.height, samples.channels) != (raster.width, raster.height, raster.channels) {
         return Err(bad("image header does not match the pixels"));
     }
     // IHDR data starts at byte 16; the interlace method is its 13th byte.
@@ -101,12 +102,21 @@ fn layout(head: &[u8], raster: &Raster) -> Result<Layout, WrapperError> {
         Some(1) => true,
         _ => return Err(bad("unknown interlace method")),
     };
-    Ok(Layout {
+    let values = match samples.palette {
+        true => Some(png_file::palette_order(
+            png_file::chunk_data(head, b"PLTE")
+                .ok_or_else(|| bad("a palette image without PLTE"))?,
+        )),
+        false => None,
+    };
+    let layout = Layout {
         width: g.width,
         height: g.height,
-        bpp: raster.channels as usize,
+        channels: samples.channels as usize,
+        bits: samples.bits,
         interlaced,
-    })
+    };
+    Ok((layout, values))
 }
 
 /// `record` as the archive will hold it (serialised and read back), if that rebuilds `bytes`
@@ -126,7 +136,8 @@ impl PngExact {
         let run = idats(bytes)?;
         let head = &bytes[..run.start];
         let tail = &bytes[run.end..];
-        let layout = layout(head, raster).ok()?;
+        let (layout, values) = layout(head, raster).ok()?;
+        let values = values.as_ref();
         let zlib = run.data.concat();
         let want = layout.stream_len();
         let mut plain = Vec::with_capacity(want);
@@ -138,8 +149,8 @@ impl PngExact {
             return None;
         }
         let rows = png_filter::row_filters(&layout, &plain);
-        let filters = png_filter::describe(&layout, &raster.pixels, &rows);
-        if png_filter::filter(&layout, &raster.pixels, &filters).ok()? != plain {
+        let filters = png_filter::describe(&layout, &raster.pixels, values, &rows);
+        if png_filter::filter(&layout, &raster.pixels, values, &filters).ok()? != plain {
             return None;
         }
         let lens: Vec<u32> = run.data.iter().map(|d| d.len() as u32).collect();
@@ -214,8 +225,8 @@ impl PngExact {
 
     /// Rebuilds the original file from its pixels, and checks its CRC-32.
     pub fn rebuild(&self, raster: &Raster) -> Result<Vec<u8>, WrapperError> {
-        let layout = layout(&self.head, raster)?;
-        let plain = png_filter::filter(&layout, &raster.pixels, &self.filters)
+        let (layout, values) = layout(&self.head, raster)?;
+        let plain = png_filter::filter(&layout, &raster.pixels, values.as_ref(), &self.filters)
             .map_err(|e| WrapperError(format!("PNG record: {e}")))?;
         let zlib = deflate::rebuild(
             &self.stream,
@@ -260,10 +271,14 @@ impl PngExact {
         out.extend_from_slice(&self.file_crc.to_le_bytes());
         put_varint(out, self.stream_len);
         match canonical_ihdr(&self.head) {
-            Some((w, h, colour, interlace)) => {
-                out.push(1);
+            // Form 1 (format 1.2) for 8-bit samples, form 2 (format 1.8) for other depths.
+            Some((w, h, bits, colour, interlace)) => {
+                out.push(if bits == 8 { 1 } else { 2 });
                 put_varint(out, w.into());
                 put_varint(out, h.into());
+                if bits != 8 {
+                    out.push(bits);
+                }
                 out.extend_from_slice(&[colour, interlace]);
                 put_bytes(out, &self.head[HEAD_LEN..]);
             }
@@ -335,10 +350,11 @@ impl PngExact {
         let stream_len = r.varint()?;
         let head = match r.u8()? {
             0 => r.bytes()?.to_vec(),
-            1 => {
+            form @ (1 | 2) => {
                 let (w, h) = (r.varint_u32()?, r.varint_u32()?);
+                let bits = if form == 1 { 8 } else { r.u8()? };
                 let (colour, interlace) = (r.u8()?, r.u8()?);
-                let mut head = ihdr_head(w, h, colour, interlace);
+                let mut head = ihdr_head(w, h, bits, colour, interlace);
                 head.extend_from_slice(r.bytes()?);
                 head
             }
@@ -408,27 +424,27 @@ const IEND: &[u8] = b"\0\0\0\0IEND\xaeB`\x82";
 /// Signature and IHDR chunk.
 const HEAD_LEN: usize = 8 + 25;
 
-/// Signature and an IHDR chunk (8-bit samples, compression and filter method 0).
-fn ihdr_head(w: u32, h: u32, colour: u8, interlace: u8) -> Vec<u8> {
-    let mut head = super::png_file::SIGNATURE.to_vec();
+/// Signature and an IHDR chunk (compression and filter method 0).
+fn ihdr_head(w: u32, h: u32, bits: u8, colour: u8, interlace: u8) -> Vec<u8> {
+    let mut head = png_file::SIGNATURE.to_vec();
     head.extend_from_slice(&13u32.to_be_bytes());
     head.extend_from_slice(b"IHDR");
     head.extend_from_slice(&w.to_be_bytes());
     head.extend_from_slice(&h.to_be_bytes());
-    head.extend_from_slice(&[8, colour, 0, 0, interlace]);
+    head.extend_from_slice(&[bits, colour, 0, 0, interlace]);
     let crc = crc32fast::hash(&head[12..]);
     head.extend_from_slice(&crc.to_be_bytes());
     head
 }
 
-/// (width, height, colour type, interlace) when `head` starts with exactly the signature and IHDR
-/// chunk `ihdr_head` writes for them.
-fn canonical_ihdr(head: &[u8]) -> Option<(u32, u32, u8, u8)> {
+/// (width, height, bit depth, colour type, interlace) when `head` starts with exactly the
+/// signature and IHDR chunk `ihdr_head` writes for them.
+fn canonical_ihdr(head: &[u8]) -> Option<(u32, u32, u8, u8, u8)> {
     let b = head.get(..HEAD_LEN)?;
     let w = u32::from_be_bytes(b[16..20].try_into().ok()?);
     let h = u32::from_be_bytes(b[20..24].try_into().ok()?);
-    let (colour, interlace) = (b[25], b[28]);
-    (ihdr_head(w, h, colour, interlace) == b).then_some((w, h, colour, interlace))
+    let (bits, colour, interlace) = (b[24], b[25], b[28]);
+    (ihdr_head(w, h, bits, colour, interlace) == b).then_some((w, h, bits, colour, interlace))
 }
 
 /// A LEB128 length and the bytes.

@@ -40,12 +40,16 @@ fn passes(interlaced: bool) -> &'static [(u32, u32, u32, u32)] {
     }
 }
 
-/// Geometry of the image being filtered: width, height and bytes per pixel (8-bit samples).
+/// Geometry of the image being filtered: width, height, samples per pixel and their depth.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     pub width: u32,
     pub height: u32,
-    pub bpp: usize,
+    /// Samples per pixel; the pixels given to `filter` hold one byte a sample.
+    pub channels: usize,
+    /// Bits per sample in the file: 8, or 1, 2 or 4 for one sample a pixel, packed into bytes
+    /// first sample in the high bits, each row padded to a whole byte with zero bits.
+    pub bits: u8,
     pub interlaced: bool,
 }
 
@@ -62,9 +66,20 @@ impl Layout {
             .collect()
     }
 
+    /// The bytes of a row of `w` pixels, packed, without its filter byte.
+    fn packed_len(&self, w: u32) -> usize {
+        (w as usize * self.channels * self.bits as usize).div_ceil(8)
+    }
+
+    /// The distance in bytes from a byte to the one the filters see as its left neighbour: a
+    /// whole pixel, or one byte for pixels smaller than a byte.
+    fn bpp(&self) -> usize {
+        (self.channels * self.bits as usize / 8).max(1)
+    }
+
     /// The length of a filtered row (filter byte included) when the image is not interlaced.
     pub fn row_len(&self) -> Option<usize> {
-        (!self.interlaced).then(|| 1 + self.width as usize * self.bpp)
+        (!self.interlaced).then(|| 1 + self.packed_len(self.width))
     }
 
     /// The number of filtered rows (one filter byte each).
@@ -76,7 +91,7 @@ impl Layout {
     pub fn stream_len(&self) -> usize {
         self.pass_sizes()
             .iter()
-            .map(|&(w, h, _)| h as usize * (1 + w as usize * self.bpp))
+            .map(|&(w, h, _)| h as usize * (1 + self.packed_len(w)))
             .sum()
     }
 }
@@ -86,7 +101,7 @@ pub fn row_filters(layout: &Layout, stream: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(layout.rows());
     let mut pos = 0;
     for (w, h, _) in layout.pass_sizes() {
-        let stride = 1 + w as usize * layout.bpp;
+        let stride = 1 + layout.packed_len(w);
         for _ in 0..h {
             out.push(stream[pos]);
             pos += stride;
@@ -99,8 +114,14 @@ pub fn row_filters(layout: &Layout, stream: &[u8]) -> Vec<u8> {
 /// Sub, Up and Paeth (Pillow's default).
 const MIN_SUM_SETS: [u8; 2] = [0b11111, 0b10110];
 
-/// The most compact `Choice` that gives `filters`.
-pub fn describe(layout: &Layout, pixels: &[u8], filters: &[u8]) -> Choice {
+/// The most compact `Choice` that gives `filters` (for `pixels` and `values` as `filter` takes
+/// them).
+pub fn describe(
+    layout: &Layout,
+    pixels: &[u8],
+    values: Option<&[u8; 256]>,
+    filters: &[u8],
+) -> Choice {
     if let Some(&f) = filters.first() {
         if filters.iter().all(|&g| g == f) {
             return Choice::All(f);
@@ -108,18 +129,26 @@ pub fn describe(layout: &Layout, pixels: &[u8], filters: &[u8]) -> Choice {
     }
     for mask in MIN_SUM_SETS {
         let c = Choice::MinSum(mask);
-        if filter(layout, pixels, &c).is_ok_and(|s| row_filters(layout, &s) == filters) {
+        if filter(layout, pixels, values, &c).is_ok_and(|s| row_filters(layout, &s) == filters) {
             return c;
         }
     }
     Choice::Rows(filters.to_vec())
 }
 
-/// Filters `pixels` (8-bit samples, rows top to bottom, `layout.bpp` bytes per pixel) into the
-/// stream a PNG deflates. Fails on a filter type over 4 or a row list of the wrong length.
-pub fn filter(layout: &Layout, pixels: &[u8], choice: &Choice) -> Result<Vec<u8>, String> {
-    let bpp = layout.bpp;
-    let full_stride = layout.width as usize * bpp;
+/// Filters `pixels` (one byte a sample, rows top to bottom, `layout.channels` samples a pixel)
+/// into the stream a PNG deflates; `values`, where given, is the file's value for each byte of
+/// `pixels` (a palette image's indices). Fails on a filter type over 4, a row list of the wrong
+/// length, or a sample too large for the bit depth.
+pub fn filter(
+    layout: &Layout,
+    pixels: &[u8],
+    values: Option<&[u8; 256]>,
+    choice: &Choice,
+) -> Result<Vec<u8>, String> {
+    let bpp = layout.bpp();
+    let spp = layout.channels;
+    let full_stride = layout.width as usize * spp;
     if pixels.len() != full_stride * layout.height as usize {
         return Err("pixels do not match the image header".into());
     }
@@ -136,15 +165,31 @@ pub fn filter(layout: &Layout, pixels: &[u8], choice: &Choice) -> Result<Vec<u8>
     let mut row_index = 0;
     let mut candidates = [(); 5].map(|_| Vec::new());
     for (w, h, (x0, dx, y0, dy)) in layout.pass_sizes() {
-        let stride = w as usize * bpp;
+        let stride = layout.packed_len(w);
         let mut prev = vec![0u8; stride];
         let mut row = vec![0u8; stride];
         for j in 0..h as usize {
             let y = y0 as usize + j * dy as usize;
             let line = &pixels[y * full_stride..(y + 1) * full_stride];
-            for i in 0..w as usize {
-                let x = x0 as usize + i * dx as usize;
-                row[i * bpp..(i + 1) * bpp].copy_from_slice(&line[x * bpp..(x + 1) * bpp]);
+            let pass_line = (0..w as usize).map(|i| x0 as usize + i * dx as usize);
+            if layout.bits == 8 && values.is_none() {
+                for (i, x) in pass_line.enumerate() {
+                    row[i * spp..(i + 1) * spp].copy_from_slice(&line[x * spp..(x + 1) * spp]);
+                }
+            } else {
+                let bits = layout.bits as usize;
+                row.fill(0);
+                for (i, x) in pass_line.enumerate() {
+                    for c in 0..spp {
+                        let s = line[x * spp + c];
+                        let v = values.map_or(s, |m| m[s as usize]);
+                        if bits < 8 && v >> bits != 0 {
+                            return Err(format!("sample {v} does not fit in {bits} bits"));
+                        }
+                        let at = (i * spp + c) * bits;
+                        row[at / 8] |= v << (8 - bits - at % 8);
+                    }
+                }
             }
             let f = match choice {
                 Choice::All(f) => *f,
@@ -237,10 +282,11 @@ mod tests {
                 let layout = Layout {
                     width: w,
                     height: h,
-                    bpp,
+                    channels: bpp,
+                    bits: 8,
                     interlaced: false,
                 };
-                let s = filter(&layout, &px, &Choice::All(t)).unwrap();
+                let s = filter(&layout, &px, None, &Choice::All(t)).unwrap();
                 assert_eq!(s.len(), layout.stream_len());
                 assert!(row_filters(&layout, &s).iter().all(|&f| f == t));
                 let mut file = Vec::new();
@@ -271,13 +317,14 @@ mod tests {
             let inter = Layout {
                 width: w,
                 height: h,
-                bpp,
+                channels: bpp,
+                bits: 8,
                 interlaced: true,
             };
-            let s = filter(&inter, &px, &Choice::MinSum(0x1f)).unwrap();
+            let s = filter(&inter, &px, None, &Choice::MinSum(0x1f)).unwrap();
             assert_eq!(s.len(), inter.stream_len());
             let f = row_filters(&inter, &s);
-            assert_eq!(filter(&inter, &px, &Choice::Rows(f)).unwrap(), s);
+            assert_eq!(filter(&inter, &px, None, &Choice::Rows(f)).unwrap(), s);
         }
     }
 
@@ -295,28 +342,32 @@ mod tests {
         let layout = Layout {
             width: 8,
             height: 6,
-            bpp: 3,
+            channels: 3,
+            bits: 8,
             interlaced: false,
         };
         let px = image(8, 6, 3);
-        let min = filter(&layout, &px, &Choice::MinSum(0x1f)).unwrap();
+        let min = filter(&layout, &px, None, &Choice::MinSum(0x1f)).unwrap();
         let fs = row_filters(&layout, &min);
-        let d = describe(&layout, &px, &fs);
+        let d = describe(&layout, &px, None, &fs);
         assert!(matches!(d, Choice::MinSum(0x1f) | Choice::All(_)), "{d:?}");
         // Pillow's default set: no None, no Average.
-        let pil = filter(&layout, &px, &Choice::MinSum(0b10110)).unwrap();
+        let pil = filter(&layout, &px, None, &Choice::MinSum(0b10110)).unwrap();
         let pf = row_filters(&layout, &pil);
         assert!(pf.iter().all(|&f| matches!(f, 1 | 2 | 4)));
         if pf != fs && pf.iter().any(|&f| f != pf[0]) {
-            assert_eq!(describe(&layout, &px, &pf), Choice::MinSum(0b10110));
+            assert_eq!(describe(&layout, &px, None, &pf), Choice::MinSum(0b10110));
         }
-        assert!(filter(&layout, &px, &Choice::MinSum(0)).is_err());
-        assert_eq!(describe(&layout, &px, &[2; 6]), Choice::All(2));
+        assert!(filter(&layout, &px, None, &Choice::MinSum(0)).is_err());
+        assert_eq!(describe(&layout, &px, None, &[2; 6]), Choice::All(2));
         let odd = vec![0, 1, 2, 3, 4, 0];
         if odd != fs {
-            assert_eq!(describe(&layout, &px, &odd), Choice::Rows(odd.clone()));
+            assert_eq!(
+                describe(&layout, &px, None, &odd),
+                Choice::Rows(odd.clone())
+            );
         }
-        assert!(filter(&layout, &px, &Choice::All(5)).is_err());
-        assert!(filter(&layout, &px, &Choice::Rows(vec![0; 5])).is_err());
+        assert!(filter(&layout, &px, None, &Choice::All(5)).is_err());
+        assert!(filter(&layout, &px, None, &Choice::Rows(vec![0; 5])).is_err());
     }
 }
