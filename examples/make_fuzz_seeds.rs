@@ -1,5 +1,6 @@
-//! Re-makes the fuzz seeds of the Bit-Swap and Lepton chunk, levels block, index and container
-//! targets (fuzz/seeds/bitswap_chunk, levels_block, lepton_chunk, index, container) with the
+//! Re-makes the fuzz seeds of the Bit-Swap, deep-image and Lepton chunk, levels block, index and
+//! container targets (fuzz/seeds/bitswap_chunk, deep_chunk, levels_block, lepton_chunk, index,
+//! container) with the
 //! current encoders, whenever a format changes; name the targets to re-make only theirs:
 //!
 //!     cargo run --release --example make_fuzz_seeds [TARGET]...
@@ -45,6 +46,7 @@ fn image(w: u32, h: u32, seed: u32) -> Image {
         width: w,
         height: h,
         channels: 3,
+        depth: 8,
         pixels,
     }
 }
@@ -60,6 +62,7 @@ fn label_image(w: u32, h: u32) -> Image {
         width: w,
         height: h,
         channels: 3,
+        depth: 8,
         pixels,
     }
 }
@@ -73,6 +76,9 @@ fn main() {
     }
     if wanted("levels_block") {
         levels_seeds(root);
+    }
+    if wanted("deep_chunk") {
+        deep_seeds(root);
     }
     if wanted("lepton_chunk") {
         lepton_seeds(root);
@@ -88,7 +94,8 @@ fn main() {
 /// Whole archives as the library's writer makes them (`writer_support::round_trip`, which also
 /// reads every member back), small enough for the fuzzer's default input length: members of
 /// every kind in a zstd chunk; byte-exact PNG and PNM images in a Bit-Swap chunk of the tiny
-/// models (the container target decodes with them); and a JPEG in a Lepton chunk.
+/// models (the container target decodes with them); a JPEG in a Lepton chunk; and a 16-bit PNG
+/// and PNM in a chunk of the deep-image codec.
 fn container_seeds(root: &str) {
     use writer_support::TreeFile;
     let file = |path: &str, bytes: Vec<u8>| TreeFile {
@@ -123,6 +130,13 @@ fn container_seeds(root: &str) {
         (
             "jpeg.bsar",
             vec![file("j/grey.jpg", read("exact/jpeg/grey.jpg"))],
+        ),
+        (
+            "deep.bsar",
+            vec![
+                file("k/grey.png", read("deep/room-grey-16bit.png")),
+                file("k/rgb.ppm", read("deep/flower-rgb-10bit.ppm")),
+            ],
         ),
     ] {
         let archive = writer_support::round_trip(&files, &registry, true, 1);
@@ -249,6 +263,79 @@ fn levels_seeds(root: &str) {
         }
         seed.extend_from_slice(&encode(&set.iter().collect::<Vec<_>>()));
         let path = format!("{root}/fuzz/seeds/levels_block/{name}");
+        std::fs::write(&path, &seed).expect("write the seed");
+        println!("{path}: {} bytes", seed.len());
+    }
+}
+
+/// Chunks of the deep-image codec in the deep_chunk target's layout (`tests/fuzz_framing`):
+/// 16-bit RGB beside grey+alpha of 12 bits in use, an RGBA image of 8-bit data widened to 16
+/// bits (`v * 257`), and an 8-bit grey image.
+fn deep_seeds(root: &str) {
+    use bsar::codec::deep::DeepCodec;
+    let image = |w: u32, h: u32, channels: u8, depth: u8, f: &dyn Fn(u32, u32, u32) -> u32| {
+        let mut pixels = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..channels as u32 {
+                    let v = f(x, y, c);
+                    match depth {
+                        16 => pixels.extend_from_slice(&(v as u16).to_be_bytes()),
+                        _ => pixels.push(v as u8),
+                    }
+                }
+            }
+        }
+        Image {
+            width: w,
+            height: h,
+            channels,
+            depth,
+            pixels,
+        }
+    };
+    let noise = |x: u32, y: u32, c: u32| (x.wrapping_mul(2654435761) ^ (y * 40503 + c)) >> 27;
+    let sets: [(&str, Vec<Image>); 3] = [
+        (
+            "rgb-and-grey-alpha.bin",
+            vec![
+                image(24, 18, 3, 16, &|x, y, c| {
+                    x * 2000 + y * 900 + c * 5000 + noise(x, y, c)
+                }),
+                image(20, 16, 2, 16, &|x, y, c| {
+                    ((x * 150 + y * 90 + c * 3000) & 4095) << 4
+                }),
+            ],
+        ),
+        (
+            "rgba-widened.bin",
+            vec![image(30, 12, 4, 16, &|x, y, c| {
+                ((x * 7 + y * 3 + c * 50) % 256) * 257
+            })],
+        ),
+        (
+            "grey-8bit.bin",
+            vec![image(17, 9, 1, 8, &|x, y, _| {
+                (x * 9 + y * 5 + noise(x, y, 0)) % 256
+            })],
+        ),
+    ];
+    std::fs::create_dir_all(format!("{root}/fuzz/seeds/deep_chunk")).unwrap();
+    for (name, set) in sets {
+        let n = set.len() as u8;
+        let mut seed = vec![(n - 1) | ((n - 1) << 2)];
+        for i in &set {
+            let depth_bit = if i.depth == 8 { 4 } else { 0 };
+            seed.extend_from_slice(&[
+                (i.width - 1) as u8,
+                (i.height - 1) as u8,
+                (i.channels - 1) | depth_bit,
+            ]);
+        }
+        let items: Vec<Payload> = set.into_iter().map(Payload::Image).collect();
+        let refs: Vec<&Payload> = items.iter().collect();
+        seed.extend_from_slice(&DeepCodec.encode_chunk(&refs).expect("codes"));
+        let path = format!("{root}/fuzz/seeds/deep_chunk/{name}");
         std::fs::write(&path, &seed).expect("write the seed");
         println!("{path}: {} bytes", seed.len());
     }

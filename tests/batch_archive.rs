@@ -73,6 +73,7 @@ fn specs(files: &[Vec<u8>]) -> Vec<MemberSpec> {
             size: f.len() as u64,
             link: vec![],
             image: i % 7 != 3,
+            deep: false,
             jpeg: false,
             alone: false,
         })
@@ -98,6 +99,7 @@ fn write(files: &[Vec<u8>], registry: &Registry, group: usize, threads: usize) -
             max_items: 2,
         },
         image_codec: Some(CODEC_BITSWAP),
+        deep_codec: None,
         image_bounds: ChunkBounds {
             max_bytes: 1 << 20,
             max_items: 3,
@@ -160,7 +162,7 @@ fn grouped_chunks_give_the_same_archive_and_contents() {
                 let m = archive.index.chunk_members[ci][pos] as usize;
                 let want = Mem(files.clone()).load(m).unwrap();
                 let want = match archive.index.members[m].content {
-                    Content::Pixels => want.pixels.map(|p| p.0.pixels).unwrap(),
+                    Content::Pixels | Content::Pixels16 => want.pixels.map(|p| p.0.pixels).unwrap(),
                     Content::Bytes => want.bytes,
                 };
                 assert_eq!(*item, want, "member {m}");

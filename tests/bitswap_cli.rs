@@ -148,15 +148,18 @@ fn make_folder(root: &Path) -> Folder {
     ppm.extend(pixels(7, 9, 3, 9));
     ppm.extend_from_slice(b"trailing bytes");
     fs::write(d.join("rgb.ppm"), ppm).unwrap();
-    // Not an image to bsar: a 16-bit PNG goes to zstd, byte for byte. A palette PNG is coded
-    // (its indices) and rebuilt byte for byte.
+    // A 16-bit PNG goes to the deep-image codec (codec 4), a palette PNG is coded (its
+    // indices); both are rebuilt byte for byte.
     let mut deep = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut deep, 5, 4);
+        let mut enc = png::Encoder::new(&mut deep, 15, 12);
         enc.set_color(png::ColorType::Grayscale);
         enc.set_depth(png::BitDepth::Sixteen);
         let mut wr = enc.write_header().unwrap();
-        wr.write_image_data(&noise(5 * 4 * 2, 10)).unwrap();
+        let ramp: Vec<u8> = (0..15 * 12u32)
+            .flat_map(|i| ((i % 15 * 3000 + i / 15 * 1100 + i * 7 % 13) as u16).to_be_bytes())
+            .collect();
+        wr.write_image_data(&ramp).unwrap();
     }
     fs::write(d.join("deep16.png"), deep).unwrap();
     let mut pal = Vec::new();
@@ -199,8 +202,9 @@ fn make_folder(root: &Path) -> Folder {
             "grey.pgm",
             "rgb.ppm",
             "palette.png",
+            "deep16.png",
         ],
-        fallback: vec!["deep16.png", "notes.txt"],
+        fallback: vec!["notes.txt"],
     }
 }
 
@@ -257,6 +261,8 @@ fn mixed_folder_round_trips_and_lists_its_codecs() {
         // '+' marks members restored byte-identical by rebuilding the file (PNGs, by default).
         let want = if !f.images.contains(name) {
             "zstd"
+        } else if name.starts_with("deep") {
+            "deep+"
         } else if name.ends_with(".png") {
             "bitswap+"
         } else {
@@ -772,6 +778,7 @@ fn a_model_that_does_not_pay_gives_way_to_one_that_does() {
                 width: 28,
                 height: 28,
                 channels: 1,
+                depth: 8,
                 pixels,
             })
         })

@@ -81,6 +81,7 @@ fn image(w: u32, h: u32, channels: u8, seed: u64, alpha: Alpha) -> Image {
         width: w,
         height: h,
         channels,
+        depth: 8,
         pixels,
     }
 }
@@ -90,6 +91,7 @@ fn shape_of(img: &Image) -> ItemShape {
         width: img.width,
         height: img.height,
         channels: img.channels,
+        depth: img.depth,
     }
 }
 
@@ -375,6 +377,7 @@ fn shapes_that_disagree_with_the_chunk_are_refused() {
         width: w,
         height: h,
         channels: c,
+        depth: 8,
     };
     for scheme in SCHEMES {
         let codec = codec(scheme);
@@ -621,6 +624,7 @@ fn levels_fuzz_seeds_are_valid_blocks() {
                     width,
                     height,
                     channels,
+                    ..
                 } => bsar::levels::Shape {
                     width: width as usize,
                     height: height as usize,
@@ -762,6 +766,7 @@ fn tiles_are_independent_chunks() {
             width: t.width,
             height: t.height,
             channels: 3,
+            depth: 8,
             pixels: bsar::codec::tiles::crop(&img.pixels, 40, 3, t),
         };
         let c = encode(&plain, &[tile]);
@@ -808,6 +813,7 @@ fn damaged_tiled_chunks_are_refused() {
         width: 16,
         height: 16,
         channels: 3,
+        depth: 8,
     }];
     assert!(c.decode_chunk(&good, &untiled_shape, 0).is_err());
 }

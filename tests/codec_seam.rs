@@ -92,6 +92,7 @@ fn spec(path: &str, size: usize) -> MemberSpec {
         size: size as u64,
         link: vec![],
         image: false,
+        deep: false,
         jpeg: false,
         alone: false,
     }
@@ -115,6 +116,7 @@ fn a_new_codec_plugs_in_and_falls_back_to_zstd() {
             max_items: 10,
         },
         image_codec: None,
+        deep_codec: None,
         image_bounds: ChunkBounds {
             max_bytes: 100,
             max_items: 10,

@@ -35,6 +35,7 @@ fn shape_of(p: &Payload) -> ItemShape {
             width: i.width,
             height: i.height,
             channels: i.channels,
+            depth: i.depth,
         },
     }
 }
@@ -208,6 +209,7 @@ fn fixture_images() -> Vec<Image> {
                 width: r.width,
                 height: r.height,
                 channels: r.channels,
+                depth: r.depth,
                 pixels: r.pixels,
             }
         })
@@ -217,6 +219,7 @@ fn fixture_images() -> Vec<Image> {
 fn grey(img: &Image) -> Image {
     Image {
         channels: 1,
+        depth: 8,
         pixels: img.pixels.chunks_exact(3).map(|p| p[1]).collect(),
         ..img.clone()
     }
@@ -245,6 +248,7 @@ fn bitswap_chunks_decode_within_their_budget() {
         width: images[0].width * 2,
         height: images[0].height,
         channels: 3,
+        depth: 8,
         pixels: (0..images[0].height as usize)
             .flat_map(|y| {
                 let row = images[0].width as usize * 3;
@@ -301,6 +305,60 @@ fn bitswap_chunks_decode_within_their_budget() {
     }
 }
 
+/// The 16-bit fixtures (tests/fixtures/deep) as one chunk and each alone, a 16-bit image large
+/// enough for several segments, and the deep_chunk fuzz target's seeds.
+#[test]
+fn deep_chunks_decode_within_their_budget() {
+    use bsar::codec::deep::DeepCodec;
+    let images: Vec<Payload> = files_in("tests/fixtures/deep")
+        .into_iter()
+        .filter_map(|(_, bytes)| bsar::imageio::decode_exact(&bytes))
+        .filter(|(r, _)| r.depth == 16)
+        .map(|(r, _)| {
+            Payload::Image(Image {
+                width: r.width,
+                height: r.height,
+                channels: r.channels,
+                depth: r.depth,
+                pixels: r.pixels,
+            })
+        })
+        .collect();
+    assert!(images.len() >= 6, "the 16-bit fixtures decode");
+    round_trip_within(&DeepCodec, "16-bit fixtures, one chunk", &images);
+    for (i, img) in images.iter().enumerate() {
+        round_trip_within(
+            &DeepCodec,
+            &format!("16-bit fixture {i} alone"),
+            &[img.clone()],
+        );
+    }
+    let (w, h) = (1100u32, 500u32);
+    let large = Image {
+        width: w,
+        height: h,
+        channels: 3,
+        depth: 16,
+        pixels: (0..w * h * 3)
+            .flat_map(|i| {
+                let (x, y) = (i / 3 % w, i / 3 / w);
+                let v =
+                    (x * 40 + y * 90 + (i % 3) * 7000 + (i.wrapping_mul(2654435761) >> 26)) as u16;
+                v.to_be_bytes()
+            })
+            .collect(),
+    };
+    round_trip_within(
+        &DeepCodec,
+        "1100x500 16-bit RGB, two segments",
+        &[Payload::Image(large)],
+    );
+    for (name, data) in seeds("deep_chunk") {
+        let f = fuzz_framing::deep_items(&data).unwrap();
+        decode_within(&DeepCodec, &format!("seed {name}"), f.chunk, &f.shapes).unwrap();
+    }
+}
+
 #[test]
 fn image_files_rebuild_within_their_budget() {
     use bsar::imageio::{decode_exact, rebuild, rebuild_budget, Header};
@@ -318,6 +376,7 @@ fn image_files_rebuild_within_their_budget() {
             width: raster.width,
             height: raster.height,
             channels: raster.channels,
+            depth: raster.depth,
         };
         let bytes = wrapper.to_bytes();
         let budget = rebuild_budget(bytes.len() as u64, header);
@@ -386,6 +445,8 @@ fn every_fuzz_target_that_decodes_archive_data_runs_under_the_budget() {
         "zstd_chunk",
         "lepton_chunk",
         "bitswap_chunk",
+        "deep_chunk",
+        "levels_block",
         "imageio",
         "index",
     ] {
@@ -430,7 +491,7 @@ fn the_container_seeds_are_archives_read_within_their_budget() {
             );
         }
     }
-    let want = ["bitswap", "lepton", "zstd"].map(String::from);
+    let want = ["bitswap", "deep", "lepton", "zstd"].map(String::from);
     assert_eq!(codecs, want.into_iter().collect(), "codecs the seeds cover");
     assert!(
         rebuilt >= 1,

@@ -5,8 +5,9 @@
 //!   1.6; 1.5 and 1.6 with Bit-Swap chunk version 4) from
 //!   tests/fixtures/exact, must extract to the fixtures byte for byte, for ever
 //!   (decoders);
-//! - `levels-*-1.7.bsar` (levels and tiles) and `palette-1.8.bsar` (palette and sub-8-bit PNGs,
-//!   the levels code), likewise for their fixtures;
+//! - `levels-*-1.7.bsar` (levels and tiles), `palette-1.8.bsar` (palette and sub-8-bit PNGs,
+//!   the levels code) and `deep-1.9.bsar` (16-bit PNGs and PNMs, codec 4), likewise for their
+//!   fixtures;
 //! - `tests/golden/records.txt` holds the SHA-256 of each fixture's byte-exact PNG record and
 //!   Lepton data: what this build writes must be what was written then (encoders).
 //!
@@ -197,6 +198,45 @@ fn the_palette_golden_archive_extracts_to_its_fixtures() {
             flags.iter().any(|f| f & 0x10 != 0)
         });
     assert!(levelled, "some images are coded by the levels code");
+}
+
+/// Format 1.9: 16-bit PNGs (grey, grey+alpha, RGB, RGBA) and PNMs of maxval 1023, 4095 and
+/// 65535 (tests/fixtures/deep) as 16-bit pixels (content kind 2) in a chunk of codec 4, and a PNM
+/// of maxval 200 as 8-bit pixels, all rebuilt byte for byte.
+#[test]
+fn the_deep_golden_archive_extracts_to_its_fixtures() {
+    let fixtures = here().join("fixtures/deep");
+    let golden = here().join("golden/deep-1.9.bsar");
+    if writing() && !golden.exists() {
+        let (g, dir) = (golden.to_str().unwrap(), here().join("fixtures"));
+        ok(&dir, &["create", "-q", g, "deep"]);
+        eprintln!("golden: wrote {}", golden.display());
+    }
+    let g = golden.to_str().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), &["verify", "-q", g]);
+    ok(t.path(), &["extract", "-q", g]);
+    let all = files(&fixtures);
+    for p in &all {
+        let back = t.path().join("deep").join(p.file_name().unwrap());
+        assert!(
+            fs::read(p).unwrap() == fs::read(&back).unwrap(),
+            "{}",
+            back.display()
+        );
+    }
+    let listing = String::from_utf8(ok(t.path(), &["list", "-l", g]).stdout).unwrap();
+    let deep = listing
+        .lines()
+        .filter(|l| l.contains(" deep ") || l.contains(" deep+ "))
+        .count();
+    let sixteen = all
+        .iter()
+        .filter(|p| !p.to_str().unwrap().contains("maxval200"))
+        .count();
+    assert_eq!(deep, sixteen, "every 16-bit fixture in codec 4:\n{listing}");
+    let bytes = fs::read(&golden).unwrap();
+    assert!(common::chunk_table(&bytes).iter().any(|c| c.2 == 4));
 }
 
 fn golden_archive_extracts(golden: &Path) {

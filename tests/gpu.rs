@@ -551,6 +551,7 @@ mod codec_on_engine {
                             width: w,
                             height: h,
                             channels: ch,
+                            depth: 8,
                             pixels,
                         })
                     })
@@ -567,6 +568,7 @@ mod codec_on_engine {
                     width: i.width,
                     height: i.height,
                     channels: i.channels,
+                    depth: i.depth,
                 },
                 Payload::Bytes(_) => unreachable!(),
             })

@@ -52,7 +52,7 @@ fn with_features(archive: &[u8], features: u16) -> Vec<u8> {
 }
 
 #[test]
-fn create_writes_format_1_8_with_a_packed_index() {
+fn create_writes_format_1_9_with_a_packed_index() {
     let t = tempfile::tempdir().unwrap();
     let tree = t.path().join("tree");
     fs::create_dir_all(tree.join("sub")).unwrap();
@@ -64,8 +64,8 @@ fn create_writes_format_1_8_with_a_packed_index() {
     let archive = fs::read(t.path().join("x.bsar")).unwrap();
     assert_eq!(
         archive[8..12],
-        [1, 8, 3, 0],
-        "version 1.8, feature bits 0 and 1"
+        [1, 9, 3, 0],
+        "version 1.9, feature bits 0 and 1"
     );
     assert_eq!(index_magic(&archive), b"BSI3");
     ok(t.path(), &["verify", "-q", "x.bsar"]);

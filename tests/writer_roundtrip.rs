@@ -55,7 +55,7 @@ fn the_generator_reaches_the_hard_cases() {
 #[test]
 fn round_trips_store_images_both_ways() {
     let r = registry();
-    let (mut pixels, mut image_bytes) = (0, 0);
+    let (mut pixels, mut deep, mut image_bytes) = (0, 0, 0);
     for seed in 0..60u32 {
         let data: Vec<u8> = (0..900u32)
             .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed * 104729) >> 11) as u8)
@@ -65,13 +65,14 @@ fn round_trips_store_images_both_ways() {
         for m in archive.members() {
             match m.content {
                 bsar::archive::Content::Pixels => pixels += 1,
+                bsar::archive::Content::Pixels16 => deep += 1,
                 _ if m.geometry.channels > 0 => image_bytes += 1,
                 _ => {}
             }
         }
     }
     assert!(
-        pixels > 10 && image_bytes > 10,
-        "{pixels} as pixels, {image_bytes} as bytes"
+        pixels > 10 && deep > 3 && image_bytes > 10,
+        "{pixels} as 8-bit pixels, {deep} as 16-bit, {image_bytes} as bytes"
     );
 }

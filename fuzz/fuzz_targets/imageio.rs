@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         width: raster.width,
         height: raster.height,
         channels: raster.channels,
+        depth: raster.depth,
     };
     assert_eq!(probed, Some(header), "probe and decode disagree");
     assert!(storable, "a file that decodes must look storable");

@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
                 width,
                 height,
                 channels,
+                ..
             } => Shape {
                 width: width as usize,
                 height: height as usize,

@@ -6,7 +6,7 @@ results into Python objects. Decoding releases the GIL.
     import bsar
     a = bsar.Archive("cifar.bsar")
     a.names()[:3]
-    img = a.image("cifar/00001.png")       # numpy uint8 array (H, W, C)
+    img = a.image("cifar/00001.png")       # numpy array (H, W, C): uint8, uint16 for 16-bit files
     for name, img in a.iter_images():      # chunk by chunk: the fast order
         ...
     bsar.create("out.bsar", ["imgs/"], chunk_images=128)
@@ -57,9 +57,14 @@ class Member(NamedTuple):
         return self.kind == "file" and self.channels > 0
 
 
-def _array(data: bytes, shape: Tuple[int, int, int]) -> np.ndarray:
+def _array(data: bytes, shape: Tuple[int, int, int, int]) -> np.ndarray:
+    """Samples as the file holds them: uint8, or uint16 (native order) for a 16-bit PNG or a PNM
+    of maxval above 255, whose samples come big-endian."""
+    height, width, channels, depth = shape
+    if depth == 16:
+        return np.frombuffer(data, dtype=">u2").reshape(height, width, channels).astype(np.uint16)
     # A copy into a writable array that owns its memory (numpy's view of ``bytes`` is read-only).
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
+    return np.frombuffer(data, dtype=np.uint8).reshape(height, width, channels).copy()
 
 
 class Archive:
@@ -104,7 +109,8 @@ class Archive:
         return self._raw.read(self._index(name))
 
     def image(self, name: str) -> np.ndarray:
-        """An image member's pixels, uint8 (height, width, channels)."""
+        """An image member's pixels (height, width, channels): uint8, or uint16 for a file of
+        16-bit samples (a 16-bit PNG, a PNM of maxval above 255)."""
         data, shape = self._raw.image(self._index(name))
         return _array(data, shape)
 

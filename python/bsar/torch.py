@@ -6,7 +6,7 @@
   yields every image exactly once across all workers and ranks.
 - :class:`BsarDataset`: map-style, for random access, with an LRU cache of decoded chunks.
 
-Samples are ``(name, image)`` with ``image`` a uint8 tensor (H, W, C), or whatever ``transform``
+Samples are ``(name, image)`` with ``image`` a uint8 tensor (H, W, C) (uint16 for 16-bit files), or whatever ``transform``
 makes of the numpy array.
 """
 

@@ -4,7 +4,7 @@
 //! them. Decoding runs with the GIL released, on several threads when asked. Python-facing
 //! conveniences (names as str, numpy arrays, iteration) live in `bsar/__init__.py`.
 
-use bsar::archive::{Archive, Content, Kind, MemberEntry, NO_CHUNK};
+use bsar::archive::{Archive, Kind, MemberEntry, NO_CHUNK};
 use bsar::codec::Registry;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -38,8 +38,9 @@ struct RawArchive {
     path: String,
 }
 
-/// An image's shape as numpy has it: (height, width, channels).
-type Shape = (u32, u32, u8);
+/// An image's shape as numpy has it, (height, width, channels), and its sample depth (8 or 16:
+/// two bytes a sample, big-endian).
+type Shape = (u32, u32, u8, u8);
 /// One decoded item: (member index, bytes, shape for images).
 type Item = (usize, Vec<u8>, Option<Shape>);
 
@@ -60,28 +61,28 @@ impl RawArchive {
 
     /// The member as extraction would write it.
     fn file_bytes(&self, m: &MemberEntry, content: Vec<u8>) -> PyResult<Vec<u8>> {
-        if m.content != Content::Pixels {
+        if !m.content.is_pixels() {
             return Ok(content);
         }
-        bsar::imageio::rebuild(&m.wrapper, header(m), content)
+        bsar::imageio::rebuild(&m.wrapper, m.image_header(), content)
             .map_err(|e| err(format!("{}: member '{}': {e}", self.path, m.shown())))
     }
 
     /// An image member's pixels and shape: decoded pixels for content kind 1, else the file
     /// decoded (a PNG or PNM stored as bytes).
     fn pixels(&self, m: &MemberEntry, content: Vec<u8>) -> Result<(Vec<u8>, Shape), String> {
-        if m.content == Content::Pixels {
+        if m.content.is_pixels() {
             let g = m.geometry;
             let pixels = file_samples(m, content).map_err(|e| format!("{}: {e}", self.path))?;
-            return Ok((pixels, (g.height, g.width, g.channels)));
+            return Ok((pixels, (g.height, g.width, g.channels, m.content.depth())));
         }
         match bsar::imageio::decode(&content) {
             Some((mut r, w)) => {
                 bsar::imageio::file_samples(&w, &mut r.pixels);
-                Ok((r.pixels, (r.height, r.width, r.channels)))
+                Ok((r.pixels, (r.height, r.width, r.channels, r.depth)))
             }
             None => Err(format!(
-                "{}: member '{}' is not an 8-bit PNG or PNM image",
+                "{}: member '{}' is not a PNG or PNM image bsar decodes",
                 self.path,
                 m.shown()
             )),
@@ -99,15 +100,17 @@ impl RawArchive {
         for (&mi, content) in holders.iter().zip(items) {
             let m = &self.archive.members()[mi as usize];
             let g = m.geometry;
-            if g.channels > 0 && m.content == Content::Pixels {
+            if g.channels > 0 && m.content.is_pixels() {
                 let pixels = file_samples(m, content).map_err(|e| format!("{}: {e}", self.path))?;
-                out.push((mi as usize, pixels, Some((g.height, g.width, g.channels))));
+                let shape = (g.height, g.width, g.channels, m.content.depth());
+                out.push((mi as usize, pixels, Some(shape)));
             } else if let Some((mut r, w)) = (g.channels > 0)
                 .then(|| bsar::imageio::decode(&content))
                 .flatten()
             {
                 bsar::imageio::file_samples(&w, &mut r.pixels);
-                out.push((mi as usize, r.pixels, Some((r.height, r.width, r.channels))));
+                let shape = (r.height, r.width, r.channels, r.depth);
+                out.push((mi as usize, r.pixels, Some(shape)));
             } else {
                 out.push((mi as usize, content, None));
             }
@@ -122,14 +125,6 @@ fn file_samples(m: &MemberEntry, mut pixels: Vec<u8>) -> Result<Vec<u8>, String>
         .map_err(|e| format!("member '{}': {e}", m.shown()))?;
     bsar::imageio::file_samples(&wrapper, &mut pixels);
     Ok(pixels)
-}
-
-fn header(m: &MemberEntry) -> bsar::imageio::Header {
-    bsar::imageio::Header {
-        width: m.geometry.width,
-        height: m.geometry.height,
-        channels: m.geometry.channels,
-    }
 }
 
 #[pymethods]
@@ -195,9 +190,10 @@ impl RawArchive {
                     let id = chunks[m.chunk as usize].codec;
                     (registry().describe(id), m.chunk as i64)
                 };
-                let content = match m.content {
-                    Content::Pixels => "pixels",
-                    Content::Bytes => "bytes",
+                let content = if m.content.is_pixels() {
+                    "pixels"
+                } else {
+                    "bytes"
                 };
                 let size = bsar::cli::file_size(m).unwrap_or(m.size);
                 let g = m.geometry;
@@ -251,11 +247,7 @@ impl RawArchive {
 
     /// Member `index`'s pixels and shape (height, width, channels).
     #[allow(clippy::type_complexity)]
-    fn image<'py>(
-        &self,
-        py: Python<'py>,
-        index: usize,
-    ) -> PyResult<(Bound<'py, PyBytes>, (u32, u32, u8))> {
+    fn image<'py>(&self, py: Python<'py>, index: usize) -> PyResult<(Bound<'py, PyBytes>, Shape)> {
         let m = self.member(index)?;
         if m.kind != Kind::File || m.geometry.channels == 0 {
             return Err(err(format!(
@@ -280,7 +272,7 @@ impl RawArchive {
         py: Python<'py>,
         chunks: Vec<usize>,
         threads: usize,
-    ) -> PyResult<Vec<Vec<(usize, Bound<'py, PyBytes>, Option<(u32, u32, u8)>)>>> {
+    ) -> PyResult<Vec<Vec<(usize, Bound<'py, PyBytes>, Option<Shape>)>>> {
         let n = self.archive.index.chunks.len();
         if let Some(&bad) = chunks.iter().find(|&&c| c >= n) {
             return Err(err(format!("{}: no chunk {bad} ({n} chunks)", self.path)));

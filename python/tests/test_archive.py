@@ -138,3 +138,25 @@ def test_shards_and_the_cli_on_a_manifest(tmp_path):
 
 
 import bsar.shards  # noqa: E402  (after the tests that use it, to show it is a submodule)
+
+
+def test_sixteen_bit_images_give_uint16_samples(tmp_path):
+    from PIL import Image
+
+    os.makedirs(tmp_path / "imgs")
+    rng = np.random.default_rng(3)
+    grey = (np.mgrid[0:30, 0:40][1] * 1500 + rng.integers(0, 300, (30, 40))).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "imgs/grey16.png")  # Pillow writes mode I;16 as 16-bit
+    rgb = np.dstack([grey, grey // 2, 65535 - grey]).astype(np.uint16)
+    with open(tmp_path / "imgs/rgb16.ppm", "wb") as f:
+        f.write(b"P6\n40 30\n65535\n" + rgb.astype(">u2").tobytes())
+    a = make(tmp_path, ["imgs/grey16.png", "imgs/rgb16.ppm"])
+    for name, want in [("imgs/grey16.png", grey[:, :, None]), ("imgs/rgb16.ppm", rgb)]:
+        m = a.member(name)
+        assert (m.content, m.codec) == ("pixels", "deep"), m
+        got = a.image(name)
+        assert got.dtype == np.uint16 and got.shape == want.shape, name
+        np.testing.assert_array_equal(got, want)
+        assert a.read(name) == open(tmp_path / name, "rb").read(), name
+    seen = {name: img for name, img in a.iter_images()}
+    np.testing.assert_array_equal(seen["imgs/rgb16.ppm"], rgb)

@@ -101,7 +101,7 @@ pub(super) fn encode_members(out: &mut Vec<u8>, members: &[MemberEntry], chunk_c
             col[LINKS].put_varint(m.link.len() as u64);
             col[LINKS].extend_from_slice(&m.link);
         }
-        if m.content == Content::Pixels {
+        if m.content.is_pixels() {
             col[WRAPPERS].put_varint(m.wrapper.len() as u64);
             col[WRAPPERS].extend_from_slice(&m.wrapper);
         }
@@ -205,7 +205,7 @@ impl<'a> Decoder<'a> {
             .ok_or_else(|| bad("mtime nanoseconds out of range"))? as u32;
         // Read before the CRC, whose presence it decides (each column is read in member order
         // on its own, so the order of columns read within a member does not matter).
-        let wrapper = if content == Content::Pixels {
+        let wrapper = if content.is_pixels() {
             self.bytes(WRAPPERS, MAX_WRAPPER, "image wrapper length")?
         } else {
             Vec::new()
@@ -257,9 +257,9 @@ impl<'a> Decoder<'a> {
                 size = link.len() as u64;
                 crc = Some(crc32fast::hash(&link));
             }
-            (Kind::File, Content::Pixels) if chunk != NO_CHUNK => {
-                size = geometry
-                    .pixel_count()
+            (Kind::File, c) if c.is_pixels() && chunk != NO_CHUNK => {
+                size = c
+                    .pixel_bytes(geometry)
                     .ok_or_else(|| bad("image geometry overflows"))?;
             }
             _ => size = stored_size.unwrap_or(size),

@@ -12,7 +12,7 @@ pub const MAGIC: [u8; 8] = *b"\x89BSAR\r\n\x1a";
 pub const END_MAGIC: [u8; 8] = *b"BSAR_END";
 
 pub const VERSION_MAJOR: u8 = 1;
-pub const VERSION_MINOR: u8 = 8;
+pub const VERSION_MINOR: u8 = 9;
 /// Required-feature bit: the index is packed (magic `BSI2`, spec/format.md 4.8), not in rows.
 /// Format 1.4 defines it; a 1.3 reader refuses such an archive by its feature bits, with a clear
 /// message, instead of calling the index damaged.

@@ -52,9 +52,7 @@ impl Layout {
 /// in format 1.6, a file stored as pixels inside a wrapper that checks the rebuilt file
 /// (`imageio::wrapper_checks_file`). The one rule both the writer and the reader apply.
 pub fn file_checked(layout: Layout, content: Content, wrapper: &[u8]) -> bool {
-    layout == Layout::Checked
-        && content == Content::Pixels
-        && crate::imageio::wrapper_checks_file(wrapper)
+    layout == Layout::Checked && content.is_pixels() && crate::imageio::wrapper_checks_file(wrapper)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +70,39 @@ pub enum Content {
     /// The file's decoded 8-bit pixels (`width x height x channels` bytes, the member's size and
     /// CRC), plus a wrapper kept in the member entry from which the file is rebuilt around them.
     Pixels = 1,
+    /// The same with 16-bit samples, two bytes each, big-endian (format 1.9).
+    Pixels16 = 2,
+}
+
+impl Content {
+    /// Whether the chunk item is an image's pixels (kinds 1 and 2).
+    pub fn is_pixels(self) -> bool {
+        self != Content::Bytes
+    }
+
+    /// Bits a sample takes in the item: 16 for kind 2, else 8.
+    pub fn depth(self) -> u8 {
+        match self {
+            Content::Pixels16 => 16,
+            _ => 8,
+        }
+    }
+
+    /// The pixel content of an image of `depth`-bit samples.
+    pub fn pixels_of(depth: u8) -> Content {
+        if depth == 16 {
+            Content::Pixels16
+        } else {
+            Content::Pixels
+        }
+    }
+
+    /// The length of the item a pixel member of geometry `g` holds: `width * height * channels`
+    /// samples of `depth() / 8` bytes; `None` on overflow.
+    pub fn pixel_bytes(self, g: Geometry) -> Option<u64> {
+        g.pixel_count()?
+            .checked_mul(crate::codec::sample_bytes(self.depth()))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,16 +161,28 @@ impl MemberEntry {
     pub fn shape(&self) -> ItemShape {
         match self.content {
             Content::Bytes => ItemShape::Bytes { len: self.size },
-            Content::Pixels => ItemShape::Image {
+            Content::Pixels | Content::Pixels16 => ItemShape::Image {
                 width: self.geometry.width,
                 height: self.geometry.height,
                 channels: self.geometry.channels,
+                depth: self.content.depth(),
             },
         }
     }
 
     pub fn shown(&self) -> String {
         show_path(&self.path)
+    }
+
+    /// The shape of the raster a pixel member's file is rebuilt from: its geometry and the
+    /// sample depth of its content kind.
+    pub fn image_header(&self) -> crate::imageio::Header {
+        crate::imageio::Header {
+            width: self.geometry.width,
+            height: self.geometry.height,
+            channels: self.geometry.channels,
+            depth: self.content.depth(),
+        }
     }
 }
 
@@ -203,7 +246,7 @@ pub fn encode_row_index(chunks: &[ChunkEntry], members: &[MemberEntry]) -> Vec<u
         b.put_u8(m.geometry.channels);
         b.put_u16(m.link.len() as u16);
         b.extend_from_slice(&m.link);
-        if m.content == Content::Pixels {
+        if m.content.is_pixels() {
             b.put_u32(m.wrapper.len() as u32);
             b.extend_from_slice(&m.wrapper);
         }
@@ -357,6 +400,7 @@ pub(super) fn content_of(v: u8, path: &[u8]) -> std::result::Result<Content, Mem
     match v {
         0 => Ok(Content::Bytes),
         1 => Ok(Content::Pixels),
+        2 => Ok(Content::Pixels16),
         k => Err(MemberErr::Unsupported(format!(
             "'{}' has content kind {k}, which this bsar does not support",
             show_path(path)
@@ -393,7 +437,7 @@ fn parse_member(c: &mut Cursor) -> std::result::Result<MemberEntry, MemberErr> {
         )));
     }
     let link = c.take(link_len)?.to_vec();
-    let wrapper = if content == Content::Pixels {
+    let wrapper = if content.is_pixels() {
         let len = c.u32()? as usize;
         if len > MAX_WRAPPER {
             return Err(MemberErr::Bad(format!(
@@ -445,12 +489,12 @@ fn check_member(
         return Err("invalid image geometry".into());
     }
     let no_content = m.chunk == NO_CHUNK && m.position == 0;
-    if m.content == Content::Pixels
+    if m.content.is_pixels()
         && (m.kind != Kind::File
             || m.chunk == NO_CHUNK
             || m.size == 0
             || g.channels == 0
-            || g.pixel_count() != Some(m.size))
+            || m.content.pixel_bytes(g) != Some(m.size))
     {
         return Err("pixel content without a matching image geometry and chunk".into());
     }

@@ -132,7 +132,7 @@ impl<'a> Archive<'a> {
     /// through its rebuilt file, a copy of its pixels and what its rebuild keeps, with the
     /// rebuild's fixed tables once. `None` where this bsar lacks the chunk's codec.
     pub fn read_budget(&self, ci: usize, registry: &Registry) -> Option<u64> {
-        use crate::imageio::{rebuild_budget, Header, REBUILD_TABLES};
+        use crate::imageio::{rebuild_budget, REBUILD_TABLES};
         let c = &self.index.chunks[ci];
         let shapes = self.shapes(ci);
         let mut budget = registry.get(c.codec)?.decode_budget(c.len, &shapes);
@@ -140,14 +140,11 @@ impl<'a> Archive<'a> {
         for &mi in &self.index.chunk_members[ci] {
             let m = &self.index.members[mi as usize];
             if m.crc.is_none() {
-                let g = m.geometry;
-                let header = Header {
-                    width: g.width,
-                    height: g.height,
-                    channels: g.channels,
-                };
+                let header = m.image_header();
                 let kept = rebuild_budget(m.wrapper.len() as u64, header) - REBUILD_TABLES;
-                budget = budget.saturating_add(header.samples()).saturating_add(kept);
+                budget = budget
+                    .saturating_add(header.pixel_bytes())
+                    .saturating_add(kept);
                 rebuilds = true;
             }
         }
@@ -389,13 +386,8 @@ pub fn check_content(m: &MemberEntry, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         Some(crc) if !crc_ok(bytes, crc) => damaged("content CRC mismatch"),
         Some(_) => Ok(None),
         None => {
-            debug_assert_eq!(m.content, Content::Pixels);
-            let g = m.geometry;
-            let header = crate::imageio::Header {
-                width: g.width,
-                height: g.height,
-                channels: g.channels,
-            };
+            debug_assert!(m.content.is_pixels());
+            let header = m.image_header();
             match crate::imageio::rebuild(&m.wrapper, header, bytes.to_vec()) {
                 Ok(file) => Ok(Some(file)),
                 Err(e) => damaged(&format!("its file does not rebuild: {e}")),

@@ -28,6 +28,9 @@ pub struct MemberSpec {
     pub link: Vec<u8>,
     /// The file looks like an image an image codec may take: it is planned into image chunks.
     pub image: bool,
+    /// The image has samples of more than 8 bits: it is planned into chunks of the deep-image
+    /// codec, if any, else with the other images (whose codec stores it as bytes).
+    pub deep: bool,
     /// The file looks like a JPEG file: it is planned into chunks of the JPEG codec, if any.
     pub jpeg: bool,
     /// The file is planned into a chunk of its own: an image so large that the image codec
@@ -65,6 +68,9 @@ pub struct WriteOptions {
     pub bounds: ChunkBounds,
     /// Codec for chunks of images stored as pixels; `None` stores images as bytes.
     pub image_codec: Option<u8>,
+    /// Codec for chunks of images of more than 8 bits a sample (`MemberSpec::deep`), which
+    /// `image_bounds` also bound; `None` plans them with the other images.
+    pub deep_codec: Option<u8>,
     /// Bounds on image chunks (input bytes are pixel bytes).
     pub image_bounds: ChunkBounds,
     /// Codec for chunks of JPEG files (stored as bytes, `bounds` apply); `None` stores them
@@ -99,8 +105,8 @@ struct Encoded {
     sizes: Vec<u64>,
     crcs: Vec<u32>,
     geometries: Vec<Geometry>,
-    /// Per item: `Some(wrapper)` when stored as pixels.
-    wrappers: Vec<Option<Vec<u8>>>,
+    /// Per item: `Some((sample depth, wrapper))` when stored as pixels.
+    wrappers: Vec<Option<(u8, Vec<u8>)>>,
     /// Input bytes (file sizes), for progress.
     input: u64,
 }
@@ -220,8 +226,8 @@ fn record(
         e.position = pos as u32;
         e.size = enc.sizes[pos];
         e.geometry = enc.geometries[pos];
-        if let Some(w) = &enc.wrappers[pos] {
-            e.content = Content::Pixels;
+        if let Some((depth, w)) = &enc.wrappers[pos] {
+            e.content = Content::pixels_of(*depth);
             e.wrapper = w.clone();
         }
         // A byte-exact PNG's file CRC (in its wrapper) checks its pixels.
@@ -370,11 +376,14 @@ fn entry_without_content(s: &MemberSpec) -> Result<MemberEntry> {
 enum Class {
     Bytes,
     Image,
+    Deep,
     Jpeg,
 }
 
 fn class(s: &MemberSpec, opts: &WriteOptions) -> Class {
-    if opts.image_codec.is_some() && s.image {
+    if opts.deep_codec.is_some() && s.image && s.deep {
+        Class::Deep
+    } else if opts.image_codec.is_some() && s.image {
         Class::Image
     } else if opts.jpeg_codec.is_some() && s.jpeg {
         Class::Jpeg
@@ -409,6 +418,7 @@ fn plan_all(specs: &[MemberSpec], opts: &WriteOptions) -> Vec<Vec<usize>> {
     };
     let mut plan = plan_chunks(&sizes(Class::Bytes), capped(opts.bounds));
     plan.extend(plan_chunks(&sizes(Class::Image), capped(opts.image_bounds)));
+    plan.extend(plan_chunks(&sizes(Class::Deep), capped(opts.image_bounds)));
     plan.extend(plan_chunks(&sizes(Class::Jpeg), capped(opts.bounds)));
     plan.sort_by_key(|c| c[0]);
     plan
@@ -438,7 +448,7 @@ fn encode_chunk(
     let images = candidates(&mut l, opts);
     let coded = images
         .as_ref()
-        .map(|c| code_images(&c.payloads, registry, opts));
+        .map(|c| code_images(&c.payloads, registry, &l));
     finish(l, images, coded, registry, opts)
 }
 
@@ -462,7 +472,16 @@ fn encode_group(
         .iter_mut()
         .map(|l| l.as_mut().ok().and_then(|l| candidates(l, opts)))
         .collect();
-    let which: Vec<usize> = (0..n).filter(|&i| images[i].is_some()).collect();
+    // The chunks for the image codec go to it at once; those for the deep-image codec are coded
+    // as `finish` gets them.
+    let which: Vec<usize> = (0..n)
+        .filter(|&i| {
+            images[i].is_some()
+                && loaded[i]
+                    .as_ref()
+                    .is_ok_and(|l| l.image_codec == opts.image_codec)
+        })
+        .collect();
     let mut coded: Vec<Option<Coded>> = (0..n).map(|_| None).collect();
     if let (Some(id), false) = (opts.image_codec, which.is_empty()) {
         let results = match registry.get(id) {
@@ -496,7 +515,12 @@ fn encode_group(
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .expect("each chunk is finished once");
-        finish(l?, images, coded, registry, opts)
+        let l = l?;
+        let coded = match (&images, coded) {
+            (Some(c), None) => Some(code_images(&c.payloads, registry, &l)),
+            (_, coded) => coded,
+        };
+        finish(l, images, coded, registry, opts)
     })
 }
 
@@ -511,6 +535,9 @@ struct LoadedChunk {
     /// The codec tried first for the members stored as bytes (the JPEG codec for a chunk of
     /// JPEG files), before `WriteOptions::codec`.
     bytes_codec: u8,
+    /// The codec for its images stored as pixels: the deep-image codec for a chunk of deep
+    /// images, else the image codec (`None`: none are).
+    image_codec: Option<u8>,
 }
 
 fn load_chunk(
@@ -543,6 +570,10 @@ fn load_chunk(
             (Class::Jpeg, Some(id)) => id,
             _ => opts.codec,
         },
+        image_codec: match class(&specs[items[0]], opts) {
+            Class::Deep => opts.deep_codec,
+            _ => opts.image_codec,
+        },
     })
 }
 
@@ -564,7 +595,9 @@ struct Candidates {
 }
 
 fn candidates(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<Candidates> {
-    opts.image_codec?;
+    let id = l.image_codec?;
+    // The image codec takes 8-bit samples only; the deep-image codec takes both depths.
+    let takes = |i: &Image| i.depth == 8 || Some(id) == opts.deep_codec;
     let mut c = Candidates {
         which: Vec::new(),
         payloads: Vec::new(),
@@ -574,7 +607,7 @@ fn candidates(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<Candidates> {
         if loaded
             .pixels
             .as_ref()
-            .is_some_and(|(_, w)| w.len() <= MAX_WRAPPER)
+            .is_some_and(|(i, w)| w.len() <= MAX_WRAPPER && takes(i))
         {
             let (image, wrapper) = loaded.pixels.take().expect("checked");
             c.which.push(pos);
@@ -585,8 +618,8 @@ fn candidates(l: &mut LoadedChunk, opts: &WriteOptions) -> Option<Candidates> {
     (!c.which.is_empty()).then_some(c)
 }
 
-fn code_images(payloads: &[Payload], registry: &Registry, opts: &WriteOptions) -> Coded {
-    let id = opts.image_codec.expect("only called with an image codec");
+fn code_images(payloads: &[Payload], registry: &Registry, l: &LoadedChunk) -> Coded {
+    let id = l.image_codec.expect("only called with an image codec");
     let codec = registry.get(id).ok_or_else(|| not_in_build(id))?;
     let refs: Vec<&Payload> = payloads.iter().collect();
     codec.encode_chunk(&refs)
@@ -640,7 +673,7 @@ fn finish(
         .iter()
         .map(|&pos| stored_size(&l, pos, registry, opts))
         .collect::<Result<_>>()?;
-    let keep = pays_per_image(bytes.len() as u64, &c, &stored, registry, opts);
+    let keep = pays_per_image(bytes.len() as u64, &c, &stored, registry, l.image_codec);
     if keep.contains(&false) {
         retain_flagged(&mut c.which, &keep);
         retain_flagged(&mut c.payloads, &keep);
@@ -649,7 +682,7 @@ fn finish(
         if c.which.is_empty() {
             return all_bytes(&l, registry, opts);
         }
-        let Some(recoded) = accepted(code_images(&c.payloads, registry, opts), &l)? else {
+        let Some(recoded) = accepted(code_images(&c.payloads, registry, &l), &l)? else {
             return all_bytes(&l, registry, opts);
         };
         bytes = recoded;
@@ -664,10 +697,10 @@ fn pays_per_image(
     c: &Candidates,
     stored: &[u64],
     registry: &Registry,
-    opts: &WriteOptions,
+    image_codec: Option<u8>,
 ) -> Vec<bool> {
     let refs: Vec<&Payload> = c.payloads.iter().collect();
-    let shares = match opts.image_codec.and_then(|id| registry.get(id)) {
+    let shares = match image_codec.and_then(|id| registry.get(id)) {
         Some(codec) => codec.item_shares(&refs, coded_len),
         None => crate::codec::shares(coded_len, &vec![1; refs.len()]),
     };
@@ -700,13 +733,21 @@ fn split(
     let (sizes, crcs) = c.payloads.iter().map(size_and_crc).unzip();
     let image_chunk = Encoded {
         items: c.which.iter().map(|&p| l.items[p]).collect(),
-        codec: opts.image_codec.expect("an image codec coded it"),
+        codec: l.image_codec.expect("an image codec coded it"),
         bytes: coded,
         sizes,
         crcs,
         // The geometry of a member stored as pixels is its raster's: the shape of its item.
         geometries: c.payloads.iter().map(geometry_of).collect(),
-        wrappers: c.wrappers.into_iter().map(Some).collect(),
+        wrappers: c
+            .payloads
+            .iter()
+            .zip(c.wrappers)
+            .map(|(p, w)| match p {
+                Payload::Image(i) => Some((i.depth, w)),
+                Payload::Bytes(_) => None,
+            })
+            .collect(),
         input: 0,
     };
     let mut out = vec![image_chunk];

@@ -97,7 +97,8 @@ pub struct CreateArgs {
     /// Encoding threads (default: all cores). The archive bytes do not depend on it
     #[arg(short = 'j', long)]
     pub threads: Option<usize>,
-    /// How images (8-bit PNG and PNM) are coded
+    /// How 8-bit images (PNG and PNM) are coded; 16-bit ones go to the context code alone (codec
+    /// 4, `deep`) unless this is `zstd`
     #[arg(long, value_enum, default_value_t = ImageCodec::Bitswap)]
     pub scheme: ImageCodec,
     /// The only model for the images of its channel count, by name or id prefix (see `bsar

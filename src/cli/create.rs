@@ -11,7 +11,9 @@ use crate::archive::{write_archive, ChunkBounds, Geometry, Loaded, Source, Write
 use crate::bitswap::Scheme;
 use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};
 use crate::codec::zstd::{ZstdCodec, STREAM_FROM};
-use crate::codec::{Image, Registry, SeekRead, CODEC_BITSWAP, CODEC_LEPTON, CODEC_ZSTD};
+use crate::codec::{
+    Image, Registry, SeekRead, CODEC_BITSWAP, CODEC_DEEP, CODEC_LEPTON, CODEC_ZSTD,
+};
 use crate::imageio::Fidelity;
 use crate::model::Model;
 use std::collections::HashSet;
@@ -53,6 +55,7 @@ pub fn load_member(bytes: Vec<u8>, as_image: bool, fidelity: Fidelity) -> Loaded
             width: r.width,
             height: r.height,
             channels: r.channels,
+            depth: r.depth,
         }),
         None => crate::imageio::probe(&bytes),
     };
@@ -66,6 +69,7 @@ pub fn load_member(bytes: Vec<u8>, as_image: bool, fidelity: Fidelity) -> Loaded
             width: r.width,
             height: r.height,
             channels: r.channels,
+            depth: r.depth,
             pixels: r.pixels,
         };
         (image, wrapper.to_bytes())
@@ -107,7 +111,7 @@ fn read_back(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     for m in archive.members() {
-        if m.content == crate::archive::Content::Pixels {
+        if m.content.is_pixels() {
             crate::imageio::Wrapper::from_bytes(&m.wrapper)
                 .map_err(|e| format!("member '{}': {e}", m.shown()))?;
         }
@@ -220,6 +224,7 @@ pub fn run(a: CreateArgs) -> CliResult<()> {
             max_items: a.chunk_items as usize,
         },
         image_codec: scheme.map(|_| CODEC_BITSWAP),
+        deep_codec: scheme.map(|_| CODEC_DEEP),
         image_bounds: ChunkBounds {
             max_bytes: a.chunk_pixels,
             max_items: a.chunk_images as usize,
@@ -317,6 +322,7 @@ mod tests {
             size: content.len() as u64,
             link: Vec::new(),
             image: false,
+            deep: false,
             jpeg: false,
             alone: false,
         };
@@ -329,6 +335,7 @@ mod tests {
             fallback: CODEC_ZSTD,
             bounds,
             image_codec: None,
+            deep_codec: None,
             image_bounds: bounds,
             jpeg_codec: None,
             threads: 1,

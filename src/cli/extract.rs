@@ -100,7 +100,7 @@ pub fn run(a: ExtractArgs) -> CliResult<()> {
     // A member checked through its file comes with the file the check rebuilt.
     let restore = |mi: usize, item: Restored| match (members[mi].content, item.file) {
         (_, Some(file)) => Ok(file),
-        (Content::Pixels, None) => image_file(&members[mi], &item.content),
+        (Content::Pixels | Content::Pixels16, None) => image_file(&members[mi], &item.content),
         (Content::Bytes, None) => Ok(item.content),
     };
     std::thread::scope(|s| -> CliResult<()> {
@@ -385,12 +385,6 @@ fn to_system_time(sec: i64, nsec: u32) -> SystemTime {
 
 /// Rebuilds an image file from its decoded pixels and the member's wrapper (spec/format.md 4.5).
 pub(super) fn image_file(m: &MemberEntry, pixels: &[u8]) -> Result<Vec<u8>, String> {
-    let g = m.geometry;
-    let header = crate::imageio::Header {
-        width: g.width,
-        height: g.height,
-        channels: g.channels,
-    };
-    crate::imageio::rebuild(&m.wrapper, header, pixels.to_vec())
+    crate::imageio::rebuild(&m.wrapper, m.image_header(), pixels.to_vec())
         .map_err(|e| format!("member '{}': {e}", m.shown()))
 }

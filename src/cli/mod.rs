@@ -48,6 +48,12 @@ pub fn alone_in_chunk(head: &[u8]) -> bool {
     crate::imageio::probe(head).is_some_and(|h| writes_tiles(h.width, h.height, TILE_SIDE))
 }
 
+/// Whether a file that starts with `head` is an image of more than 8 bits a sample, which the
+/// writer plans into chunks of the deep-image codec.
+pub fn deep_image(head: &[u8]) -> bool {
+    crate::imageio::probe(head).is_some_and(|h| h.depth > 8)
+}
+
 /// The codecs a reader needs; a tiled image's tiles decode on `threads` threads.
 pub(crate) fn reading_registry(engine: &device::Engine, threads: usize) -> crate::codec::Registry {
     use crate::codec::bitswap::{BitswapCodec, DEFAULT_PRECISIONS};

@@ -8,7 +8,7 @@ use crate::imageio::Wrapper;
 /// it (PNG members of format 1.0 archives).
 pub fn file_size(m: &MemberEntry) -> Option<u64> {
     match (m.kind, m.content) {
-        (Kind::File, Content::Pixels) => Wrapper::from_bytes(&m.wrapper)
+        (Kind::File, Content::Pixels | Content::Pixels16) => Wrapper::from_bytes(&m.wrapper)
             .ok()
             .and_then(|w| w.file_len(m.size)),
         (Kind::File, Content::Bytes) => Some(m.size),

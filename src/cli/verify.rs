@@ -42,7 +42,7 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
             check_content(m, &m.link).map_err(fail)?;
         }
         // Extraction rebuilds a pixel member's file from its wrapper: it must parse.
-        if m.content == Content::Pixels {
+        if m.content.is_pixels() {
             crate::imageio::Wrapper::from_bytes(&m.wrapper)
                 .map_err(|e| CliError(format!("{shown}: member '{}': {e}", m.shown())))?;
         }
@@ -77,7 +77,7 @@ pub(super) fn verify(a: VerifyArgs) -> CliResult<u64> {
     // A member checked through its file was rebuilt by that check already.
     let restore = |mi: usize, item: Restored| match (members[mi].content, item.file) {
         (_, Some(_)) => Ok(Vec::new()),
-        (Content::Pixels, None) => {
+        (Content::Pixels | Content::Pixels16, None) => {
             super::extract::image_file(&members[mi], &item.content).map(|_| Vec::new())
         }
         (Content::Bytes, None) => Ok(Vec::new()),

@@ -74,7 +74,7 @@ impl Walk {
             let sniffed = if kind == Kind::File && meta.len() > 0 {
                 sniff(disk)
             } else {
-                (false, false, false)
+                Sniffed::default()
             };
             self.specs.push(MemberSpec {
                 path: name.clone(),
@@ -84,9 +84,10 @@ impl Walk {
                 mtime_nsec: meta.mtime_nsec().clamp(0, 999_999_999) as u32,
                 size: if kind == Kind::File { meta.len() } else { 0 },
                 link,
-                image: sniffed.0,
-                jpeg: sniffed.1,
-                alone: sniffed.2,
+                image: sniffed.image,
+                deep: sniffed.deep,
+                jpeg: sniffed.jpeg,
+                alone: sniffed.alone,
             });
             self.sources.push(disk.to_path_buf());
         }
@@ -114,11 +115,20 @@ impl Walk {
 /// looks like a JPEG file; any read error just means "no" here (reading the content later
 /// reports it).
 /// Whether the file is an image, a JPEG, and an image the image codec tiles (alone in its chunk).
-fn sniff(path: &Path) -> (bool, bool, bool) {
+/// What a file's first bytes say of how to plan it (the `MemberSpec` flags).
+#[derive(Default)]
+struct Sniffed {
+    image: bool,
+    deep: bool,
+    jpeg: bool,
+    alone: bool,
+}
+
+fn sniff(path: &Path) -> Sniffed {
     use std::io::Read;
     let mut head = [0u8; 512];
     let Ok(mut f) = fs::File::open(path) else {
-        return (false, false, false);
+        return Sniffed::default();
     };
     let mut n = 0;
     while n < head.len() {
@@ -128,9 +138,10 @@ fn sniff(path: &Path) -> (bool, bool, bool) {
         }
     }
     let head = &head[..n];
-    (
-        crate::imageio::looks_storable(head),
-        crate::imageio::looks_jpeg(head),
-        super::alone_in_chunk(head),
-    )
+    Sniffed {
+        image: crate::imageio::looks_storable(head),
+        deep: super::deep_image(head),
+        jpeg: crate::imageio::looks_jpeg(head),
+        alone: super::alone_in_chunk(head),
+    }
 }

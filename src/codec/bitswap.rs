@@ -256,7 +256,9 @@ impl Codec for BitswapCodec {
 
     fn encode_chunk(&self, items: &[&Payload]) -> Result<Vec<u8>, CodecError> {
         match items {
-            [Payload::Image(img)] if tiles::writes_tiles(img.width, img.height, self.tile_side) => {
+            [Payload::Image(img)]
+                if img.depth == 8 && tiles::writes_tiles(img.width, img.height, self.tile_side) =>
+            {
                 self.encode_tiled(img)
             }
             _ => self.encode_untiled(items),
@@ -268,7 +270,7 @@ impl Codec for BitswapCodec {
         // be batched.
         let tiled = |c: &Vec<&Payload>| {
             matches!(c.as_slice(), [Payload::Image(img)]
-                if tiles::writes_tiles(img.width, img.height, self.tile_side))
+                if img.depth == 8 && tiles::writes_tiles(img.width, img.height, self.tile_side))
         };
         if self.batch.is_none() || !chunks.iter().any(tiled) {
             return self.encode_untiled_chunks(chunks);
@@ -514,6 +516,7 @@ impl BitswapCodec {
                 width: t.width,
                 height: t.height,
                 channels: img.channels,
+                depth: 8,
                 pixels: tiles::crop(&img.pixels, img.width, img.channels, t),
             });
             self.encode_untiled(&[&tile])
@@ -637,6 +640,7 @@ fn parse_tiled<'a>(
         width,
         height,
         channels,
+        depth: 8,
     }] = shapes
     else {
         return Err(corrupt("a tiled Bit-Swap chunk holds exactly one image"));
@@ -650,6 +654,7 @@ fn tile_shape(t: tiles::Tile, channels: u8) -> ItemShape {
         width: t.width,
         height: t.height,
         channels,
+        depth: 8,
     }
 }
 
@@ -678,6 +683,7 @@ impl BitswapCodec {
             width,
             height,
             channels,
+            depth: 8,
             pixels: image.into_inner().unwrap_or_else(|e| e.into_inner()),
         })
     }
@@ -742,6 +748,7 @@ impl BitswapCodec {
                 width,
                 height,
                 channels,
+                depth: 8,
             } = *shape
             else {
                 return Err(corrupt(format!(
@@ -854,6 +861,7 @@ fn assemble(
             width,
             height,
             channels,
+            ..
         } = *shape
         else {
             unreachable!()
@@ -877,6 +885,7 @@ fn assemble(
             width,
             height,
             channels,
+            depth: 8,
             pixels,
         }));
     }
@@ -943,6 +952,12 @@ impl BitswapCodec {
             let Payload::Image(img) = item else {
                 return Err(CodecError::Unsupported(format!("item {i} is not an image")));
             };
+            if img.depth != 8 {
+                return Err(CodecError::Unsupported(format!(
+                    "item {i} has {}-bit samples (codec 4 codes those)",
+                    img.depth
+                )));
+            }
             let unsupported =
                 || CodecError::Unsupported(format!("no model for {} channels", img.channels));
             let (colour, has_alpha) = split_channels(img.channels).ok_or_else(unsupported)?;

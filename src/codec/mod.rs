@@ -7,6 +7,7 @@
 //! promises. This module never imports the container.
 
 pub mod bitswap;
+pub mod deep;
 /// The Bit-Swap codec's nets on a GPU (`--features cuda`).
 #[cfg(feature = "cuda")]
 pub mod gpu;
@@ -42,15 +43,25 @@ pub const CODEC_ZSTD: u8 = 1;
 pub const CODEC_BITSWAP: u8 = 2;
 /// Codec id 3: JPEG files recompressed by Lepton, restored byte for byte.
 pub const CODEC_LEPTON: u8 = 3;
+/// Codec id 4: images of more than 8 bits a sample, coded by the context code alone.
+pub const CODEC_DEEP: u8 = 4;
 
-/// An 8-bit image, row-major, channels interleaved (`pixels.len() == width * height * channels`).
+/// An image, row-major, channels interleaved: one byte a sample, or for a 16-bit image two,
+/// big-endian as in PNG and PNM (`pixels.len() == width * height * channels * depth / 8`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
     pub width: u32,
     pub height: u32,
     /// 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).
     pub channels: u8,
+    /// Bits a sample takes in `pixels`: 8 or 16.
+    pub depth: u8,
     pub pixels: Vec<u8>,
+}
+
+/// Bytes a sample of `depth` bits takes in an item's pixels: 1 at depth 8, 2 at 16.
+pub fn sample_bytes(depth: u8) -> u64 {
+    depth.div_ceil(8) as u64
 }
 
 /// One item of a chunk: either opaque bytes (restored byte for byte) or decoded pixels.
@@ -70,6 +81,8 @@ pub enum ItemShape {
         width: u32,
         height: u32,
         channels: u8,
+        /// 8 or 16 (content kinds 1 and 2, spec/format.md 4.3).
+        depth: u8,
     },
 }
 
@@ -82,9 +95,11 @@ impl ItemShape {
                 width,
                 height,
                 channels,
+                depth,
             } => (width as u64)
                 .saturating_mul(height as u64)
-                .saturating_mul(channels as u64),
+                .saturating_mul(channels as u64)
+                .saturating_mul(sample_bytes(depth)),
         }
     }
 
@@ -97,12 +112,14 @@ impl ItemShape {
                     width,
                     height,
                     channels,
+                    depth,
                 },
                 Payload::Image(img),
             ) => {
                 img.width == width
                     && img.height == height
                     && img.channels == channels
+                    && img.depth == depth
                     && img.pixels.len() as u64 == self.decoded_len()
             }
             _ => false,
@@ -135,6 +152,21 @@ impl fmt::Display for CodecError {
 impl std::error::Error for CodecError {}
 
 impl Payload {
+    /// The shape a member table states for this item.
+    pub fn shape(&self) -> ItemShape {
+        match self {
+            Payload::Bytes(b) => ItemShape::Bytes {
+                len: b.len() as u64,
+            },
+            Payload::Image(i) => ItemShape::Image {
+                width: i.width,
+                height: i.height,
+                channels: i.channels,
+                depth: i.depth,
+            },
+        }
+    }
+
     /// Bytes in the item: its length, or its pixels'.
     pub fn len(&self) -> usize {
         match self {

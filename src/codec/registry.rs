@@ -1,6 +1,6 @@
 //! Maps codec ids (as written in the chunk table) to codec implementations.
 
-use super::{Codec, CODEC_BITSWAP, CODEC_LEPTON, CODEC_STORED, CODEC_ZSTD};
+use super::{Codec, CODEC_BITSWAP, CODEC_DEEP, CODEC_LEPTON, CODEC_STORED, CODEC_ZSTD};
 
 /// The set of codecs a reader or writer knows. Lookups are by id; the container asks the registry
 /// and never names a codec type itself, so new codecs plug in here only.
@@ -19,6 +19,7 @@ impl Registry {
         let mut r = Registry::empty();
         r.register(Box::new(super::zstd::ZstdCodec::new(zstd_level)));
         r.register(Box::new(super::lepton::LeptonCodec::new(zstd_level)));
+        r.register(Box::new(super::deep::DeepCodec));
         r
     }
 
@@ -44,6 +45,7 @@ impl Registry {
                 CODEC_ZSTD => "zstd".to_string(),
                 CODEC_BITSWAP => "bitswap".to_string(),
                 CODEC_LEPTON => "lepton".to_string(),
+                CODEC_DEEP => "deep".to_string(),
                 other => format!("codec#{other}"),
             },
         }

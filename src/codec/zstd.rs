@@ -365,10 +365,12 @@ impl Codec for ZstdCodec {
                     width,
                     height,
                     channels,
+                    depth,
                 } => Payload::Image(super::Image {
                     width,
                     height,
                     channels,
+                    depth,
                     pixels: bytes,
                 }),
             });

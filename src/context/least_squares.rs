@@ -56,6 +56,8 @@ pub struct LeastSquares {
     neighbour: [Ols; 3],
     /// Per class and group, the stacking stage; it starts as the blend alone.
     stack: Vec<Ols>,
+    /// The depth's shift (spec/context.md 7): bounds scale by `2^shift`, ridges by `4^shift`.
+    shift: u32,
 }
 
 /// What one sample's least-squares stages computed, kept until its value is known.
@@ -69,16 +71,29 @@ pub struct Pending {
 }
 
 impl LeastSquares {
-    pub fn new() -> LeastSquares {
+    /// The stages at the start of a chunk of samples of `bits - 8 = shift`.
+    pub fn new(shift: u32) -> LeastSquares {
         let mut blend_only = [0.0; MAX_TAPS];
         blend_only[0] = 1.0;
         LeastSquares {
             neighbour: std::array::from_fn(|_| Ols::new([0.0; MAX_TAPS])),
             stack: vec![Ols::new(blend_only); 3 * GROUPS],
+            shift,
         }
     }
 
-    /// The neighbour predictor's taps and its prediction (1/8 units, within `[-4096, 6144]`).
+    /// `8192 * 2^shift`: the bound of a fitted correction.
+    fn bound(&self) -> f64 {
+        (8192u32 << self.shift) as f64
+    }
+
+    /// `4^shift`, exactly.
+    fn ridge_scale(&self) -> f64 {
+        (1u64 << (2 * self.shift)) as f64
+    }
+
+    /// The neighbour predictor's taps and its prediction (1/8 units, within
+    /// `[-4096, 6144] * 2^shift`).
     /// `own(dy, dx)` is the channel's value at that offset minus W, 0 where it is not known;
     /// `r_steps` is R's value minus its W and minus its N (used for B, class 2).
     pub fn neighbour_prediction(
@@ -111,7 +126,8 @@ impl LeastSquares {
                 r_steps.iter().for_each(|&v| put(v));
             }
         }
-        let prediction = (w + self.neighbour[class].predict(&taps, count)).clamp(-4096, 6144);
+        let fitted = self.neighbour[class].predict(&taps, count, self.bound());
+        let prediction = (w + fitted).clamp(-4096 << self.shift, 6144 << self.shift);
         let pending = Pending {
             taps,
             count,
@@ -148,15 +164,23 @@ impl LeastSquares {
         let range = bucket * ACTIVITY_GROUPS / ACTIVITY_BUCKETS;
         pending.group = (class * ACTIVITY_GROUPS + range) * 2 + (second >= SECOND_SPLIT) as usize;
         pending.omega = OMEGA_HALF / (OMEGA_HALF + activity as f64);
-        let fitted = self.stack[pending.group].predict(&pending.stack_taps, subs + 1);
+        let fitted = self.stack[pending.group].predict(&pending.stack_taps, subs + 1, self.bound());
         (w + fitted).clamp(0, max)
     }
 
     /// Learns the sample's value `v8` (1/8 units) in both stages; `w` is its W neighbour.
     pub fn learn(&mut self, class: usize, pending: &Pending, w: i32, v8: i32) {
         let y = v8 - w;
+        let ridge = self.ridge_scale();
         let n = &mut self.neighbour[class];
-        n.learn(&pending.taps, pending.count, y, pending.omega, NEIGHBOUR);
+        n.learn(
+            &pending.taps,
+            pending.count,
+            y,
+            pending.omega,
+            NEIGHBOUR,
+            ridge,
+        );
         let s = &mut self.stack[pending.group];
         s.learn(
             &pending.stack_taps,
@@ -164,12 +188,13 @@ impl LeastSquares {
             y,
             pending.omega,
             STACK,
+            ridge,
         );
     }
 }
 
 impl Default for LeastSquares {
     fn default() -> Self {
-        LeastSquares::new()
+        LeastSquares::new(0)
     }
 }

@@ -17,7 +17,7 @@ mod ols;
 mod predictor;
 mod stats;
 
-pub use dist::{Dist, PRED_BITS, PRED_MAX};
+pub use dist::{Depth, Dist, PRED_BITS, PRED_MAX};
 pub use stats::Stats;
 
 use crate::bitswap::patches::{Grid, PatchPos};
@@ -34,6 +34,38 @@ fn order(channels: usize) -> &'static [usize] {
     }
 }
 
+/// A sample the context code reads and writes: a byte (every Bit-Swap chunk) or a 16-bit word
+/// (codec 4's deep images).
+pub trait Sample: Copy {
+    fn value(self) -> u32;
+    /// `v` below `2^16` (below `2^8` for a byte): the coder only gives values of its depth.
+    fn from_value(v: u32) -> Self;
+}
+
+impl Sample for u8 {
+    #[inline(always)]
+    fn value(self) -> u32 {
+        self as u32
+    }
+
+    #[inline(always)]
+    fn from_value(v: u32) -> Self {
+        v as u8
+    }
+}
+
+impl Sample for u16 {
+    #[inline(always)]
+    fn value(self) -> u32 {
+        self as u32
+    }
+
+    #[inline(always)]
+    fn from_value(v: u32) -> Self {
+        v as u16
+    }
+}
+
 /// The adaptive state of one chunk: created fresh for each chunk, carried from image to image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContextModel {
@@ -44,6 +76,8 @@ pub struct ContextModel {
     pub lms_slow: [[i32; LMS_TAPS]; 3],
     /// Chunk version 4's least-squares stages; `None` in version 3.
     pub least_squares: Option<LeastSquares>,
+    /// The depth of the samples it models.
+    pub depth: Depth,
 }
 
 /// The context code's versions, named by the Bit-Swap chunk versions that use them.
@@ -83,17 +117,17 @@ fn lms_taps(i: &Inputs, r: Option<&Reference>) -> [i32; LMS_TAPS] {
     ]
 }
 
-/// `w + floor(sum a_j t_j / 2^14)`, within `[-4096, 6144]`.
+/// `w + floor(sum a_j t_j / 2^14)`, within `[-4096, 6144] * 2^shift`.
 #[inline(always)]
-fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32) -> i32 {
+fn lms_predict(a: &[i32; LMS_TAPS], taps: &[i32; LMS_TAPS], w: i32, shift: u32) -> i32 {
     let acc: i64 = taps.iter().zip(a).map(|(&t, &k)| t as i64 * k as i64).sum();
-    (w as i64 + (acc >> 14)).clamp(-4096, 6144) as i32
+    (w as i64 + (acc >> 14)).clamp(-4096 << shift, 6144 << shift) as i32
 }
 
-/// `sum t_j^2 + 256`, the normalisation of the LMS step.
+/// `sum t_j^2 + 256 * 4^shift`, the normalisation of the LMS step.
 #[inline(always)]
-fn lms_norm(taps: &[i32; LMS_TAPS]) -> i64 {
-    taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + 256
+fn lms_norm(taps: &[i32; LMS_TAPS], shift: u32) -> i64 {
+    taps.iter().map(|&t| t as i64 * t as i64).sum::<i64>() + (256 << (2 * shift))
 }
 
 /// The normalised LMS update after an error `e = v8 - prediction`.
@@ -106,19 +140,26 @@ fn lms_learn(a: &mut [i32; LMS_TAPS], taps: &[i32; LMS_TAPS], norm: i64, e: i32,
 }
 
 impl ContextModel {
-    /// The state at the start of a chunk coded with `version`.
+    /// The state at the start of a chunk of 8-bit images coded with `version`.
     pub fn new(version: Version) -> ContextModel {
+        ContextModel::with_depth(version, Depth::EIGHT)
+    }
+
+    /// The state at the start of a chunk of samples of `depth` coded with `version`.
+    pub fn with_depth(version: Version, depth: Depth) -> ContextModel {
+        let scale_factor = match version {
+            Version::V3 => stats::SCALE_FACTOR_V3,
+            Version::V4 => stats::SCALE_FACTOR_V4,
+        };
         ContextModel {
-            stats: Stats::new(match version {
-                Version::V3 => stats::SCALE_FACTOR_V3,
-                Version::V4 => stats::SCALE_FACTOR_V4,
-            }),
+            stats: Stats::new(scale_factor, depth),
             lms: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
             lms_slow: [[1 << 14, -(1 << 14), 0, 0, 0, 0, 0, 0, 0]; 3],
             least_squares: match version {
                 Version::V3 => None,
-                Version::V4 => Some(LeastSquares::new()),
+                Version::V4 => Some(LeastSquares::new(depth.shift())),
             },
+            depth,
         }
     }
 }
@@ -177,6 +218,15 @@ struct Neighbours {
 }
 
 impl ImageCoder {
+    /// The bytes `ImageCoder::new(width, height, channels, patch, _)` allocates: its rows of
+    /// errors, for decoders' budgets (saturating).
+    pub fn memory(width: usize, height: usize, channels: usize, patch: usize) -> u64 {
+        let ring = (patch as u64 + 2).min(height.max(1) as u64);
+        ring.saturating_mul(width as u64)
+            .saturating_mul(channels as u64)
+            .saturating_mul(4 * (1 + SUBS as u64))
+    }
+
     /// An image of `width x height` pixels of `channels` (1 or 3) samples, cut into patches of
     /// `patch x patch`; samples coded at `precision` bits.
     pub fn new(width: usize, height: usize, channels: usize, patch: usize, precision: u32) -> Self {
@@ -245,11 +295,18 @@ impl ImageCoder {
     }
 
     /// The prediction inputs of channel `c` at a pixel with neighbours `nb`.
-    #[inline(always)]
     /// `slots`: how many slots the channel's class blends (the others' errors stay 0).
-    fn inputs(&self, image: &[u8], nb: &Option<Neighbours>, c: usize, slots: usize) -> Inputs {
+    /// The image's first pixel sees every neighbour at half the range, `2^(bits-1)`.
+    #[inline(always)]
+    fn inputs<S: Sample>(
+        &self,
+        image: &[S],
+        nb: &Option<Neighbours>,
+        c: usize,
+        (slots, depth): (usize, Depth),
+    ) -> Inputs {
         let Some(nb) = nb else {
-            let mid = 128 << PRED_BITS;
+            let mid = (depth.values() as i32 / 2) << PRED_BITS;
             return Inputs {
                 n: mid,
                 w: mid,
@@ -267,7 +324,7 @@ impl ImageCoder {
             };
         };
         let ch = self.ch;
-        let v = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+        let v = |a: At| (image[a.pixel * ch + c].value() as i32) << PRED_BITS;
         let te = |a: At| self.te[a.slot * ch + c];
         let mut err = [0u32; SUBS];
         let row = |a: At| &self.se[(a.slot * ch + c) * SUBS..][..SUBS];
@@ -303,9 +360,9 @@ impl ImageCoder {
     /// 0 where that sample is not known yet or outside the image (spec/context.md 3.4).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn known_minus_w(
+    fn known_minus_w<S: Sample>(
         &self,
-        image: &[u8],
+        image: &[S],
         pos: &PatchPos,
         (y, x): (usize, usize),
         c: usize,
@@ -321,22 +378,26 @@ impl ImageCoder {
         if yy >= pos.top && xx >= pos.left + pos.real_w {
             return 0;
         }
-        ((image[(yy * self.width + xx) * self.ch + c] as i32) << PRED_BITS) - w
+        ((image[(yy * self.width + xx) * self.ch + c].value() as i32) << PRED_BITS) - w
     }
 
     /// Runs the model over the real samples of patch `pos` in coding order. For each sample,
     /// `code(dist, value)` gets the sample's distribution and the value now in `image` (the
     /// encoder's sample) and returns the sample's value (the decoder's, once decoded), which is
-    /// written to `image` and learnt from. `image` is the whole image, row-major interleaved.
-    pub fn code_patch(
+    /// written to `image` and learnt from. `image` is the whole image, row-major interleaved, of
+    /// samples of `model.depth`.
+    pub fn code_patch<S: Sample>(
         &mut self,
         model: &mut ContextModel,
-        image: &mut [u8],
+        image: &mut [S],
         pos: &PatchPos,
-        mut code: impl FnMut(&Dist, u8) -> u8,
+        mut code: impl FnMut(&Dist, u32) -> u32,
     ) {
         let ch = self.ch;
         let order = order(ch);
+        let depth = model.depth;
+        let shift = depth.shift();
+        let pred_max = depth.pred_max();
         for y in pos.top..pos.top + pos.real_h {
             for x in pos.left..pos.left + pos.real_w {
                 let nb = self.neighbours(pos, y, x);
@@ -349,14 +410,14 @@ impl ImageCoder {
                     // least-squares one.
                     let ls = model.least_squares.as_ref();
                     let slots = if class == 0 { 14 } else { 10 } + ls.is_some() as usize;
-                    let inp = self.inputs(image, &nb, c, slots);
+                    let inp = self.inputs(image, &nb, c, (slots, depth));
                     let (mut p, mut subs) = predictor::subpredictions(&inp, reference.as_ref());
                     // The adaptive linear predictors, fast then slow, in the class's last slots.
                     let taps = lms_taps(&inp, reference.as_ref());
-                    let lms_pred = lms_predict(&model.lms[class], &taps, inp.w);
+                    let lms_pred = lms_predict(&model.lms[class], &taps, inp.w, shift);
                     p[subs] = lms_pred;
                     subs += 1;
-                    let slow_pred = lms_predict(&model.lms_slow[class], &taps, inp.w);
+                    let slow_pred = lms_predict(&model.lms_slow[class], &taps, inp.w, shift);
                     p[subs] = slow_pred;
                     subs += 1;
                     let mut pending = ls.map(|ls| {
@@ -368,9 +429,10 @@ impl ImageCoder {
                         subs += 1;
                         pending
                     });
-                    let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0);
-                    let mut blend = blend.clamp(0, PRED_MAX);
-                    let raw_activity = predictor::activity(&inp, expected);
+                    let (blend, expected) = predictor::blend(&inp, &p, subs, class == 0, shift);
+                    let mut blend = blend.clamp(0, pred_max);
+                    // At a deeper depth, measured as an 8-bit image of the same look would be.
+                    let raw_activity = predictor::activity(&inp, expected) >> shift;
                     // The image's first pixel has no neighbours to measure: the top bucket.
                     let activity = match nb {
                         Some(_) => stats::activity_bucket(raw_activity),
@@ -379,27 +441,28 @@ impl ImageCoder {
                     // The second context dimension: how much the sub-predictors disagree for
                     // the first channel, the reference channel's residual for the others.
                     let second = if class == 0 {
-                        stats::ref_bucket(predictor::spread(&p, 7) / 8)
+                        stats::ref_bucket((predictor::spread(&p, 7) >> shift) / 8)
                     } else {
-                        stats::ref_bucket(ref_residual)
+                        stats::ref_bucket(ref_residual >> shift)
                     };
                     if let (Some(ls), Some(pending)) = (ls, pending.as_mut()) {
                         let buckets = (raw_activity, activity, second);
                         blend = ls.stack_prediction(
-                            pending, class, inp.w, blend, &p, subs, buckets, PRED_MAX,
+                            pending, class, inp.w, blend, &p, subs, buckets, pred_max,
                         );
                     }
                     let ctx = stats::context_index(class, activity, second);
                     let (bias, inv_scale) = model.stats.params(ctx);
-                    let pred = (blend + bias).clamp(0, PRED_MAX);
+                    let pred = (blend + bias).clamp(0, pred_max);
                     let dist = Dist {
                         pred,
                         inv_scale,
                         precision: self.precision,
+                        depth,
                     };
                     let at = here.pixel * ch + c;
-                    let value = code(&dist, image[at]);
-                    image[at] = value;
+                    let value = code(&dist, image[at].value());
+                    image[at] = S::from_value(value);
                     let v8 = (value as i32) << PRED_BITS;
                     // Learn: this sample's errors become its neighbours' inputs.
                     let slot = here.slot * ch + c;
@@ -409,7 +472,7 @@ impl ImageCoder {
                         *e = (pk - v8).unsigned_abs();
                     }
                     model.stats.update(ctx, v8 - blend, (v8 - pred).abs());
-                    let norm = lms_norm(&taps);
+                    let norm = lms_norm(&taps, shift);
                     lms_learn(&mut model.lms[class], &taps, norm, v8 - lms_pred, LMS_STEP);
                     let slow = &mut model.lms_slow[class];
                     lms_learn(slow, &taps, norm, v8 - slow_pred, LMS_SLOW_STEP);
@@ -423,7 +486,8 @@ impl ImageCoder {
                         ref_residual = (v8 - pred).unsigned_abs();
                         reference = Some(match &nb {
                             Some(nb) => {
-                                let r = |a: At| (image[a.pixel * ch + c] as i32) << PRED_BITS;
+                                let r =
+                                    |a: At| (image[a.pixel * ch + c].value() as i32) << PRED_BITS;
                                 Reference {
                                     x: v8,
                                     n: r(nb.n),
@@ -448,11 +512,11 @@ impl ImageCoder {
 
     /// [`ImageCoder::code_patch`] over every patch of the image, in the stream's order (patches
     /// in raster order): the context code alone over a whole image.
-    pub fn code_image(
+    pub fn code_image<S: Sample>(
         &mut self,
         model: &mut ContextModel,
-        image: &mut [u8],
-        mut code: impl FnMut(&Dist, u8) -> u8,
+        image: &mut [S],
+        mut code: impl FnMut(&Dist, u32) -> u32,
     ) {
         let g = Grid {
             width: self.width,

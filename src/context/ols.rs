@@ -44,16 +44,16 @@ impl Ols {
         }
     }
 
-    /// `floor(sum_j w_j t_j)` (summed in order of `j`), within `[-8192, 8192]`: a correction
+    /// `floor(sum_j w_j t_j)` (summed in order of `j`), within `[-bound, bound]`: a correction
     /// to add to a base value, 1/8 units.
     #[inline]
-    pub fn predict(&self, t: &[i32; MAX_TAPS], n: usize) -> i32 {
+    pub fn predict(&self, t: &[i32; MAX_TAPS], n: usize, bound: f64) -> i32 {
         let mut s = 0.0f64;
         for (&w, &t) in self.w[..n].iter().zip(&t[..n]) {
             s += w * t as f64;
         }
         // floor, exactly, without a libm call: truncate, then step down below zero.
-        let s = s.clamp(-8192.0, 8192.0);
+        let s = s.clamp(-bound, bound);
         let t = s as i32;
         t - ((t as f64) > s) as i32
     }
@@ -67,7 +67,16 @@ impl Ols {
     /// it reads them), and every entry is computed alone, so the lower triangle's bits are
     /// the same as a loop that stops at the diagonal.
     #[inline]
-    pub fn learn(&mut self, t: &[i32; MAX_TAPS], n: usize, y: i32, omega: f64, how: Learning) {
+    /// `ridge_scale` multiplies `how.ridge` (`4^shift` at a deeper depth, spec/context.md 7).
+    pub fn learn(
+        &mut self,
+        t: &[i32; MAX_TAPS],
+        n: usize,
+        y: i32,
+        omega: f64,
+        how: Learning,
+        ridge_scale: f64,
+    ) {
         let tf: [f64; MAX_TAPS] = t.map(|v| v as f64);
         let decay = how.decay;
         for i in 0..n {
@@ -81,7 +90,7 @@ impl Ols {
         self.pending += 1;
         if self.pending >= how.solve_every {
             self.pending = 0;
-            self.solve(n, how.ridge);
+            self.solve(n, how.ridge * ridge_scale);
         }
     }
 
@@ -171,16 +180,16 @@ mod tests {
                 *v = rnd();
             }
             let y: f64 = (0..4).map(|j| rule[j] * t[j] as f64).sum();
-            o.learn(&t, 4, y as i32, 1.0, HOW);
+            o.learn(&t, 4, y as i32, 1.0, HOW, 1.0);
         }
         for (j, &r) in rule.iter().enumerate() {
             assert!((o.w[j] - r).abs() < 0.01, "{j}: {} against {r}", o.w[j]);
         }
         // 303 - 10 + 10.5 - 10.25 = 293.25, floored; and below zero, -293.25 floors to -294.
         let t = [101, 10, 21, -41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(o.predict(&t, 4), 293);
+        assert_eq!(o.predict(&t, 4, 8192.0), 293);
         let minus = t.map(|v| -v);
-        assert_eq!(o.predict(&minus, 4), -294);
+        assert_eq!(o.predict(&minus, 4, 8192.0), -294);
     }
 
     /// With no information (all taps zero) the solve keeps finite weights and predicts 0.
@@ -188,9 +197,9 @@ mod tests {
     fn zero_taps_stay_finite() {
         let mut o = Ols::new([0.0; MAX_TAPS]);
         for _ in 0..100 {
-            o.learn(&[0; MAX_TAPS], 16, 77, 1.0, HOW);
+            o.learn(&[0; MAX_TAPS], 16, 77, 1.0, HOW, 1.0);
         }
         assert!(o.w.iter().all(|w| w.is_finite()));
-        assert_eq!(o.predict(&[0; MAX_TAPS], 16), 0);
+        assert_eq!(o.predict(&[0; MAX_TAPS], 16, 8192.0), 0);
     }
 }

@@ -98,12 +98,13 @@ pub fn subpredictions(i: &Inputs, r: Option<&Reference>) -> ([i32; SUBS], usize)
 /// Blends the first `count` sub-predictions by their weights: `floor((sum w p + W/2) / W)`,
 /// and returns it with the blend's expected error `floor(sum w err / W)`. The first channel's
 /// blend is kept within the range of W, N and NE when the neighbours' errors agree in sign
-/// (as JPEG-XL does).
+/// (as JPEG-XL does). At a deeper depth the weights see the errors shifted down by `shift`
+/// (spec/context.md 7), as an 8-bit image of the same look would have them.
 #[inline(always)]
-pub fn blend(i: &Inputs, p: &[i32; SUBS], count: usize, first: bool) -> (i32, u32) {
+pub fn blend(i: &Inputs, p: &[i32; SUBS], count: usize, first: bool, shift: u32) -> (i32, u32) {
     let (mut num, mut den, mut err) = (0i64, 0i64, 0u64);
     for (&pk, &ek) in p.iter().zip(&i.err).take(count) {
-        let wk = weight(ek);
+        let wk = weight(ek >> shift);
         num += wk as i64 * pk as i64;
         den += wk as i64;
         err += wk * ek as u64;

@@ -1,7 +1,7 @@
 //! Adaptive error statistics per context (spec/context.md 4): what the chunk has taught the
 //! model so far. They persist from image to image of a chunk and start afresh in every chunk.
 
-use super::dist::{INV_SCALE_BITS, PRED_BITS};
+use super::dist::{Depth, INV_SCALE_BITS, PRED_BITS};
 
 /// Activity buckets (the quantised local error, `activity_bucket`).
 pub const ACTIVITY_BUCKETS: usize = 40;
@@ -20,7 +20,8 @@ const PRIOR_COUNT: i32 = 4;
 /// version 4's (tuned for its stacked predictions on training images).
 pub const SCALE_FACTOR_V3: u64 = 150;
 pub const SCALE_FACTOR_V4: u64 = 160;
-/// Bounds of the inverse scale (Q16): scales from 1/16 to 256 sample units.
+/// Bounds of the inverse scale (Q16 at 8 bits): scales from 1/16 to 256 sample units; at a
+/// deeper depth (Q(16 + shift)), from 1/16 to `256 * 2^shift` sample units.
 const INV_SCALE_MIN: u64 = 1 << (INV_SCALE_BITS - 8);
 const INV_SCALE_MAX: u64 = 1 << (INV_SCALE_BITS + 4);
 
@@ -40,6 +41,8 @@ pub struct Stats {
     pub ctx: Vec<Context>,
     /// The version's scale factor (`SCALE_FACTOR_V3` or `SCALE_FACTOR_V4`).
     scale_factor: u64,
+    /// The depth's shift (spec/context.md 7).
+    shift: u32,
 }
 
 /// The lower edge of activity bucket `q` (the inverse of `activity_bucket`), 1/8 units summed
@@ -85,8 +88,9 @@ pub fn context_index(class: usize, activity: usize, reference: usize) -> usize {
 }
 
 impl Stats {
-    /// The statistics at the start of a chunk.
-    pub fn new(scale_factor: u64) -> Stats {
+    /// The statistics at the start of a chunk of samples of `depth`.
+    pub fn new(scale_factor: u64, depth: Depth) -> Stats {
+        let shift = depth.shift();
         let mut ctx = Vec::with_capacity(CONTEXTS);
         for _class in 0..CLASSES {
             for q in 0..ACTIVITY_BUCKETS {
@@ -94,7 +98,7 @@ impl Stats {
                     // The activity sums about 8 neighbour errors: its eighth is a mean error.
                     let from_activity = (bucket_floor(q) / 8).max(2) as i32;
                     let from_ref = [1, 4, 9, 18, 36, 72][r];
-                    let mean = from_activity.max(from_ref / 2);
+                    let mean = from_activity.max(from_ref / 2) << shift;
                     ctx.push(Context {
                         abs_sum: mean * PRIOR_COUNT,
                         err_sum: 0,
@@ -103,7 +107,11 @@ impl Stats {
                 }
             }
         }
-        Stats { ctx, scale_factor }
+        Stats {
+            ctx,
+            scale_factor,
+            shift,
+        }
     }
 
     /// The bias correction (1/8 units) and inverse scale (Q16) of context `i`.
@@ -111,10 +119,10 @@ impl Stats {
     pub fn params(&self, i: usize) -> (i32, u32) {
         let c = self.ctx[i];
         let bias = c.err_sum / c.count;
-        // s = SCALE_FACTOR/256 * abs_sum / (8 count); inv_scale = 2^16 / s.
-        let num = (c.count as u64) << (INV_SCALE_BITS + PRED_BITS + 8);
+        // s = SCALE_FACTOR/256 * abs_sum / (8 count); inv_scale = 2^(16 + shift) / s.
+        let num = (c.count as u64) << (INV_SCALE_BITS + self.shift + PRED_BITS + 8);
         let den = self.scale_factor * c.abs_sum as u64 + 1;
-        let inv = (num / den).clamp(INV_SCALE_MIN, INV_SCALE_MAX);
+        let inv = (num / den).clamp(INV_SCALE_MIN, INV_SCALE_MAX << self.shift);
         (bias, inv as u32)
     }
 

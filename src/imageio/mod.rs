@@ -29,29 +29,39 @@ pub use png_exact::PngExact;
 
 use std::fmt;
 
-/// A raster of one byte a sample, samples interleaved, rows top to bottom.
+/// A raster of one byte a sample (two, big-endian, for 16-bit files), samples interleaved, rows
+/// top to bottom.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Raster {
     pub width: u32,
     pub height: u32,
     /// 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA.
     pub channels: u8,
+    /// Bits a sample takes in `pixels`: 8 or 16.
+    pub depth: u8,
     pub pixels: Vec<u8>,
 }
 
-/// Width, height and samples per pixel as an image file's header states them.
+/// Width, height, samples per pixel and their depth as an image file's header states them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     pub width: u32,
     pub height: u32,
     /// 1 grey (and palette indices), 2 grey+alpha, 3 RGB, 4 RGBA.
     pub channels: u8,
+    /// Bits a sample takes in the raster: 16 for 16-bit PNGs and PNMs of maxval above 255, else 8.
+    pub depth: u8,
 }
 
 impl Header {
     /// `width * height * channels`, which cannot overflow a u64.
     pub fn samples(&self) -> u64 {
         self.width as u64 * self.height as u64 * self.channels as u64
+    }
+
+    /// The raster's length in bytes: `samples()` of one byte, or two at depth 16.
+    pub fn pixel_bytes(&self) -> u64 {
+        self.samples() * crate::codec::sample_bytes(self.depth)
     }
 }
 
@@ -175,10 +185,16 @@ pub fn encode(raster: &Raster, wrapper: &Wrapper) -> Result<Vec<u8>, WrapperErro
 /// extraction writes for a member stored as pixels (spec/format.md 4.5).
 pub fn rebuild(wrapper: &[u8], header: Header, pixels: Vec<u8>) -> Result<Vec<u8>, WrapperError> {
     let wrapper = Wrapper::from_bytes(wrapper)?;
+    if pixels.len() as u64 != header.pixel_bytes() {
+        return Err(WrapperError(
+            "the pixels do not match the image's geometry".into(),
+        ));
+    }
     let raster = Raster {
         width: header.width,
         height: header.height,
         channels: header.channels,
+        depth: header.depth,
         pixels,
     };
     encode(&raster, &wrapper)
@@ -210,7 +226,9 @@ pub fn file_samples(wrapper: &Wrapper, pixels: &mut [u8]) {
 /// an 18-megasample zopfli PNG; 4 bytes a byte of the wrapper (parsed, and the corrections it
 /// carries expanded); and 64 MiB for the deflate replay's and preflate-rs' fixed tables.
 pub fn rebuild_budget(wrapper_len: u64, header: Header) -> u64 {
-    let rows = header.samples().saturating_add(u64::from(header.height));
+    let rows = header
+        .pixel_bytes()
+        .saturating_add(u64::from(header.height));
     rows.saturating_mul(24)
         .saturating_add(wrapper_len.saturating_mul(4))
         .saturating_add(REBUILD_TABLES)
@@ -358,6 +376,7 @@ mod tests {
             width: w,
             height: h,
             channels: c,
+            depth: 8,
             pixels: (0..n).map(|i| (i * 37 % 256) as u8).collect(),
         }
     }
@@ -415,9 +434,18 @@ mod tests {
     #[test]
     fn non_images_and_unsupported_pngs_are_refused() {
         assert!(decode(b"hello").is_none());
+        let (r, _) = decode(b"P6\n1 1\n65535\n\x12\x34\0\0\xff\xff").expect("16-bit PNM");
+        assert_eq!(
+            (r.depth, r.pixels),
+            (16, vec![0x12, 0x34, 0, 0, 0xff, 0xff])
+        );
+        let (r, _) = decode(b"P5\n1 1\n200\n\x07").expect("8-bit PNM of maxval 200");
+        assert_eq!((r.depth, r.pixels), (8, vec![7]));
+        assert!(decode(b"P5\n1 1\n0\n\0").is_none(), "maxval 0");
+        assert!(decode(b"P5\n1 1\n65536\n\0\0").is_none(), "maxval 65536");
         assert!(
-            decode(b"P6\n1 1\n65535\n\0\0\0\0\0\0").is_none(),
-            "16-bit PNM"
+            decode(b"P5\n1 1\n256\n\0").is_none(),
+            "truncated 16-bit PNM"
         );
         assert!(decode(b"P5\n2 2\n255\n\0").is_none(), "truncated PNM");
         let mut file = Vec::new();
@@ -426,9 +454,13 @@ mod tests {
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Sixteen);
             let mut w = enc.write_header().unwrap();
-            w.write_image_data(&[0u8; 24]).unwrap();
+            w.write_image_data(&(0..24).collect::<Vec<u8>>()).unwrap();
         }
-        assert!(decode(&file).is_none(), "16-bit PNG");
+        // A 16-bit PNG decodes byte-exact only: a pixels-only wrapper re-encodes 8-bit samples.
+        let (r, w) = decode(&file).expect("16-bit PNG");
+        assert_eq!((r.depth, r.pixels.len()), (16, 24));
+        assert!(w.byte_exact());
+        assert_eq!(encode(&r, &w).unwrap(), file);
         assert!(decode(&file[..file.len() - 5]).is_none(), "truncated PNG");
         assert!(Wrapper::from_bytes(&[1, 9, 0, 0, 0]).is_err());
         assert!(

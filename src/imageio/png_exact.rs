@@ -93,7 +93,10 @@ fn layout(head: &[u8], raster: &Raster) -> Result<(Layout, Option<[u8; 256]>), W
     let bad = |m: &str| WrapperError(format!("PNG record: {m}"));
     let (g, samples) = png_file::ihdr(head).ok_or_else(|| bad("no image header"))?;
     let samples = samples.ok_or_else(|| bad("image samples bsar does not store as pixels"))?;
-    if (g.width, g.height, samples.channels) != (raster.width, raster.height, raster.channels) {
+    let depth = if samples.bits == 16 { 16 } else { 8 };
+    if (g.width, g.height, samples.channels, depth)
+        != (raster.width, raster.height, raster.channels, raster.depth)
+    {
         return Err(bad("image header does not match the pixels"));
     }
     // IHDR data starts at byte 16; the interlace method is its 13th byte.
@@ -579,6 +582,7 @@ mod tests {
             width: w,
             height: h,
             channels: 1,
+            depth: 8,
             pixels,
         };
         (out, raster)

@@ -10,7 +10,7 @@ pub(super) const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 pub(super) struct Samples {
     /// Samples per pixel of the raster: 1 for grey and for palette indices, 2, 3 or 4.
     pub channels: u8,
-    /// Bits per sample in the file: 8, or 1, 2 or 4 for grey and palette images.
+    /// Bits per sample in the file: 8 or 16, or 1, 2 or 4 for grey and palette images.
     pub bits: u8,
     /// Palette indices, which the raster holds in the palette's order of brightness
     /// (`palette_order`).
@@ -43,17 +43,18 @@ pub(super) fn ihdr(b: &[u8]) -> Option<(Header, Option<Samples>)> {
         palette,
     };
     let (channels, samples) = match (colour, bits) {
-        (0, 1 | 2 | 4 | 8) => (1, Some(samples(1, false))),
-        (4, 8) => (2, Some(samples(2, false))),
-        (2, 8) => (3, Some(samples(3, false))),
+        (0, 1 | 2 | 4 | 8 | 16) => (1, Some(samples(1, false))),
+        (4, 8 | 16) => (2, Some(samples(2, false))),
+        (2, 8 | 16) => (3, Some(samples(3, false))),
         (3, 1 | 2 | 4 | 8) => (1, Some(samples(1, true))),
-        (6, 8) => (4, Some(samples(4, false))),
+        (6, 8 | 16) => (4, Some(samples(4, false))),
         _ => return None,
     };
     let g = Header {
         width,
         height,
         channels,
+        depth: if bits == 16 { 16 } else { 8 },
     };
     (width > 0 && height > 0).then_some((g, samples))
 }
@@ -172,19 +173,21 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Samples, Wrapper)> {
         return None;
     }
     let mut pixels = match samples.bits {
-        8 => packed,
+        8 | 16 => packed,
         bits => unpack(&packed, line, width as usize, bits),
     };
     if let Some(rank) = rank {
         pixels.iter_mut().for_each(|v| *v = rank[*v as usize]);
     }
-    if pixels.len() as u64 != count {
+    let depth = if samples.bits == 16 { 16 } else { 8 };
+    if pixels.len() as u64 != count * (depth as u64 / 8) {
         return None;
     }
     let raster = Raster {
         width,
         height,
         channels: samples.channels,
+        depth,
         pixels,
     };
     let wrapper = Wrapper::Png {
@@ -221,6 +224,12 @@ pub(super) fn encode(
     after: &[u8],
 ) -> Result<Vec<u8>, WrapperError> {
     let err = |e: png::EncodingError| WrapperError(format!("PNG encoding failed: {e}"));
+    if raster.depth != 8 {
+        return Err(WrapperError(format!(
+            "a pixels-only PNG wrapper holds 8-bit samples, not {}-bit",
+            raster.depth
+        )));
+    }
     let color = color_type(raster.channels)
         .ok_or_else(|| WrapperError(format!("{} channels", raster.channels)))?;
     // Encode the image alone, then splice the kept chunks around its IDAT chunks.

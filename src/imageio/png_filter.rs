@@ -45,10 +45,11 @@ fn passes(interlaced: bool) -> &'static [(u32, u32, u32, u32)] {
 pub struct Layout {
     pub width: u32,
     pub height: u32,
-    /// Samples per pixel; the pixels given to `filter` hold one byte a sample.
+    /// Samples per pixel; the pixels given to `filter` hold one byte a sample (two, big-endian,
+    /// at 16 bits, as the file does).
     pub channels: usize,
-    /// Bits per sample in the file: 8, or 1, 2 or 4 for one sample a pixel, packed into bytes
-    /// first sample in the high bits, each row padded to a whole byte with zero bits.
+    /// Bits per sample in the file: 8 or 16, or 1, 2 or 4 for one sample a pixel, packed into
+    /// bytes first sample in the high bits, each row padded to a whole byte with zero bits.
     pub bits: u8,
     pub interlaced: bool,
 }
@@ -147,7 +148,8 @@ pub fn filter(
     choice: &Choice,
 ) -> Result<Vec<u8>, String> {
     let bpp = layout.bpp();
-    let spp = layout.channels;
+    // Bytes a pixel takes in `pixels`, whose rows at 8 and 16 bits are the file's rows as they are.
+    let spp = layout.channels * if layout.bits == 16 { 2 } else { 1 };
     let full_stride = layout.width as usize * spp;
     if pixels.len() != full_stride * layout.height as usize {
         return Err("pixels do not match the image header".into());
@@ -172,7 +174,7 @@ pub fn filter(
             let y = y0 as usize + j * dy as usize;
             let line = &pixels[y * full_stride..(y + 1) * full_stride];
             let pass_line = (0..w as usize).map(|i| x0 as usize + i * dx as usize);
-            if layout.bits == 8 && values.is_none() {
+            if layout.bits >= 8 && values.is_none() {
                 for (i, x) in pass_line.enumerate() {
                     row[i * spp..(i + 1) * spp].copy_from_slice(&line[x * spp..(x + 1) * spp]);
                 }

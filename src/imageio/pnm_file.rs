@@ -1,4 +1,5 @@
-//! Binary PNM (P5 grey, P6 RGB) with maxval 255, kept byte for byte.
+//! Binary PNM (P5 grey, P6 RGB), kept byte for byte: one byte a sample for a maxval up to 255,
+//! two (big-endian) above it, as Netpbm writes them.
 
 use super::{Header, Raster, Wrapper, MAX_SAMPLES};
 
@@ -56,20 +57,21 @@ pub(super) fn header(bytes: &[u8]) -> Option<(Header, usize)> {
     let samples = (w as u64)
         .checked_mul(h as u64)?
         .checked_mul(channels as u64)?;
-    if maxval != 255 || samples > MAX_SAMPLES {
+    if !(1..=65535).contains(&maxval) || samples > MAX_SAMPLES {
         return None;
     }
     let g = Header {
         width: w,
         height: h,
         channels,
+        depth: if maxval > 255 { 16 } else { 8 },
     };
     Some((g, pos + 1))
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
     let (g, len) = header(bytes)?;
-    let n = usize::try_from(g.samples()).ok()?;
+    let n = usize::try_from(g.pixel_bytes()).ok()?;
     let pixels = bytes.get(len..len.checked_add(n)?)?.to_vec();
     let wrapper = Wrapper::Pnm {
         header: bytes[..len].to_vec(),
@@ -80,6 +82,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<(Raster, Wrapper)> {
             width: g.width,
             height: g.height,
             channels: g.channels,
+            depth: g.depth,
             pixels,
         },
         wrapper,

@@ -123,10 +123,11 @@ fn pnm(input: &mut Input) -> Vec<u8> {
     ];
     let channels = if input.byte() & 1 == 0 { 1 } else { 3 };
     let (w, h) = (input.byte() % MAX_SIDE + 1, input.byte() % MAX_SIDE + 1);
-    let maxval = if input.byte() % 8 == 0 {
-        input.byte() as u32 + 1
-    } else {
-        255
+    let maxval = match input.byte() % 8 {
+        0 => input.byte() as u32 + 1,
+        // Two bytes a sample (the deep-image codec's).
+        1 => 256 + input.byte() as u32 * 256,
+        _ => 255,
     };
     let mut f = format!("P{}", if channels == 1 { 5 } else { 6 }).into_bytes();
     for field in [w as u32, h as u32, maxval] {
@@ -134,7 +135,12 @@ fn pnm(input: &mut Input) -> Vec<u8> {
         f.extend_from_slice(field.to_string().as_bytes());
     }
     f.push(b" \n\t\x0b\x0c\r"[input.byte() as usize % 6]);
-    f.extend(content(input, w as usize, h as usize, channels));
+    let samples = content(input, w as usize, h as usize, channels);
+    if maxval > 255 {
+        f.extend(widen(input, &samples));
+    } else {
+        f.extend(samples);
+    }
     match input.byte() % 4 {
         0 => {}
         1 => {
@@ -175,7 +181,18 @@ fn content(input: &mut Input, w: usize, h: usize, channels: usize) -> Vec<u8> {
     }
 }
 
-/// An 8-bit PNG of 1 to 4 channels, sometimes with a text chunk, at any compression setting.
+/// 8-bit samples as 16-bit ones, big-endian: widened as PNG tools do (`v * 257`), or with
+/// noise in the low byte.
+fn widen(input: &mut Input, samples: &[u8]) -> Vec<u8> {
+    let noisy = input.byte() & 1 == 0;
+    samples
+        .iter()
+        .flat_map(|&v| [v, if noisy { input.byte() } else { v }])
+        .collect()
+}
+
+/// An 8 or 16-bit PNG of 1 to 4 channels, sometimes with a text chunk, at any compression
+/// setting.
 fn png(input: &mut Input) -> Vec<u8> {
     let channels = input.byte() % 4 + 1;
     let (w, h) = (
@@ -188,12 +205,20 @@ fn png(input: &mut Input) -> Vec<u8> {
         3 => png::ColorType::Rgb,
         _ => png::ColorType::Rgba,
     };
-    let pixels = content(input, w as usize, h as usize, channels as usize);
+    let mut pixels = content(input, w as usize, h as usize, channels as usize);
+    let deep = input.byte() % 4 == 0;
+    if deep {
+        pixels = widen(input, &pixels);
+    }
     let text = input.byte() & 1 == 0;
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, w, h);
     enc.set_color(colour);
-    enc.set_depth(png::BitDepth::Eight);
+    enc.set_depth(if deep {
+        png::BitDepth::Sixteen
+    } else {
+        png::BitDepth::Eight
+    });
     // Every deflate path of the byte-exact record: fdeflate (Fast), miniz (Default, Best).
     enc.set_compression(match input.byte() % 3 {
         0 => png::Compression::Fast,
@@ -239,6 +264,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         size: 0,
         link: Vec::new(),
         image: false,
+        deep: false,
         jpeg: false,
         alone: false,
     });
@@ -252,6 +278,7 @@ pub fn specs(files: &[TreeFile]) -> Vec<MemberSpec> {
         link: Vec::new(),
         image: !f.bytes.is_empty()
             && bsar::imageio::looks_storable(&f.bytes[..f.bytes.len().min(512)]),
+        deep: bsar::cli::deep_image(&f.bytes[..f.bytes.len().min(512)]),
         jpeg: bsar::imageio::looks_jpeg(&f.bytes),
         alone: bsar::cli::alone_in_chunk(&f.bytes[..f.bytes.len().min(512)]),
     });
@@ -294,6 +321,7 @@ pub fn round_trip(
             max_items: 3,
         },
         image_codec: images.then_some(CODEC_BITSWAP),
+        deep_codec: images.then_some(bsar::codec::CODEC_DEEP),
         image_bounds: ChunkBounds {
             max_bytes: 1 << 20,
             max_items: 4,
@@ -326,12 +354,7 @@ pub fn round_trip(
             assert_eq!(content, f.bytes, "'{}' comes back byte for byte", m.shown());
             continue;
         }
-        let header = bsar::imageio::Header {
-            width: m.geometry.width,
-            height: m.geometry.height,
-            channels: m.geometry.channels,
-        };
-        let rebuilt = bsar::imageio::rebuild(&m.wrapper, header, content)
+        let rebuilt = bsar::imageio::rebuild(&m.wrapper, m.image_header(), content)
             .unwrap_or_else(|e| panic!("'{}' rebuilds: {e}", m.shown()));
         let wrapper = bsar::imageio::Wrapper::from_bytes(&m.wrapper).unwrap();
         if wrapper.byte_exact() {
