@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(probed, Some(header), "probe and decode disagree");
     assert!(storable, "a file that decodes must look storable");
-    assert_eq!(raster.pixels.len() as u64, header.samples());
+    assert_eq!(raster.pixels.len() as u64, header.pixel_bytes());
     let bytes = wrapper.to_bytes();
     assert_eq!(Wrapper::from_bytes(&bytes).unwrap(), wrapper);
     let file = encode(&raster, &wrapper).expect("a decoded image re-encodes");
