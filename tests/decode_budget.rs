@@ -26,20 +26,6 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: budget_support::Counting = budget_support::Counting;
 
-fn shape_of(p: &Payload) -> ItemShape {
-    match p {
-        Payload::Bytes(b) => ItemShape::Bytes {
-            len: b.len() as u64,
-        },
-        Payload::Image(i) => ItemShape::Image {
-            width: i.width,
-            height: i.height,
-            channels: i.channels,
-            depth: i.depth,
-        },
-    }
-}
-
 /// Decodes every prefix of `chunk` under its budget; returns the last result. Prints the peak.
 fn decode_within(
     codec: &dyn Codec,
@@ -75,7 +61,7 @@ fn round_trip_within(codec: &dyn Codec, case: &str, items: &[Payload]) {
     let chunk = codec
         .encode_chunk(&refs)
         .expect("the codec takes the items");
-    let shapes: Vec<ItemShape> = items.iter().map(shape_of).collect();
+    let shapes: Vec<ItemShape> = items.iter().map(Payload::shape).collect();
     let got = decode_within(codec, case, &chunk, &shapes).expect("the chunk decodes");
     assert_eq!(got, items, "{case}");
 }

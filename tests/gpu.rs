@@ -561,18 +561,7 @@ mod codec_on_engine {
     }
 
     fn shapes(items: &[Payload]) -> Vec<ItemShape> {
-        items
-            .iter()
-            .map(|p| match p {
-                Payload::Image(i) => ItemShape::Image {
-                    width: i.width,
-                    height: i.height,
-                    channels: i.channels,
-                    depth: i.depth,
-                },
-                Payload::Bytes(_) => unreachable!(),
-            })
-            .collect()
+        items.iter().map(Payload::shape).collect()
     }
 
     /// The codec with its nets batched on `nets` codes every chunk to the CPU codec's bytes;

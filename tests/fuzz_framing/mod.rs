@@ -39,6 +39,11 @@ pub fn byte_items(data: &[u8]) -> Option<Framed<'_>> {
 /// 1..=40 so one input stays fast, and channels 1..=4, each taken modulo its range), then the
 /// chunk.
 pub fn image_items(data: &[u8]) -> Option<Framed<'_>> {
+    framed_images(data, |_| 8)
+}
+
+/// The framing of `image_items` and `deep_items`: each image's sample depth from its third byte.
+fn framed_images(data: &[u8], depth: impl Fn(u8) -> u8) -> Option<Framed<'_>> {
     let (&first, rest) = data.split_first()?;
     let count = (first & 3) as usize + 1;
     let (dims, chunk) = rest.split_at_checked(3 * count)?;
@@ -48,7 +53,7 @@ pub fn image_items(data: &[u8]) -> Option<Framed<'_>> {
             width: (d[0] % 40) as u32 + 1,
             height: (d[1] % 40) as u32 + 1,
             channels: d[2] % 4 + 1,
-            depth: 8,
+            depth: depth(d[2]),
         })
         .collect();
     Some(Framed {
@@ -61,21 +66,5 @@ pub fn image_items(data: &[u8]) -> Option<Framed<'_>> {
 /// `deep_chunk`: as `image_items`, with the third byte of an image giving its channels (low 2
 /// bits, plus one) and its sample depth (bit 2 set: 8 bits, else 16).
 pub fn deep_items(data: &[u8]) -> Option<Framed<'_>> {
-    let (&first, rest) = data.split_first()?;
-    let count = (first & 3) as usize + 1;
-    let (dims, chunk) = rest.split_at_checked(3 * count)?;
-    let shapes = dims
-        .chunks_exact(3)
-        .map(|d| ItemShape::Image {
-            width: (d[0] % 40) as u32 + 1,
-            height: (d[1] % 40) as u32 + 1,
-            channels: d[2] % 4 + 1,
-            depth: if d[2] & 4 != 0 { 8 } else { 16 },
-        })
-        .collect();
-    Some(Framed {
-        shapes,
-        upto: ((first >> 2) as usize) % count,
-        chunk,
-    })
+    framed_images(data, |c| if c & 4 != 0 { 8 } else { 16 })
 }
